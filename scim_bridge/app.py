@@ -1,0 +1,50 @@
+"""``create_app()``: the one place where the parts are wired together (STYLE.md 1)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+
+from scim_bridge import correlation, logs
+from scim_bridge.config import Settings
+
+
+@dataclasses.dataclass
+class Components:
+    """What ``create_app`` built, on ``app.extensions["scim_bridge"]``."""
+
+    settings: Settings
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    app = Flask("scim_bridge")
+    app.extensions["scim_bridge"] = Components(settings=settings)
+
+    @app.before_request
+    def _bind_correlation_id() -> None:
+        cid = correlation.accept(request.headers.get("X-Request-Id"))
+        g.correlation_id = cid
+        correlation.set_current(cid)
+
+    @app.after_request
+    def _return_correlation_id(response: Response) -> Response:
+        cid = g.get("correlation_id")
+        if cid:
+            response.headers["X-Request-Id"] = cid
+        return response
+
+    @app.teardown_request
+    def _unbind_correlation_id(_exc: BaseException | None) -> None:
+        correlation.set_current(None)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        """Liveness: the process answers. Unauthenticated; says nothing about dependencies."""
+        return jsonify(status="ok")
+
+    return app

@@ -1,0 +1,53 @@
+"""Audit event tags: ``source:subject:action`` (STYLE.md 8; pypi/warehouse ``events/tags.py``).
+
+A tag names what happened, never how it turned out: the outcome is its own field.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Tag(StrEnum):
+    # What an IdP (or a person with curl) asked for, through which SCIM token.
+    SCIM_USER_CREATED = "scim:user:created"
+    SCIM_USER_UPDATED = "scim:user:updated"
+    SCIM_USER_DEACTIVATE_REQUESTED = "scim:user:deactivate-requested"
+    SCIM_USER_REACTIVATE_REQUESTED = "scim:user:reactivate-requested"
+    SCIM_USER_DELETE_REQUESTED = "scim:user:delete-requested"
+    SCIM_USER_REFUSED = "scim:user:refused"
+    SCIM_GROUP_CREATED = "scim:group:created"
+    SCIM_GROUP_UPDATED = "scim:group:updated"
+    SCIM_GROUP_DELETED = "scim:group:deleted"
+    SCIM_TOKEN_CREATED = "scim:token:created"
+    SCIM_TOKEN_REVOKED = "scim:token:revoked"
+    SCIM_AUTH_FAILED = "scim:auth:failed"
+
+    # What the deprovisioning engine did in Genesys, step by step.
+    DEPROVISION_JOB_CREATED = "deprovision:job:created"
+    DEPROVISION_JOB_JOINED = "deprovision:job:joined"
+    DEPROVISION_JOB_HELD = "deprovision:job:held"
+    DEPROVISION_JOB_APPROVED = "deprovision:job:approved"
+    DEPROVISION_JOB_RETRIED = "deprovision:job:retried"
+    DEPROVISION_JOB_DEFERRED = "deprovision:job:deferred"
+    DEPROVISION_JOB_COMPLETED = "deprovision:job:completed"
+    DEPROVISION_JOB_FAILED = "deprovision:job:failed"
+    DEPROVISION_JOB_PLANNED = "deprovision:job:planned"  # DRY_RUN
+    DEPROVISION_USER_SNAPSHOT = "deprovision:user:snapshot"
+    DEPROVISION_USER_PROTECTED = "deprovision:user:protected"
+    DEPROVISION_QUEUE_REMOVED = "deprovision:queue:removed"
+    DEPROVISION_QUEUE_RESTORED = "deprovision:queue:restored"
+    DEPROVISION_CONVERSATION_WAITING = "deprovision:conversation:waiting"
+    DEPROVISION_USER_DEACTIVATED = "deprovision:user:deactivated"
+    DEPROVISION_USER_REACTIVATED = "deprovision:user:reactivated"
+    DEPROVISION_HISTORY_CAPTURED = "deprovision:history:captured"
+    DEPROVISION_USER_DELETED = "deprovision:user:deleted"
+    DEPROVISION_HISTORY_VERIFIED = "deprovision:history:verified"
+    DEPROVISION_HISTORY_MISMATCH = "deprovision:history:mismatch"
+    DEPROVISION_USER_RESTORED = "deprovision:user:restored"
+    DEPROVISION_TOMBSTONE_WRITTEN = "deprovision:tombstone:written"
+    DEPROVISION_BREAKER_TRIPPED = "deprovision:breaker:tripped"
+
+    # Operators.
+    ADMIN_AUTH_FAILED = "admin:auth:failed"
+    ADMIN_AUDIT_EXPORTED = "admin:audit:exported"

@@ -1,0 +1,43 @@
+"""The ``scim-bridge`` command (also ``python -m scim_bridge``).
+
+Each sub-command lives with the part it drives, in a module exposing ``configure(parser)`` and
+``run(args) -> int``; this file only routes. Modules are imported lazily so that ``--help`` and
+``sandbox`` do not pay for the Genesys SDK import (about 2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from scim_bridge import __version__
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sandbox": ("scim_bridge.sandbox.cli", "run the Genesys Cloud API simulator"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scim-bridge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"scim-bridge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1

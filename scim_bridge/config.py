@@ -1,0 +1,154 @@
+"""Settings from the environment, parsed and checked once, at start-up.
+
+Every setting the bridge reads is here, so that the README's configuration table can be checked
+against one place. Nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+
+DEFAULT_DATABASE_URL = "sqlite:///scim-bridge.db"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable and what it expects."""
+
+
+def parse_duration(text: str, *, name: str = "duration") -> float:
+    """``"30d"`` -> 2592000.0; a bare number is seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"{name}: expected a duration such as 90s, 10m, 12h or 30d, got {text!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+def parse_bool(text: str, *, name: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {text!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteBreaker:
+    """More than ``limit`` deletes within ``window_s`` seconds: further deletes wait for a person."""
+
+    limit: int
+    window_s: float
+
+    @classmethod
+    def parse(cls, text: str) -> DeleteBreaker:
+        count, sep, window = text.partition("/")
+        if not sep or not count.strip().isdigit():
+            raise ConfigError(f"DELETE_BREAKER: expected N/WINDOW such as 25/1h, got {text!r}")
+        return cls(int(count), parse_duration(window, name="DELETE_BREAKER window"))
+
+
+def region_api_host(region: str) -> str:
+    """``mypurecloud.ie`` -> ``https://api.mypurecloud.ie`` (genesys-api.md 1.2)."""
+    region = region.strip().removeprefix("https://").removeprefix("api.").strip("/")
+    if not region or "/" in region:
+        raise ConfigError(
+            f"GENESYS_REGION: expected a domain such as mypurecloud.ie, got {region!r}"
+        )
+    return f"https://api.{region}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    genesys_api_host: str | None = None
+    genesys_client_id: str | None = None
+    genesys_client_secret: str | None = dataclasses.field(default=None, repr=False)
+    database_url: str = DEFAULT_DATABASE_URL
+    admin_token: str | None = dataclasses.field(default=None, repr=False)
+    protected_users: tuple[str, ...] = ()
+    dry_run: bool = False
+    delete_breaker: DeleteBreaker | None = None
+    delete_inactive_after_s: float | None = None
+    history_lookback_days: int = 90
+    sync_budget_s: float = 10.0
+    ack_mode: str = "success"  # or "strict" (SCIM_ACK)
+    rate_limit_per_minute: int = 300
+    genesys_connect_timeout_s: float = 5.0
+    genesys_read_timeout_s: float = 30.0
+    worker_in_process: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else None
+
+        host = get("GENESYS_API_HOST")
+        region = get("GENESYS_REGION")
+        if host is None and region is not None:
+            host = region_api_host(region)
+        breaker = get("DELETE_BREAKER")
+        inactive_after = get("DELETE_INACTIVE_AFTER")
+        ack = (get("SCIM_ACK") or "success").lower()
+        if ack not in ("success", "strict"):
+            raise ConfigError(f"SCIM_ACK: expected success or strict, got {ack!r}")
+        lookback = int(get("HISTORY_LOOKBACK_DAYS") or 90)
+        if not 1 <= lookback <= 3650:
+            raise ConfigError("HISTORY_LOOKBACK_DAYS: expected 1 to 3650")
+        return cls(
+            genesys_api_host=host.rstrip("/") if host else None,
+            genesys_client_id=get("GENESYS_CLIENT_ID"),
+            genesys_client_secret=get("GENESYS_CLIENT_SECRET"),
+            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            admin_token=get("SCIM_BRIDGE_ADMIN_TOKEN"),
+            protected_users=tuple(
+                p.strip() for p in (get("PROTECTED_USERS") or "").split(",") if p.strip()
+            ),
+            dry_run=parse_bool(get("DRY_RUN") or "false", name="DRY_RUN"),
+            delete_breaker=DeleteBreaker.parse(breaker) if breaker else None,
+            delete_inactive_after_s=(
+                parse_duration(inactive_after, name="DELETE_INACTIVE_AFTER")
+                if inactive_after
+                else None
+            ),
+            history_lookback_days=lookback,
+            sync_budget_s=parse_duration(
+                get("SCIM_SYNC_BUDGET_S") or "10", name="SCIM_SYNC_BUDGET_S"
+            ),
+            ack_mode=ack,
+            rate_limit_per_minute=int(get("GENESYS_RATE_LIMIT_PER_MINUTE") or 300),
+            genesys_connect_timeout_s=parse_duration(
+                get("GENESYS_CONNECT_TIMEOUT") or "5", name="GENESYS_CONNECT_TIMEOUT"
+            ),
+            genesys_read_timeout_s=parse_duration(
+                get("GENESYS_READ_TIMEOUT") or "30", name="GENESYS_READ_TIMEOUT"
+            ),
+            worker_in_process=parse_bool(
+                get("SCIM_BRIDGE_IN_PROCESS_WORKER") or "true", name="SCIM_BRIDGE_IN_PROCESS_WORKER"
+            ),
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        )
+
+    def require_genesys(self) -> None:
+        """The bridge refuses to start without a Genesys host and credentials (DESIGN.md)."""
+        missing = [
+            name
+            for name, value in (
+                ("GENESYS_REGION or GENESYS_API_HOST", self.genesys_api_host),
+                ("GENESYS_CLIENT_ID", self.genesys_client_id),
+                ("GENESYS_CLIENT_SECRET", self.genesys_client_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError("missing configuration: " + ", ".join(missing))

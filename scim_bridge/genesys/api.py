@@ -1,0 +1,185 @@
+"""What the rest of the bridge may ask of Genesys: the gateway's interface.
+
+``SdkGateway`` (``gateway.py``) implements it over ``PureCloudPlatformClientV2``; nothing else in
+the bridge implements it, and tests run it against the sandbox over loopback HTTP.
+
+Every call takes an optional ``deadline`` (a ``time.monotonic()`` value). Within it the gateway
+waits out 429s (honouring ``Retry-After``), backs off with jitter on 5xx and connection errors,
+re-fetches an expired token, and stays inside the client-side rate budget. When the deadline would
+be passed it raises the matching transient error (``RateLimited`` or ``Unavailable``) instead of
+sleeping past it. ``None`` means the gateway's default per-call deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from scim_bridge.genesys.types import (
+    CallRecord,
+    ConversationStatus,
+    Criterion,
+    GenesysUser,
+    Group,
+    History,
+    HistoryQuery,
+    Page,
+    QueueMembership,
+    UserFields,
+    UserState,
+)
+
+Observer = Callable[[CallRecord], None]
+
+
+class Gateway(Protocol):
+    # --- session -------------------------------------------------------------------------
+    def ensure_token(self, *, deadline: float | None = None) -> None:
+        """Log in (client credentials) unless a token is held and not near expiry."""
+
+    def add_observer(self, observer: Observer) -> None:
+        """Call ``observer`` after every HTTP exchange (including token fetches and retries)."""
+
+    # --- users ---------------------------------------------------------------------------
+    def get_user(
+        self, user_id: str, *, include_deleted: bool = False, deadline: float | None = None
+    ) -> GenesysUser:
+        """GET /api/v2/users/{id}; with ``include_deleted`` falls back to ``?state=deleted``.
+        Raises ``NotFound``."""
+
+    def get_users(
+        self, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, GenesysUser]:
+        """Bulk read (GET /api/v2/users?id=...&state=any); ids not found are absent."""
+
+    def list_users(
+        self,
+        *,
+        page_number: int = 1,
+        page_size: int = 100,
+        state: str = "any",
+        deadline: float | None = None,
+    ) -> Page[GenesysUser]:
+        """GET /api/v2/users, ascending by name (stable for paging)."""
+
+    def search_users(
+        self,
+        criteria: Sequence[Criterion],
+        *,
+        page_number: int = 1,
+        page_size: int = 100,
+        deadline: float | None = None,
+    ) -> Page[GenesysUser]:
+        """POST /api/v2/users/search, sorted by name ascending. Deleted users are not returned."""
+
+    def create_user(
+        self, fields: UserFields, *, state: UserState = "active", deadline: float | None = None
+    ) -> GenesysUser:
+        """POST /api/v2/users. A duplicate email (a deleted user's included) raises ``Conflict``."""
+
+    def update_user(
+        self,
+        user_id: str,
+        fields: UserFields,
+        *,
+        version: int | None = None,
+        deadline: float | None = None,
+    ) -> GenesysUser:
+        """PATCH /api/v2/users/{id} with the profile fields that are not None.
+
+        With ``version`` given the change is conditional: a stale version raises
+        ``VersionConflict`` (SCIM If-Match). Without it the gateway reads the current version and
+        re-reads and retries on 409 (bounded).
+        """
+
+    def set_state(
+        self, user_id: str, state: UserState, *, deadline: float | None = None
+    ) -> GenesysUser:
+        """Move a user to ``active`` or ``inactive`` (restores a deleted user too).
+
+        Re-reads the user first (``?state=deleted`` when needed) and does nothing when it is
+        already in ``state``; PATCHes ``{"state", "version"}`` alone; re-reads and retries on a
+        409 version conflict. A 409 for an active conversation raises ``ActiveConversation``.
+        """
+
+    def delete_user(self, user_id: str, *, deadline: float | None = None) -> None:
+        """DELETE /api/v2/users/{id} (a soft delete to ``state=deleted``).
+        Succeeds quietly when the user is already deleted."""
+
+    # --- routing -------------------------------------------------------------------------
+    def user_queues(
+        self, user_id: str, *, deadline: float | None = None
+    ) -> tuple[QueueMembership, ...]:
+        """Every queue membership, joined and unjoined, all pages (GET /users/{id}/queues)."""
+
+    def remove_queue_member(
+        self, queue_id: str, user_id: str, *, deadline: float | None = None
+    ) -> None:
+        """DELETE /api/v2/routing/queues/{q}/members/{userId}; already gone is success."""
+
+    def add_queue_member(
+        self, queue_id: str, user_id: str, *, joined: bool, deadline: float | None = None
+    ) -> None:
+        """POST /api/v2/routing/queues/{q}/members, then the joined flag as it was."""
+
+    def conversation_status(
+        self, user_id: str, *, deadline: float | None = None
+    ) -> ConversationStatus:
+        """GET /api/v2/users/{id}?expand=conversationSummary, summed over media."""
+
+    # --- analytics -----------------------------------------------------------------------
+    def conversation_history(
+        self, query: HistoryQuery, *, deadline: float | None = None
+    ) -> History:
+        """Conversations attributed to each of ``query.user_ids`` between since and until.
+
+        POST /api/v2/analytics/conversations/details/query with one ``userId`` predicate per
+        user in a single ``or`` segment filter, the window split into intervals Genesys accepts,
+        each paged to the end (``conversations`` omitted), de-duplicated by conversationId.
+        """
+
+    # --- groups (genesys-api.md 7) ---------------------------------------------------------
+    def list_groups(
+        self, *, page_number: int = 1, page_size: int = 100, deadline: float | None = None
+    ) -> Page[Group]: ...
+
+    def search_groups(
+        self,
+        criteria: Sequence[Criterion],
+        *,
+        page_number: int = 1,
+        page_size: int = 100,
+        deadline: float | None = None,
+    ) -> Page[Group]: ...
+
+    def get_group(self, group_id: str, *, deadline: float | None = None) -> Group: ...
+
+    def create_group(
+        self, name: str, *, description: str | None = None, deadline: float | None = None
+    ) -> Group: ...
+
+    def update_group(
+        self,
+        group_id: str,
+        *,
+        name: str,
+        description: str | None = None,
+        version: int | None = None,
+        deadline: float | None = None,
+    ) -> Group: ...
+
+    def delete_group(self, group_id: str, *, deadline: float | None = None) -> None: ...
+
+    def group_member_ids(
+        self, group_id: str, *, deadline: float | None = None
+    ) -> tuple[str, ...]: ...
+
+    def add_group_members(
+        self, group_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> None:
+        """POST /groups/{id}/members with the group's current version (re-read on 409)."""
+
+    def remove_group_members(
+        self, group_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> None:
+        """DELETE /groups/{id}/members?ids=..., at most 50 ids a request."""

@@ -1,0 +1,156 @@
+"""Plain, frozen values that cross the gateway boundary. No SDK model ever leaves ``genesys/``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Generic, Literal, TypeVar
+
+T = TypeVar("T")
+
+UserState = Literal["active", "inactive", "deleted"]
+MediaType = Literal["EMAIL", "PHONE", "SMS"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ContactInfo:
+    """An entry of ``primaryContactInfo`` / ``addresses`` (genesys-api.md 2.1)."""
+
+    address: str
+    media_type: MediaType
+    type: str  # PRIMARY|WORK|WORK2|WORK3|WORK4|HOME|MOBILE|MAIN|OTHER
+    extension: str | None = None
+    display: str | None = None
+    country_code: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class GenesysUser:
+    id: str
+    name: str
+    email: str | None
+    state: UserState
+    version: int
+    username: str | None = None
+    department: str | None = None
+    title: str | None = None
+    manager_id: str | None = None
+    division_id: str | None = None
+    preferred_name: str | None = None
+    employee_id: str | None = None  # employerInfo.employeeId
+    date_hire: str | None = None  # employerInfo.dateHire, YYYY-MM-DD
+    primary_contact_info: tuple[ContactInfo, ...] = ()
+    addresses: tuple[ContactInfo, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class UserFields:
+    """Profile fields to create or change. ``None`` means "leave as it is" on update.
+
+    ``manager_id`` set to ``""`` clears the manager. A state change is never mixed in here:
+    Genesys requires a ``state`` change to be alone in its PATCH (genesys-api.md 2.3), so it has
+    its own gateway call.
+    """
+
+    name: str | None = None
+    email: str | None = None
+    department: str | None = None
+    title: str | None = None
+    manager_id: str | None = None
+    division_id: str | None = None
+    preferred_name: str | None = None
+    employee_id: str | None = None
+    date_hire: str | None = None
+    addresses: tuple[ContactInfo, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    total: int
+    page_number: int
+    page_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Criterion:
+    """One ``UserSearchCriteria`` / ``GroupSearchCriteria`` (genesys-api.md 2.6).
+
+    ``type`` is EXACT, STARTS_WITH, CONTAINS or REQUIRED_FIELDS; ``operator`` AND, OR or NOT;
+    ``group`` nests criteria (their ``operator`` combining them).
+    """
+
+    type: str
+    fields: tuple[str, ...] = ()
+    value: str | None = None
+    values: tuple[str, ...] = ()
+    operator: str | None = None
+    group: tuple[Criterion, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueMembership:
+    queue_id: str
+    queue_name: str
+    joined: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversationStatus:
+    """From ``expand=conversationSummary``: any contact-center or enterprise media active."""
+
+    user_id: str
+    active: int  # active conversations over all media
+    acw: int  # conversations in after-call work
+
+    @property
+    def busy(self) -> bool:
+        return self.active > 0 or self.acw > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryQuery:
+    user_ids: tuple[str, ...]
+    since: datetime
+    until: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """What analytics attributes to each user over the queried window.
+
+    ``conversations[user_id]`` is the set of conversation ids in which a participant carries that
+    ``userId``. Every user asked about has a key, empty when nothing was found.
+    """
+
+    query: HistoryQuery
+    conversations: Mapping[str, frozenset[str]]
+    queries_made: int  # analytics requests it took (pages x intervals), for the evidence
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    id: str
+    name: str
+    version: int
+    state: str = "active"
+    description: str | None = None
+    member_count: int = 0
+    type: str = "official"
+    visibility: str = "public"
+
+
+@dataclasses.dataclass(frozen=True)
+class CallRecord:
+    """One HTTP exchange with Genesys, reported to the gateway's observers (audit detail, metrics).
+
+    ``endpoint`` is the path template (``/api/v2/users/{userId}``), never a filled-in URL.
+    """
+
+    method: str
+    endpoint: str
+    status: int  # 0 when no response came back
+    duration_s: float
+    correlation_id: str | None = None
+    retry_after_s: float | None = None

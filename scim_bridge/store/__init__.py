@@ -1,0 +1,1 @@
+"""SQLAlchemy Core tables and the engine: SQLite by default, PostgreSQL with DATABASE_URL."""
