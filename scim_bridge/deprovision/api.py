@@ -1,0 +1,79 @@
+"""What the SCIM layer (and the admin API) may ask of the deprovisioning engine.
+
+The engine implements ``Deprovisioning``; ``scim/`` codes against this file only. Nothing here
+knows HTTP or SCIM JSON: the SCIM layer maps ``Outcome`` and ``Refused`` to status codes
+(DESIGN.md "What the IdP is told").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, Protocol
+
+Action = Literal["deactivate", "reactivate", "delete"]
+JobState = Literal["pending", "running", "waiting", "held", "done", "failed", "cancelled"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Requester:
+    """Who asked: the SCIM token's name (or ``admin``, ``worker``, ``policy``) and its IdP."""
+
+    actor: str
+    idp: str | None = None
+    scim_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """Where a job stands when the request returns.
+
+    ``access_cut``: the user is inactive (or deleted) in Genesys now.
+    ``final``: the job reached ``done`` (nothing left for the worker).
+    ``durable``: the job is recorded and will be finished by the worker (the IdP may be told
+    success, DESIGN.md); false only together with ``refused``.
+    ``retry_after_s``: for ``SCIM_ACK=strict``, a hint for the 503 while access is not cut.
+    """
+
+    job_id: str
+    action: Action
+    state: JobState
+    access_cut: bool
+    final: bool
+    durable: bool = True
+    joined_existing: bool = False
+    waiting_on: str | None = (
+        None  # e.g. "rate-limit", "active-conversation", "genesys-outage", "approval"
+    )
+    retry_after_s: float | None = None
+
+
+class Refused(Exception):
+    """The request can never succeed as asked; the SCIM layer answers an error with ``detail``.
+
+    ``reason``: ``protected`` (SCIM 403), ``not-found`` (404), ``permission`` (the OAuth client
+    lacks a Genesys permission: 403 with the permission named), ``invalid`` (400).
+    """
+
+    def __init__(self, reason: str, detail: str, *, job_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.job_id = job_id
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenJob:
+    job_id: str
+    action: Action
+    state: JobState
+    step: str
+    created_at: str  # ISO 8601 UTC
+
+
+class Deprovisioning(Protocol):
+    def request(self, action: Action, genesys_user_id: str, *, requester: Requester) -> Outcome:
+        """Record a job (or join the open one for this user), run it inline up to the sync
+        budget, and report where it stands. Raises ``Refused`` for what can never succeed."""
+
+    def open_job(self, genesys_user_id: str) -> OpenJob | None:
+        """The unfinished job for this user, if any (a pending DELETE hides the user: 404)."""
