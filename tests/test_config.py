@@ -1,0 +1,93 @@
+"""Settings from the environment (README "Configuration")."""
+
+from __future__ import annotations
+
+import pytest
+
+from scim_bridge.config import ConfigError, DeleteBreaker, Settings, parse_duration
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url == "sqlite:///scim-bridge.db"
+    assert settings.history_lookback_days == 90
+    assert settings.sync_budget_s == 10.0
+    assert settings.rate_limit_per_minute == 300
+    assert settings.ack_mode == "success"
+    assert settings.genesys_api_host is None
+
+
+def test_region_becomes_the_api_host_genesys_api_1_2() -> None:
+    settings = Settings.from_env({"GENESYS_REGION": "mypurecloud.ie"})
+    assert settings.genesys_api_host == "https://api.mypurecloud.ie"
+    assert Settings.from_env({"GENESYS_REGION": "usw2.pure.cloud"}).genesys_api_host == (
+        "https://api.usw2.pure.cloud"
+    )
+
+
+def test_an_explicit_api_host_wins_over_the_region() -> None:
+    settings = Settings.from_env(
+        {"GENESYS_REGION": "mypurecloud.ie", "GENESYS_API_HOST": "http://127.0.0.1:9100/"}
+    )
+    assert settings.genesys_api_host == "http://127.0.0.1:9100"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("12h", 43200.0), ("30d", 2592000.0)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_policies_parse() -> None:
+    settings = Settings.from_env(
+        {
+            "PROTECTED_USERS": "ceo@example.com, *@admins.example.com ,",
+            "DRY_RUN": "true",
+            "DELETE_BREAKER": "25/1h",
+            "DELETE_INACTIVE_AFTER": "30d",
+            "SCIM_ACK": "strict",
+        }
+    )
+    assert settings.protected_users == ("ceo@example.com", "*@admins.example.com")
+    assert settings.dry_run is True
+    assert settings.delete_breaker == DeleteBreaker(limit=25, window_s=3600.0)
+    assert settings.delete_inactive_after_s == 30 * 86400
+    assert settings.ack_mode == "strict"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DELETE_BREAKER", "lots"),
+        ("DELETE_INACTIVE_AFTER", "soon"),
+        ("DRY_RUN", "maybe"),
+        ("SCIM_ACK", "sometimes"),
+        ("HISTORY_LOOKBACK_DAYS", "0"),
+        ("GENESYS_REGION", "https://api.mypurecloud.ie/api/v2"),
+    ],
+)
+def test_malformed_settings_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    settings = Settings.from_env(
+        {"GENESYS_CLIENT_SECRET": "s3cr3t-value", "SCIM_BRIDGE_ADMIN_TOKEN": "adm1n-value"}
+    )
+    assert "s3cr3t-value" not in repr(settings)
+    assert "adm1n-value" not in repr(settings)
+
+
+def test_the_bridge_refuses_to_start_without_credentials() -> None:
+    with pytest.raises(ConfigError, match="GENESYS_CLIENT_ID"):
+        Settings.from_env({"GENESYS_REGION": "mypurecloud.ie"}).require_genesys()
+    Settings.from_env(
+        {
+            "GENESYS_REGION": "mypurecloud.ie",
+            "GENESYS_CLIENT_ID": "id",
+            "GENESYS_CLIENT_SECRET": "secret",
+        }
+    ).require_genesys()
