@@ -19,8 +19,8 @@ class Tag(StrEnum):
     SCIM_GROUP_CREATED = "scim:group:created"
     SCIM_GROUP_UPDATED = "scim:group:updated"
     SCIM_GROUP_DELETED = "scim:group:deleted"
-    SCIM_TOKEN_CREATED = "scim:token:created"
-    SCIM_TOKEN_REVOKED = "scim:token:revoked"
+    SCIM_TOKEN_CREATED = "scim:token:created"  # noqa: S105 (a tag, not a secret)
+    SCIM_TOKEN_REVOKED = "scim:token:revoked"  # noqa: S105
     SCIM_AUTH_FAILED = "scim:auth:failed"
 
     # What the deprovisioning engine did in Genesys, step by step.
