@@ -1,0 +1,1 @@
+"""Deprovisioning engine tests: the pure model in tables, the rest against the sandbox."""
