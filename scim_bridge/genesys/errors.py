@@ -21,6 +21,7 @@ class GenesysError(Exception):
         status: int | None = None,
         code: str | None = None,
         correlation_id: str | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -28,6 +29,9 @@ class GenesysError(Exception):
             self.status = status
         self.code = code
         self.correlation_id = correlation_id
+        # When Genesys named a time to come back (``Retry-After`` on a 429 or 503), for a caller
+        # that schedules the retry itself (a deprovisioning job, SCIM_ACK=strict's 503).
+        self.retry_after_s = retry_after_s
 
     @property
     def transient(self) -> bool:
@@ -42,6 +46,7 @@ class GenesysError(Exception):
             "code": self.code,
             "message": self.message,
             "correlation_id": self.correlation_id,
+            "retry_after_s": self.retry_after_s,
         }
 
 
@@ -94,10 +99,6 @@ class RateLimited(GenesysError):
     """429 that the gateway could not wait out within the caller's deadline."""
 
     status = 429
-
-    def __init__(self, message: str, *, retry_after_s: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.retry_after_s = retry_after_s
 
     @property
     def transient(self) -> bool:

@@ -1,0 +1,118 @@
+"""The client-side rate budget, and the pressure Genesys reports back.
+
+Genesys allows 300 requests a minute per token (genesys-api.md 5.1) and answers the rest with
+429. The bridge spends a budget instead of living on 429s: every API request first takes a slot
+from a :class:`RateBudget`. The Protocol is deliberately one method, so that a later
+database-backed budget shared by replicas can stand in for :class:`SlidingWindowBudget`.
+
+:class:`Backpressure` is the other direction: when Genesys says stop (a 429's ``Retry-After``, or
+``inin-ratelimit-count`` reaching ``inin-ratelimit-allowed``), every thread of the gateway holds
+off until then, not only the one that was told.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+from scim_bridge.genesys.errors import RateLimited
+
+WINDOW_S = 60.0
+# Never hold longer than this on the strength of a response header alone.
+MAX_HEADER_HOLD_S = 60.0
+
+
+class RateBudget(Protocol):
+    def acquire(self, deadline: float) -> float:
+        """Take one request slot, waiting for one if needed; the seconds waited.
+
+        ``deadline`` is a ``time.monotonic()`` value. Raises ``RateLimited`` (with
+        ``retry_after_s``) without waiting when no slot frees up before it.
+        """
+        ...
+
+
+class SlidingWindowBudget:
+    """At most ``per_minute`` acquisitions in any 60-second window, in this process.
+
+    A sliding log rather than a token bucket: a bucket of ``per_minute`` tokens lets through up to
+    twice that in the first minute (full bucket plus refill), which a server counting per window
+    would answer with 429s. Thread-safe; memory is one timestamp per slot.
+    """
+
+    def __init__(self, per_minute: int, *, window_s: float = WINDOW_S) -> None:
+        if per_minute < 1:
+            raise ValueError("per_minute must be at least 1")
+        self.per_minute = per_minute
+        self.window_s = window_s
+        self._granted: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def acquire(self, deadline: float) -> float:
+        started = time.monotonic()
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                horizon = now - self.window_s
+                while self._granted and self._granted[0] <= horizon:
+                    self._granted.popleft()
+                if len(self._granted) < self.per_minute:
+                    self._granted.append(now)
+                    return now - started
+                wait = self._granted[0] + self.window_s - now
+            if now + wait > deadline:
+                raise RateLimited(
+                    f"client-side rate budget of {self.per_minute}/min spent; "
+                    f"next slot in {wait:.1f}s is past the deadline",
+                    retry_after_s=wait,
+                )
+            # Sleep outside the lock; re-check, as other threads may take the slot first.
+            time.sleep(wait)
+
+
+class Backpressure:
+    """A shared "not before" time, set from what Genesys answers."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return max(self._until - time.monotonic(), 0.0)
+
+    def wait(self, deadline: float) -> float:
+        """Sleep out a hold; ``RateLimited`` instead when it outlasts ``deadline``."""
+        wait = self.remaining()
+        if wait <= 0:
+            return 0.0
+        if time.monotonic() + wait > deadline:
+            raise RateLimited(
+                f"Genesys asked to slow down for {wait:.1f}s, past the deadline",
+                retry_after_s=wait,
+            )
+        time.sleep(wait)
+        return wait
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Hold until the window resets once Genesys counts the budget as spent.
+
+        ``inin-ratelimit-allowed`` / ``-count`` / ``-reset`` (seconds) are on every response
+        (genesys-api.md 5.2).
+        """
+        try:
+            allowed = int(headers["inin-ratelimit-allowed"])
+            count = int(headers["inin-ratelimit-count"])
+            reset = float(headers["inin-ratelimit-reset"])
+        except (KeyError, ValueError):
+            return
+        if allowed > 0 and count >= allowed:
+            self.hold(min(reset, MAX_HEADER_HOLD_S))

@@ -1,0 +1,748 @@
+"""``SdkGateway``: the ``Gateway`` interface (``api.py``) over ``PureCloudPlatformClientV2``.
+
+Every HTTP request goes through :meth:`SdkGateway._request`: token first, then the server's
+back-pressure and the client-side rate budget, then one SDK call through the transport
+(``sdk.py``), observed, and on failure the retry policy (``retry.py``) within the caller's
+deadline. Operations that change a versioned entity add the version loop on top
+(:meth:`SdkGateway._versioned`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from scim_bridge.config import Settings
+from scim_bridge.genesys import history, mapping
+from scim_bridge.genesys.api import Observer
+from scim_bridge.genesys.budget import Backpressure, RateBudget, SlidingWindowBudget
+from scim_bridge.genesys.errors import (
+    ActiveConversation,
+    AuthenticationFailed,
+    BadRequest,
+    Conflict,
+    GenesysError,
+    NotFound,
+    Unavailable,
+    VersionConflict,
+)
+from scim_bridge.genesys.failures import (
+    Failure,
+    Kind,
+    from_api_exception,
+    from_transport_error,
+    scrub,
+)
+from scim_bridge.genesys.retry import DEFAULT_POLICY, RetryPolicy
+from scim_bridge.genesys.sdk import ApiException, SdkClients, Transport, TransportError
+from scim_bridge.genesys.session import TokenHolder, parse_token_response, token_request
+from scim_bridge.genesys.types import (
+    CallRecord,
+    ConversationStatus,
+    Criterion,
+    GenesysUser,
+    Group,
+    History,
+    HistoryQuery,
+    Page,
+    QueueMembership,
+    UserFields,
+    UserState,
+)
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_ID_CHUNK = 100  # ids per GET /users?id=... (page size 100)
+_GROUP_MEMBER_CHUNK = 50  # "A maximum of 50 members are allowed per request" (genesys-api.md 7)
+_MAX_PAGES = 10_000  # a guard against a server that never says "last page"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """One HTTP call as the retry policy sees it."""
+
+    method: str
+    endpoint: str  # the path template, as in CallRecord
+    replayable: bool = True  # may be re-sent after an ambiguous failure (retry.py)
+    authenticated: bool = True  # False only for the token request
+    conflict: type[Conflict] = Conflict  # the 409 class when Genesys names no cause
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.endpoint}"
+
+
+class _Failed(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.error.message)
+        self.failure = failure
+
+
+_TOKEN = _Call("POST", "/oauth/token", authenticated=False)
+_GET_USER = _Call("GET", "/api/v2/users/{userId}")
+_LIST_USERS = _Call("GET", "/api/v2/users")
+_SEARCH_USERS = _Call("POST", "/api/v2/users/search")
+_CREATE_USER = _Call("POST", "/api/v2/users")
+_PATCH_USER = _Call("PATCH", "/api/v2/users/{userId}", conflict=VersionConflict)
+_PATCH_STATE = _Call("PATCH", "/api/v2/users/{userId}")  # a bare 409 is resolved by re-reading
+_DELETE_USER = _Call("DELETE", "/api/v2/users/{userId}")
+_USER_QUEUES = _Call("GET", "/api/v2/users/{userId}/queues")
+_PATCH_USER_QUEUES = _Call("PATCH", "/api/v2/users/{userId}/queues")
+_DELETE_QUEUE_MEMBER = _Call("DELETE", "/api/v2/routing/queues/{queueId}/members/{memberId}")
+_ADD_QUEUE_MEMBERS = _Call("POST", "/api/v2/routing/queues/{queueId}/members")
+_DETAILS_QUERY = _Call("POST", "/api/v2/analytics/conversations/details/query")
+_LIST_GROUPS = _Call("GET", "/api/v2/groups")
+_SEARCH_GROUPS = _Call("POST", "/api/v2/groups/search")
+_GET_GROUP = _Call("GET", "/api/v2/groups/{groupId}")
+_CREATE_GROUP = _Call("POST", "/api/v2/groups", replayable=False)
+_PUT_GROUP = _Call("PUT", "/api/v2/groups/{groupId}", conflict=VersionConflict)
+_DELETE_GROUP = _Call("DELETE", "/api/v2/groups/{groupId}")
+_GROUP_MEMBERS = _Call("GET", "/api/v2/groups/{groupId}/members")
+_ADD_GROUP_MEMBERS = _Call("POST", "/api/v2/groups/{groupId}/members", conflict=VersionConflict)
+_REMOVE_GROUP_MEMBERS = _Call("DELETE", "/api/v2/groups/{groupId}/members")
+
+
+class SdkGateway:
+    """The bridge's only way to Genesys Cloud. Thread-safe; one per process (per OAuth client)."""
+
+    def __init__(
+        self,
+        api_host: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 30.0,
+        budget: RateBudget | None = None,
+        default_deadline_s: float = 60.0,
+        retry: RetryPolicy = DEFAULT_POLICY,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._default_deadline_s = default_deadline_s
+        self._retry = retry
+        self._budget: RateBudget = budget if budget is not None else SlidingWindowBudget(300)
+        self._pressure = Backpressure()
+        self._tokens = TokenHolder()
+        self._observers: list[Observer] = []
+        self._observers_lock = threading.Lock()
+        self._sdk = SdkClients.create(
+            api_host,
+            Transport(connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s),
+        )
+        self._login_url = self._sdk.login_url()
+
+    def __repr__(self) -> str:
+        return f"SdkGateway(api_host={self._sdk.api_client.host!r})"
+
+    # ================================================================= session
+    def ensure_token(self, *, deadline: float | None = None) -> None:
+        if self._tokens.current() is not None:
+            return
+        deadline = self._deadline(deadline)
+        if not self._tokens.renewal.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise Unavailable("timed out waiting for another thread's token request", status=0)
+        try:
+            if self._tokens.current() is not None:
+                return  # another thread renewed it while this one waited
+            headers, form = token_request(self._client_id, self._client_secret)
+            requested_at = time.monotonic()
+            try:
+                body = self._request(
+                    _TOKEN,
+                    lambda: self._sdk.post_form(self._login_url, headers, form),
+                    deadline,
+                )
+            except BadRequest as e:  # 400 invalid_client / invalid_grant
+                raise AuthenticationFailed(e.message, status=e.status, code=e.code) from e
+            token = parse_token_response(body, now=requested_at)
+            self._tokens.install(token)
+            self._sdk.set_access_token(token.value)
+        finally:
+            self._tokens.renewal.release()
+
+    def add_observer(self, observer: Observer) -> None:
+        with self._observers_lock:
+            self._observers = [*self._observers, observer]
+
+    # ================================================================= users
+    def get_user(
+        self, user_id: str, *, include_deleted: bool = False, deadline: float | None = None
+    ) -> GenesysUser:
+        deadline = self._deadline(deadline)
+        try:
+            model = self._request(_GET_USER, lambda: self._sdk.users.get_user(user_id), deadline)
+        except NotFound:
+            if not include_deleted:
+                raise
+            model = self._request(
+                _GET_USER, lambda: self._sdk.users.get_user(user_id, state="deleted"), deadline
+            )
+        return mapping.user(model)
+
+    def get_users(
+        self, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, GenesysUser]:
+        deadline = self._deadline(deadline)
+        found: dict[str, GenesysUser] = {}
+        unique = list(dict.fromkeys(user_ids))
+        for i in range(0, len(unique), _ID_CHUNK):
+            chunk = unique[i : i + _ID_CHUNK]
+            for model in self._pages(
+                _LIST_USERS,
+                deadline,
+                self._sdk.users.get_users,
+                id=chunk,
+                state="any",
+                page_size=_ID_CHUNK,
+            ):
+                user = mapping.user(model)
+                found[user.id] = user
+        return {uid: found[uid] for uid in unique if uid in found}
+
+    def list_users(
+        self,
+        *,
+        page_number: int = 1,
+        page_size: int = 100,
+        state: str = "any",
+        deadline: float | None = None,
+    ) -> Page[GenesysUser]:
+        deadline = self._deadline(deadline)
+        listing = self._request(
+            _LIST_USERS,
+            lambda: self._sdk.users.get_users(
+                page_size=page_size,
+                page_number=page_number,
+                state=state,
+                sort_order="ascending",
+            ),
+            deadline,
+        )
+        items = mapping.users(mapping.listing_items(listing))
+        return Page(items, mapping.listing_total(listing, len(items)), page_number, page_size)
+
+    def search_users(
+        self,
+        criteria: Sequence[Criterion],
+        *,
+        page_number: int = 1,
+        page_size: int = 100,
+        deadline: float | None = None,
+    ) -> Page[GenesysUser]:
+        deadline = self._deadline(deadline)
+        query = [mapping.criterion_body(c) for c in criteria]
+        if not mapping.mentions_field(criteria, "state"):
+            # Whether the default search includes inactive users is UNCONFIRMED (genesys-api.md
+            # 2.6); naming both states makes the answer the same under either reading.
+            query.append({"type": "EXACT", "fields": ["state"], "values": ["active", "inactive"]})
+        body = {
+            "query": query,
+            "pageSize": page_size,
+            "pageNumber": page_number,
+            "sortOrder": "ASC",
+            "sortBy": "name",
+        }
+        response = self._request(
+            _SEARCH_USERS, lambda: self._sdk.users.post_users_search(body), deadline
+        )
+        items = mapping.users(mapping.listing_items(response, "results"))
+        return Page(items, mapping.listing_total(response, len(items)), page_number, page_size)
+
+    def create_user(
+        self, fields: UserFields, *, state: UserState = "active", deadline: float | None = None
+    ) -> GenesysUser:
+        if not fields.name or not fields.email:
+            raise BadRequest("create_user needs a name and an email")
+        deadline = self._deadline(deadline)
+        body = mapping.create_user_body(fields, state)
+        created = mapping.user(
+            self._request(_CREATE_USER, lambda: self._sdk.users.post_users(body), deadline)
+        )
+        rest = mapping.post_create_fields(fields)
+        if not mapping.has_update(rest):
+            return created
+        return self.update_user(created.id, rest, deadline=deadline)
+
+    def update_user(
+        self,
+        user_id: str,
+        fields: UserFields,
+        *,
+        version: int | None = None,
+        deadline: float | None = None,
+    ) -> GenesysUser:
+        deadline = self._deadline(deadline)
+
+        def patch(current: int) -> GenesysUser:
+            body = mapping.update_user_body(fields, current)
+            return mapping.user(
+                self._request(
+                    _PATCH_USER, lambda: self._sdk.users.patch_user(user_id, body), deadline
+                )
+            )
+
+        if version is not None:
+            return patch(version)  # conditional (SCIM If-Match): a stale version is the answer
+        return self._versioned(
+            lambda: self.get_user(user_id, deadline=deadline).version, patch, deadline
+        )
+
+    def set_state(
+        self, user_id: str, state: UserState, *, deadline: float | None = None
+    ) -> GenesysUser:
+        deadline = self._deadline(deadline)
+        if state == "deleted":
+            self.delete_user(user_id, deadline=deadline)
+            return self.get_user(user_id, include_deleted=True, deadline=deadline)
+        last: GenesysError | None = None
+        for retry in range(self._retry.version_attempts):
+            if retry:
+                self._pause(self._retry.version_backoff(retry), deadline, last)
+            current = self.get_user(user_id, include_deleted=True, deadline=deadline)
+            if current.state == state:
+                return current  # idempotent: a resumed step does no harm twice
+            # A state change must be alone in its PATCH (genesys-api.md 2.3); restoring a
+            # deleted user uses the version read with ?state=deleted (as TF does).
+            body = {"state": state, "version": current.version}
+            try:
+                model = self._request(
+                    _PATCH_STATE,
+                    functools.partial(self._sdk.users.patch_user, user_id, body),
+                    deadline,
+                )
+            except VersionConflict as e:
+                last = e
+                continue
+            except ActiveConversation:
+                raise
+            except Conflict as e:
+                # Genesys named no cause. If the version moved, it was a race: go round again.
+                # If not, the state change itself was refused: while a conversation is active,
+                # when deactivating (the sandbox's stricter reading, genesys-api.md 2.x).
+                again = self.get_user(user_id, include_deleted=True, deadline=deadline)
+                if again.version != current.version or again.state == state:
+                    last = e
+                    continue
+                if state == "inactive":
+                    raise ActiveConversation(
+                        e.message, status=e.status, code=e.code, correlation_id=e.correlation_id
+                    ) from e
+                raise
+            return mapping.user(model)
+        assert last is not None
+        raise last
+
+    def delete_user(self, user_id: str, *, deadline: float | None = None) -> None:
+        deadline = self._deadline(deadline)
+        last: GenesysError | None = None
+        for retry in range(self._retry.version_attempts):
+            if retry:
+                self._pause(self._retry.version_backoff(retry), deadline, last)
+            try:
+                self._request(_DELETE_USER, lambda: self._sdk.users.delete_user(user_id), deadline)
+            except NotFound:
+                # Already deleted is success; a user that never existed is not.
+                self.get_user(user_id, include_deleted=True, deadline=deadline)
+                return
+            except VersionConflict as e:
+                # "Directory occasionally returns version errors on deletes" (TF, genesys-api.md 2.4)
+                last = e
+                continue
+            return
+        assert last is not None
+        raise last
+
+    # ================================================================= routing
+    def user_queues(
+        self, user_id: str, *, deadline: float | None = None
+    ) -> tuple[QueueMembership, ...]:
+        deadline = self._deadline(deadline)
+        memberships: dict[str, QueueMembership] = {}
+        # joined defaults to true (genesys-api.md 3): both readings are needed for every queue.
+        for joined in (True, False):
+            for model in self._pages(
+                _USER_QUEUES,
+                deadline,
+                self._sdk.users.get_user_queues,
+                user_id,
+                page_size=100,
+                joined=joined,
+            ):
+                membership = mapping.queue_membership(model, joined_default=joined)
+                if membership is not None and membership.queue_id not in memberships:
+                    memberships[membership.queue_id] = membership
+        return tuple(memberships.values())
+
+    def remove_queue_member(
+        self, queue_id: str, user_id: str, *, deadline: float | None = None
+    ) -> None:
+        deadline = self._deadline(deadline)
+        try:
+            self._request(
+                _DELETE_QUEUE_MEMBER,
+                lambda: self._sdk.routing.delete_routing_queue_member(queue_id, user_id),
+                deadline,
+            )
+        except NotFound:
+            return  # already gone
+
+    def add_queue_member(
+        self, queue_id: str, user_id: str, *, joined: bool, deadline: float | None = None
+    ) -> None:
+        deadline = self._deadline(deadline)
+        self._request(
+            _ADD_QUEUE_MEMBERS,
+            lambda: self._sdk.routing.post_routing_queue_members(queue_id, [{"id": user_id}]),
+            deadline,
+        )
+        # A new member's joined flag is not documented; set it to what it was, always.
+        self._request(
+            _PATCH_USER_QUEUES,
+            lambda: self._sdk.users.patch_user_queues(
+                user_id, [{"id": queue_id, "joined": joined}]
+            ),
+            deadline,
+        )
+
+    def conversation_status(
+        self, user_id: str, *, deadline: float | None = None
+    ) -> ConversationStatus:
+        deadline = self._deadline(deadline)
+        model = self._request(
+            _GET_USER,
+            lambda: self._sdk.users.get_user(user_id, expand=["conversationSummary"]),
+            deadline,
+        )
+        counts = mapping.conversation_counts(model)
+        if counts is None:
+            # Expands are "best effort" (PYDOCS get_user): no summary is not "no conversations".
+            raise Unavailable(
+                "GET /api/v2/users/{userId}: conversationSummary was not returned", status=0
+            )
+        return ConversationStatus(user_id=user_id, active=counts[0], acw=counts[1])
+
+    # ================================================================= analytics
+    def conversation_history(
+        self, query: HistoryQuery, *, deadline: float | None = None
+    ) -> History:
+        deadline = self._deadline(deadline)
+        wanted = set(query.user_ids)
+        found: dict[str, set[str]] = {uid: set() for uid in query.user_ids}
+        queries = 0
+        for interval in history.intervals(query.since, query.until):
+            for batch in history.batches(query.user_ids):
+                for page in range(1, _MAX_PAGES + 1):
+                    body = history.query_body(interval, batch, page)
+                    response = self._request(
+                        _DETAILS_QUERY,
+                        functools.partial(
+                            self._sdk.analytics.post_analytics_conversations_details_query, body
+                        ),
+                        deadline,
+                    )
+                    queries += 1
+                    conversations = mapping.conversation_participants(response)
+                    if not conversations:
+                        break  # "conversations" omitted: past the last page
+                    for conversation_id, participants in conversations:
+                        for uid in participants & wanted:
+                            found[uid].add(conversation_id)
+        return History(
+            query=query,
+            conversations={uid: frozenset(ids) for uid, ids in found.items()},
+            queries_made=queries,
+        )
+
+    # ================================================================= groups
+    def list_groups(
+        self, *, page_number: int = 1, page_size: int = 100, deadline: float | None = None
+    ) -> Page[Group]:
+        deadline = self._deadline(deadline)
+        listing = self._request(
+            _LIST_GROUPS,
+            lambda: self._sdk.groups.get_groups(
+                page_size=page_size, page_number=page_number, sort_order="ascending"
+            ),
+            deadline,
+        )
+        items = mapping.groups(mapping.listing_items(listing))
+        return Page(items, mapping.listing_total(listing, len(items)), page_number, page_size)
+
+    def search_groups(
+        self,
+        criteria: Sequence[Criterion],
+        *,
+        page_number: int = 1,
+        page_size: int = 100,
+        deadline: float | None = None,
+    ) -> Page[Group]:
+        deadline = self._deadline(deadline)
+        body = {
+            "query": [mapping.criterion_body(c) for c in criteria],
+            "pageSize": page_size,
+            "pageNumber": page_number,
+            "sortOrder": "ASC",
+            "sortBy": "name",
+        }
+        response = self._request(
+            _SEARCH_GROUPS, lambda: self._sdk.groups.post_groups_search(body), deadline
+        )
+        items = mapping.groups(mapping.listing_items(response, "results"))
+        return Page(items, mapping.listing_total(response, len(items)), page_number, page_size)
+
+    def get_group(self, group_id: str, *, deadline: float | None = None) -> Group:
+        deadline = self._deadline(deadline)
+        return mapping.group(
+            self._request(_GET_GROUP, lambda: self._sdk.groups.get_group(group_id), deadline)
+        )
+
+    def create_group(
+        self, name: str, *, description: str | None = None, deadline: float | None = None
+    ) -> Group:
+        deadline = self._deadline(deadline)
+        body: dict[str, Any] = {"name": name, "type": "official", "visibility": "public"}
+        if description is not None:
+            body["description"] = description
+        return mapping.group(
+            self._request(_CREATE_GROUP, lambda: self._sdk.groups.post_groups(body), deadline)
+        )
+
+    def update_group(
+        self,
+        group_id: str,
+        *,
+        name: str,
+        description: str | None = None,
+        version: int | None = None,
+        deadline: float | None = None,
+    ) -> Group:
+        deadline = self._deadline(deadline)
+
+        def put(current: int) -> Group:
+            body: dict[str, Any] = {"name": name, "version": current}
+            if description is not None:
+                body["description"] = description
+            return mapping.group(
+                self._request(
+                    _PUT_GROUP, lambda: self._sdk.groups.put_group(group_id, body), deadline
+                )
+            )
+
+        if version is not None:
+            return put(version)
+        return self._versioned(
+            lambda: self.get_group(group_id, deadline=deadline).version, put, deadline
+        )
+
+    def delete_group(self, group_id: str, *, deadline: float | None = None) -> None:
+        deadline = self._deadline(deadline)
+        self._request(_DELETE_GROUP, lambda: self._sdk.groups.delete_group(group_id), deadline)
+
+    def group_member_ids(self, group_id: str, *, deadline: float | None = None) -> tuple[str, ...]:
+        deadline = self._deadline(deadline)
+        members = self._pages(
+            _GROUP_MEMBERS,
+            deadline,
+            self._sdk.groups.get_group_members,
+            group_id,
+            page_size=100,
+        )
+        return tuple(dict.fromkeys(mapping.user_ids(members)))
+
+    def add_group_members(
+        self, group_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> None:
+        deadline = self._deadline(deadline)
+        unique = list(dict.fromkeys(user_ids))
+        for i in range(0, len(unique), _GROUP_MEMBER_CHUNK):
+            chunk = unique[i : i + _GROUP_MEMBER_CHUNK]
+
+            def post(current: int, chunk: list[str] = chunk) -> None:
+                body = {"memberIds": chunk, "version": current}
+                self._request(
+                    _ADD_GROUP_MEMBERS,
+                    lambda: self._sdk.groups.post_group_members(group_id, body),
+                    deadline,
+                )
+
+            self._versioned(
+                lambda: self.get_group(group_id, deadline=deadline).version, post, deadline
+            )
+
+    def remove_group_members(
+        self, group_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> None:
+        deadline = self._deadline(deadline)
+        unique = list(dict.fromkeys(user_ids))
+        for i in range(0, len(unique), _GROUP_MEMBER_CHUNK):
+            ids = ",".join(unique[i : i + _GROUP_MEMBER_CHUNK])
+            self._request(
+                _REMOVE_GROUP_MEMBERS,
+                functools.partial(self._sdk.groups.delete_group_members, group_id, ids),
+                deadline,
+            )
+
+    # ================================================================= machinery
+    def _deadline(self, deadline: float | None) -> float:
+        return time.monotonic() + self._default_deadline_s if deadline is None else deadline
+
+    def _pause(self, seconds: float, deadline: float, error: GenesysError | None) -> None:
+        if time.monotonic() + seconds > deadline:
+            if error is not None:
+                raise error
+            raise Unavailable("deadline reached", status=0)
+        time.sleep(seconds)
+
+    def _versioned(
+        self, read_version: Callable[[], int], write: Callable[[int], T], deadline: float
+    ) -> T:
+        """Read the current version, write with it; on a stale version read again (bounded)."""
+        last: VersionConflict | None = None
+        for retry in range(self._retry.version_attempts):
+            if retry:
+                self._pause(self._retry.version_backoff(retry), deadline, last)
+            try:
+                return write(read_version())
+            except VersionConflict as e:
+                last = e
+        assert last is not None
+        raise last
+
+    def _pages(
+        self,
+        call: _Call,
+        deadline: float,
+        method: Callable[..., Any],
+        *args: object,
+        **kwargs: object,
+    ) -> list[Any]:
+        """Every entity of a paged listing (``entities``, ``pageCount``): ``method(*args,
+        page_number=n, **kwargs)`` for n = 1, 2, ... until the last page."""
+        items: list[Any] = []
+        for page in range(1, _MAX_PAGES + 1):
+            listing = self._request(
+                call, functools.partial(method, *args, page_number=page, **kwargs), deadline
+            )
+            entities = mapping.listing_items(listing)
+            items.extend(entities)
+            page_count = mapping.listing_page_count(listing)
+            if not entities or (page_count is not None and page >= page_count):
+                break
+        return items
+
+    def _request(self, call: _Call, fn: Callable[[], T], deadline: float) -> T:
+        """One SDK call under the retry policy (retry.py), within ``deadline``."""
+        retries = 0
+        renewed = False
+        while True:
+            if call.authenticated:
+                self.ensure_token(deadline=deadline)
+                self._pressure.wait(deadline)
+                self._budget.acquire(deadline)
+            token = self._tokens.value()
+            try:
+                return self._attempt(call, fn, deadline)
+            except _Failed as failed:
+                failure = failed.failure
+            kind = failure.kind
+            if kind is Kind.EXPIRED and call.authenticated and not renewed:
+                # Genesys never refreshes a client-credentials token for us (genesys-api.md
+                # 1.3): fetch a new one once, then try the call once more.
+                self._tokens.invalidate(token)
+                renewed = True
+                continue
+            retryable = kind in (Kind.THROTTLED, Kind.NOT_SENT) or (
+                kind is Kind.AMBIGUOUS and call.replayable
+            )
+            retries += 1
+            if not retryable or retries >= self._retry.max_attempts:
+                raise failure.error from failure.cause
+            if kind is Kind.THROTTLED and failure.retry_after_s is not None:
+                delay = failure.retry_after_s
+                self._pressure.hold(min(delay, self._retry.max_retry_after_s))
+            else:
+                delay = self._retry.backoff(retries)
+            if delay > self._retry.max_retry_after_s or time.monotonic() + delay > deadline:
+                raise failure.error from failure.cause
+            _log.info(
+                "genesys call retried",
+                extra={
+                    "endpoint": call.label,
+                    "status": failure.status,
+                    "retry_in_s": round(delay, 3),
+                    "retry": retries,
+                },
+            )
+            time.sleep(delay)
+
+    def _attempt(self, call: _Call, fn: Callable[[], T], deadline: float) -> T:
+        transport = self._sdk.transport
+        transport.reset_exchange()
+        transport.set_deadline(deadline)
+        started = time.monotonic()
+        try:
+            result = fn()
+        except ApiException as e:
+            failure = from_api_exception(e, operation=call.label, conflict=call.conflict)
+            scrub(e)
+            self._observe(call, started, failure)
+            raise _Failed(failure) from e
+        except TransportError as e:
+            failure = from_transport_error(e, operation=call.label)
+            self._observe(call, started, failure)
+            raise _Failed(failure) from e
+        finally:
+            transport.set_deadline(None)
+        self._observe(call, started, None)
+        return result
+
+    def _observe(self, call: _Call, started: float, failure: Failure | None) -> None:
+        exchange = self._sdk.transport.last_exchange()
+        if exchange is not None:
+            self._pressure.observe(exchange.headers)
+            status = exchange.status
+            duration = exchange.duration_s
+            correlation_id = exchange.headers.get("inin-correlation-id")
+        else:
+            status = failure.status if failure else 0
+            duration = time.monotonic() - started
+            correlation_id = None
+        if failure is not None and correlation_id is None:
+            correlation_id = failure.error.correlation_id
+        record = CallRecord(
+            method=call.method,
+            endpoint=call.endpoint,
+            status=status,
+            duration_s=duration,
+            correlation_id=correlation_id,
+            retry_after_s=failure.retry_after_s if failure else None,
+        )
+        for observer in self._observers:
+            try:
+                observer(record)
+            except Exception:
+                _log.warning("genesys call observer failed", exc_info=True)
+
+
+def connect(settings: Settings) -> SdkGateway:
+    """The gateway for the configured Genesys org (``GENESYS_REGION`` or ``GENESYS_API_HOST``)."""
+    settings.require_genesys()
+    host = settings.genesys_api_host or ""
+    client_id = settings.genesys_client_id or ""
+    secret = settings.genesys_client_secret or ""
+    return SdkGateway(
+        host,
+        client_id,
+        secret,
+        connect_timeout_s=settings.genesys_connect_timeout_s,
+        read_timeout_s=settings.genesys_read_timeout_s,
+        budget=SlidingWindowBudget(settings.rate_limit_per_minute),
+    )

@@ -1,0 +1,261 @@
+"""SDK models in, frozen dataclasses out; dataclasses in, JSON request bodies out.
+
+The SDK is untyped, so every read of a model goes through the small typed accessors below: no
+``Any`` leaves this module. Request bodies are plain dicts (the SDK sends a dict unchanged,
+``api_client.py:599-600``), which keeps exactly the keys we mean on the wire: a PATCH carries
+only the fields being changed (genesys-api.md 2.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from scim_bridge.genesys.types import (
+    ContactInfo,
+    Criterion,
+    GenesysUser,
+    Group,
+    MediaType,
+    QueueMembership,
+    UserFields,
+    UserState,
+)
+
+_STATES: frozenset[str] = frozenset({"active", "inactive", "deleted"})
+_MEDIA: frozenset[str] = frozenset({"EMAIL", "PHONE", "SMS"})
+# UserConversationSummary media (models/user_conversation_summary.py).
+_SUMMARY_MEDIA = ("call", "callback", "email", "message", "chat", "social_expression", "video")
+
+
+def _str(obj: Any, attr: str) -> str | None:
+    value = getattr(obj, attr, None)
+    return value if isinstance(value, str) else None
+
+
+def _int(obj: Any, attr: str, default: int = 0) -> int:
+    value = getattr(obj, attr, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _list(obj: Any, attr: str) -> list[Any]:
+    value = getattr(obj, attr, None)
+    return value if isinstance(value, list) else []
+
+
+# --- users -------------------------------------------------------------------------------------
+def _contact(model: Any) -> ContactInfo | None:
+    address = _str(model, "address")
+    media = _str(model, "media_type")
+    if address is None or media not in _MEDIA:
+        return None
+    return ContactInfo(
+        address=address,
+        media_type=cast(MediaType, media),
+        type=_str(model, "type") or "PRIMARY",
+        extension=_str(model, "extension"),
+        display=_str(model, "display"),
+        country_code=_str(model, "country_code"),
+    )
+
+
+def _contacts(models: Iterable[Any]) -> tuple[ContactInfo, ...]:
+    return tuple(c for c in (_contact(m) for m in models) if c is not None)
+
+
+def user(model: Any) -> GenesysUser:
+    state = _str(model, "state")
+    employer = getattr(model, "employer_info", None)
+    return GenesysUser(
+        id=_str(model, "id") or "",
+        name=_str(model, "name") or "",
+        email=_str(model, "email"),
+        # Unknown enum values arrive as "outdated_sdk_version" (genesys-api.md 1.5); a user we
+        # cannot place is treated as one that cannot log in.
+        state=cast(UserState, state if state in _STATES else "inactive"),
+        version=_int(model, "version"),
+        username=_str(model, "username"),
+        department=_str(model, "department"),
+        title=_str(model, "title"),
+        manager_id=_str(getattr(model, "manager", None), "id"),
+        division_id=_str(getattr(model, "division", None), "id"),
+        preferred_name=_str(model, "preferred_name"),
+        employee_id=_str(employer, "employee_id"),
+        date_hire=_str(employer, "date_hire"),
+        primary_contact_info=_contacts(_list(model, "primary_contact_info")),
+        addresses=_contacts(_list(model, "addresses")),
+    )
+
+
+def users(models: Iterable[Any]) -> tuple[GenesysUser, ...]:
+    return tuple(user(m) for m in models)
+
+
+def conversation_counts(model: Any) -> tuple[int, int] | None:
+    """(active, acw) summed over every medium, contact-center and enterprise
+    (``expand=conversationSummary``, genesys-api.md 2.1); None when the summary is absent."""
+    summary = getattr(model, "conversation_summary", None)
+    if summary is None:
+        return None
+    active = acw = 0
+    for medium in _SUMMARY_MEDIA:
+        media_summary = getattr(summary, medium, None)
+        for scope in ("contact_center", "enterprise"):
+            detail = getattr(media_summary, scope, None)
+            active += _int(detail, "active")
+            acw += _int(detail, "acw")
+    return active, acw
+
+
+def _contact_body(contact: ContactInfo) -> dict[str, str]:
+    body = {"address": contact.address, "mediaType": contact.media_type, "type": contact.type}
+    if contact.extension is not None:
+        body["extension"] = contact.extension
+    if contact.display is not None:
+        body["display"] = contact.display
+    if contact.country_code is not None:
+        body["countryCode"] = contact.country_code
+    return body
+
+
+def create_user_body(fields: UserFields, state: UserState) -> dict[str, Any]:
+    """``CreateUser`` (genesys-api.md 2.5): name, email, department, title, addresses,
+    divisionId, state. The rest (manager, preferredName, employerInfo) is a PATCH afterwards."""
+    body: dict[str, Any] = {"name": fields.name, "email": fields.email, "state": state}
+    if fields.department is not None:
+        body["department"] = fields.department
+    if fields.title is not None:
+        body["title"] = fields.title
+    if fields.division_id:
+        body["divisionId"] = fields.division_id
+    if fields.addresses is not None:
+        body["addresses"] = [_contact_body(c) for c in fields.addresses]
+    return body
+
+
+def update_user_body(fields: UserFields, version: int) -> dict[str, Any]:
+    """``UpdateUser`` (genesys-api.md 2.3): the fields that are not None, and the version.
+
+    ``division_id`` is not part of ``UpdateUser`` (models/update_user.py:83-104): a division is
+    chosen at create time only, so it is not sent here.
+    """
+    body: dict[str, Any] = {"version": version}
+    for key, value in (
+        ("name", fields.name),
+        ("email", fields.email),
+        ("department", fields.department),
+        ("title", fields.title),
+        ("manager", fields.manager_id),  # a string id; "" clears it
+        ("preferredName", fields.preferred_name),
+    ):
+        if value is not None:
+            body[key] = value
+    employer: dict[str, str] = {}
+    if fields.employee_id is not None:
+        employer["employeeId"] = fields.employee_id
+    if fields.date_hire is not None:
+        employer["dateHire"] = fields.date_hire
+    if employer:
+        body["employerInfo"] = employer
+    if fields.addresses is not None:
+        body["addresses"] = [_contact_body(c) for c in fields.addresses]
+    return body
+
+
+def has_update(fields: UserFields) -> bool:
+    return len(update_user_body(fields, 0)) > 1
+
+
+def post_create_fields(fields: UserFields) -> UserFields:
+    """The part of ``fields`` that ``CreateUser`` cannot carry."""
+    return UserFields(
+        manager_id=fields.manager_id or None,
+        preferred_name=fields.preferred_name,
+        employee_id=fields.employee_id,
+        date_hire=fields.date_hire,
+    )
+
+
+# --- search ------------------------------------------------------------------------------------
+def criterion_body(criterion: Criterion) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": criterion.type}
+    if criterion.fields:
+        body["fields"] = list(criterion.fields)
+    if criterion.value is not None:
+        body["value"] = criterion.value
+    if criterion.values:
+        body["values"] = list(criterion.values)
+    if criterion.operator is not None:
+        body["operator"] = criterion.operator
+    if criterion.group:
+        body["group"] = [criterion_body(c) for c in criterion.group]
+    return body
+
+
+def mentions_field(criteria: Sequence[Criterion], field: str) -> bool:
+    return any(field in c.fields or mentions_field(c.group, field) for c in criteria)
+
+
+# --- routing -----------------------------------------------------------------------------------
+def queue_membership(model: Any, *, joined_default: bool) -> QueueMembership | None:
+    queue_id = _str(model, "id")
+    if queue_id is None:
+        return None
+    joined = getattr(model, "joined", None)
+    return QueueMembership(
+        queue_id=queue_id,
+        queue_name=_str(model, "name") or "",
+        joined=joined if isinstance(joined, bool) else joined_default,
+    )
+
+
+# --- groups ------------------------------------------------------------------------------------
+def group(model: Any) -> Group:
+    return Group(
+        id=_str(model, "id") or "",
+        name=_str(model, "name") or "",
+        version=_int(model, "version"),
+        state=_str(model, "state") or "active",
+        description=_str(model, "description"),
+        member_count=_int(model, "member_count"),
+        type=_str(model, "type") or "official",
+        visibility=_str(model, "visibility") or "public",
+    )
+
+
+def groups(models: Iterable[Any]) -> tuple[Group, ...]:
+    return tuple(group(m) for m in models)
+
+
+# --- listings ----------------------------------------------------------------------------------
+def listing_items(model: Any, attr: str = "entities") -> list[Any]:
+    return _list(model, attr)
+
+
+def listing_total(model: Any, default: int) -> int:
+    return _int(model, "total", default)
+
+
+def listing_page_count(model: Any) -> int | None:
+    value = _int(model, "page_count", -1)
+    return value if value >= 0 else None
+
+
+def user_ids(models: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(i for i in (_str(m, "id") for m in models) if i)
+
+
+# --- analytics ---------------------------------------------------------------------------------
+def conversation_participants(response: Any) -> list[tuple[str, frozenset[str]]]:
+    """(conversationId, participant userIds) for each conversation of a details-query page;
+    empty when ``conversations`` is absent (past the last page, genesys-api.md 4.1)."""
+    result = []
+    for conversation in _list(response, "conversations"):
+        conversation_id = _str(conversation, "conversation_id")
+        if conversation_id is None:
+            continue
+        participants = frozenset(
+            uid for uid in (_str(p, "user_id") for p in _list(conversation, "participants")) if uid
+        )
+        result.append((conversation_id, participants))
+    return result
