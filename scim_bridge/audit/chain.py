@@ -1,0 +1,157 @@
+"""The event, its canonical form and the hash chain; pure functions, no database (docs/audit.md).
+
+An event's hash is the SHA-256 (hex) of its canonical JSON: the object below with keys sorted,
+no whitespace, ASCII only (Python's ``json.dumps(obj, sort_keys=True, separators=(",", ":"))``)::
+
+    {"actor": ..., "at": "2026-01-31T12:00:00.123456Z", "correlation_id": ..., "detail": {...},
+     "genesys_user_id": ..., "idp": ..., "job_id": ..., "outcome": ..., "prev_hash": ...,
+     "scim_id": ..., "seq": 17, "tag": "deprovision:user:deactivated"}
+
+``prev_hash`` is the previous event's hash (64 zeros for seq 1), so each hash covers the whole
+history before it: an edited, deleted or reordered row breaks the chain from that row on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+# Fixed width (microseconds, "Z"), so that comparing the text compares the time.
+_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_at(moment: datetime) -> str:
+    """The canonical UTC text of a time; a naive datetime is refused rather than guessed."""
+    if moment.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware")
+    return moment.astimezone(UTC).strftime(_AT_FORMAT)
+
+
+def parse_at(text: str) -> datetime:
+    return datetime.strptime(text, _AT_FORMAT).replace(tzinfo=UTC)
+
+
+def canonical_json(value: object) -> str:
+    """Sorted keys, no whitespace, ASCII; NaN and infinities refused (they are not JSON)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditEvent:
+    seq: int
+    at: datetime
+    tag: str
+    actor: str
+    idp: str | None
+    correlation_id: str | None
+    scim_id: str | None
+    genesys_user_id: str | None
+    job_id: str | None
+    outcome: str
+    detail: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+    def hashed_fields(self) -> dict[str, Any]:
+        """Everything but ``hash``, as it is hashed."""
+        return {
+            "seq": self.seq,
+            "at": format_at(self.at),
+            "tag": str(self.tag),
+            "actor": self.actor,
+            "idp": self.idp,
+            "correlation_id": self.correlation_id,
+            "scim_id": self.scim_id,
+            "genesys_user_id": self.genesys_user_id,
+            "job_id": self.job_id,
+            "outcome": self.outcome,
+            "detail": dict(self.detail),
+            "prev_hash": self.prev_hash,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.hashed_fields(), "hash": self.hash}
+
+    def to_json(self) -> str:
+        """One line of canonical JSON, the export format (JSON Lines)."""
+        return canonical_json(self.to_dict())
+
+    def computed_hash(self) -> str:
+        return event_hash(self.hashed_fields())
+
+
+def event_hash(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(dict(fields)).encode("ascii")).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    count: int
+    first_broken_seq: int | None = None
+    reason: str | None = None
+    head_hash: str | None = None
+
+
+def verify_rows(rows: Iterable[Mapping[str, Any]], *, head: tuple[int, str] | None) -> VerifyResult:
+    """Walk stored rows in seq order (as exported: ``at`` text, ``detail`` an object) and re-hash.
+
+    ``head`` is the (seq, hash) the database says is last; None skips that check (an export
+    file on its own). ``count`` is the number of events that verified before the first break.
+    """
+    expected_seq = 1
+    prev = GENESIS_HASH
+    count = 0
+    for row in rows:
+        seq = int(row["seq"])
+        if seq != expected_seq:
+            what = "missing" if seq > expected_seq else "duplicate or out of order"
+            return VerifyResult(False, count, expected_seq, f"seq {expected_seq} {what}")
+        if row["prev_hash"] != prev:
+            return VerifyResult(
+                False, count, seq, "prev_hash does not match the previous event's hash"
+            )
+        fields = {key: row[key] for key in _HASHED_KEYS}
+        if event_hash(fields) != row["hash"]:
+            return VerifyResult(False, count, seq, "content does not match its hash (edited)")
+        prev = str(row["hash"])
+        expected_seq += 1
+        count += 1
+    if head is not None:
+        head_seq, head_hash = head
+        if head_seq != count or head_hash != prev:
+            if head_seq > count:
+                broken, why = count + 1, "events removed from the end"
+            elif head_seq < count:
+                broken, why = head_seq + 1, "events beyond the recorded head"
+            else:
+                broken, why = count, "the last event or the head was replaced"
+            return VerifyResult(
+                False,
+                count,
+                broken,
+                f"the head records seq {head_seq}, the trail ends at seq {count} ({why})",
+            )
+    return VerifyResult(True, count, head_hash=prev)
+
+
+_HASHED_KEYS = (
+    "seq",
+    "at",
+    "tag",
+    "actor",
+    "idp",
+    "correlation_id",
+    "scim_id",
+    "genesys_user_id",
+    "job_id",
+    "outcome",
+    "detail",
+    "prev_hash",
+)
