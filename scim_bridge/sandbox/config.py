@@ -1,0 +1,144 @@
+"""Start-up settings of the sandbox and the faults that can be changed while it runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from scim_bridge.sandbox.errors import ApiError
+
+
+@dataclass
+class FailRule:
+    """Fail the next ``count`` requests whose method and path match, with ``status``.
+
+    Deterministic, unlike ``error_rate``: a test of a burst of 5xx gets exactly that burst.
+    """
+
+    path_prefix: str
+    status: int = 503
+    count: int = 1
+    method: str | None = None  # None matches every method
+    retry_after: int | None = None  # sent as a Retry-After header when set
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and path.startswith(self.path_prefix)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Faults:
+    """What ``POST /sandbox/faults`` can change. ``GET /sandbox/faults`` shows the current set."""
+
+    rate_limit_per_minute: int = 300
+    # The rate budget is per token per window; the window is a minute in Genesys (genesys-api.md
+    # 5.1). Tests may shorten it so that a 429 storm and its Retry-After last seconds, not a minute.
+    rate_limit_window_s: float = 60.0
+    error_rate: float = 0.0
+    latency_ms: int = 0
+    token_ttl_s: int = 86400
+    search_lag_s: float = 0.0
+    purge_history_on_delete: bool = False
+    block_deactivation_on_active_conversation: bool = True
+    fail_next: list[FailRule] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["fail_next"] = [rule.to_json() for rule in self.fail_next]
+        return data
+
+    def update(self, body: dict[str, Any]) -> None:
+        """Apply a ``POST /sandbox/faults`` body; unknown keys and wrong types are a 400."""
+        numbers: dict[str, type] = {
+            "rate_limit_per_minute": int,
+            "rate_limit_window_s": float,
+            "error_rate": float,
+            "latency_ms": int,
+            "token_ttl_s": int,
+            "search_lag_s": float,
+        }
+        flags = ("purge_history_on_delete", "block_deactivation_on_active_conversation")
+        for key, value in body.items():
+            if key in numbers:
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ApiError.bad_request(f"{key} must be a non-negative number")
+                setattr(self, key, numbers[key](value))
+            elif key in flags:
+                if not isinstance(value, bool):
+                    raise ApiError.bad_request(f"{key} must be a boolean")
+                setattr(self, key, value)
+            elif key == "fail_next":
+                self.fail_next = [_fail_rule(item) for item in _list(value, key)]
+            else:
+                raise ApiError.bad_request(f"unknown fault: {key}")
+        if self.error_rate > 1:
+            raise ApiError.bad_request("error_rate must be between 0 and 1")
+
+
+def _list(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ApiError.bad_request(f"{key} must be a list")
+    return value
+
+
+def _fail_rule(item: Any) -> FailRule:
+    if not isinstance(item, dict) or not isinstance(item.get("path_prefix"), str):
+        raise ApiError.bad_request("fail_next items need a path_prefix")
+    allowed = {"path_prefix", "status", "count", "method", "retry_after"}
+    unknown = set(item) - allowed
+    if unknown:
+        raise ApiError.bad_request(f"unknown fail_next keys: {sorted(unknown)}")
+    status = item.get("status", 503)
+    count = item.get("count", 1)
+    retry_after = item.get("retry_after")
+    method = item.get("method")
+    if not isinstance(status, int) or not 400 <= status <= 599:
+        raise ApiError.bad_request("fail_next status must be 400-599")
+    if not isinstance(count, int) or count < 1:
+        raise ApiError.bad_request("fail_next count must be a positive integer")
+    if retry_after is not None and (not isinstance(retry_after, int) or retry_after < 0):
+        raise ApiError.bad_request("fail_next retry_after must be a non-negative integer")
+    if method is not None and not isinstance(method, str):
+        raise ApiError.bad_request("fail_next method must be a string")
+    return FailRule(
+        path_prefix=item["path_prefix"],
+        status=status,
+        count=count,
+        method=method.upper() if method else None,
+        retry_after=retry_after,
+    )
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How a sandbox starts; ``POST /sandbox/reset`` returns it to this (with new users/seed)."""
+
+    users: int = 200
+    seed: int = 1
+    rate_limit_per_minute: int = 300
+    token_ttl_s: int = 86400
+    client_id: str = "sandbox-client"
+    client_secret: str = "sandbox-secret"  # noqa: S105 - the sandbox's documented default
+    # Fault defaults (genesys-api.md behaviour unless a test asks otherwise).
+    rate_limit_window_s: float = 60.0
+    error_rate: float = 0.0
+    latency_ms: int = 0
+    search_lag_s: float = 0.0
+    purge_history_on_delete: bool = False
+    block_deactivation_on_active_conversation: bool = True
+    history_days: int = 90
+
+    def default_faults(self) -> Faults:
+        return Faults(
+            rate_limit_per_minute=self.rate_limit_per_minute,
+            rate_limit_window_s=self.rate_limit_window_s,
+            error_rate=self.error_rate,
+            latency_ms=self.latency_ms,
+            token_ttl_s=self.token_ttl_s,
+            search_lag_s=self.search_lag_s,
+            purge_history_on_delete=self.purge_history_on_delete,
+            block_deactivation_on_active_conversation=self.block_deactivation_on_active_conversation,
+        )

@@ -1,0 +1,138 @@
+"""The simulated org: users, queues, groups and conversation history, with the indices that keep
+every request cheap (email, name order, history by userId, a lagging search index).
+
+Not thread-safe by itself: ``state.SandboxState`` serialises access with one lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import random
+import uuid
+
+from scim_bridge.sandbox.model import Conversation, Division, Group, Queue, User
+
+
+class Org:
+    def __init__(self, rng: random.Random, home_division: Division) -> None:
+        self.rng = rng
+        self.divisions: dict[str, Division] = {home_division.id: home_division}
+        self.home_division_id = home_division.id
+        self.users: dict[str, User] = {}
+        self._email_index: dict[str, str] = {}  # casefolded email -> user id, deleted users too
+        self._sorted: list[User] | None = None
+        self.queues: dict[str, Queue] = {}
+        self.queue_members: dict[str, dict[str, bool]] = {}  # queue id -> user id -> joined
+        self.user_queues: dict[str, dict[str, None]] = {}  # user id -> queue ids (ordered set)
+        self.conversations: dict[str, Conversation] = {}
+        self.history: dict[str, list[str]] = {}  # user id -> conversation ids
+        self.active_conversation: dict[str, str] = {}  # user id -> conversation id
+        self.groups: dict[str, Group] = {}
+        # Search reads a copy of each user that catches up search_lag_s after a change
+        # (genesys-api.md 2.4: TF polls search for 3 minutes after a delete).
+        self.search_lag_s = 0.0
+        self._search_index: dict[str, User] = {}
+        self._pending: list[tuple[float, int, str, User]] = []
+        self._pending_seq = 0
+
+    # ids -------------------------------------------------------------------------------------
+
+    def new_id(self) -> str:
+        """A v4 uuid drawn from the seeded rng, so that a seed gives the same ids every run."""
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    # users -----------------------------------------------------------------------------------
+
+    def add_user(self, user: User, now: float, *, seeded: bool = False) -> None:
+        """Add a user; a seeded one is searchable at once, a created one after the search lag."""
+        self.users[user.id] = user
+        self._email_index[user.email.casefold()] = user.id
+        self._sorted = None
+        self._reindex(user, now, lag=0.0 if seeded else None)
+
+    def user_by_email(self, email: str) -> User | None:
+        user_id = self._email_index.get(email.casefold())
+        return self.users.get(user_id) if user_id else None
+
+    def change_email(self, user: User, email: str) -> None:
+        self._email_index.pop(user.email.casefold(), None)
+        user.email = email
+        self._email_index[email.casefold()] = user.id
+
+    def sorted_users(self) -> list[User]:
+        """All users by name then id: the stable order listings and searches page through."""
+        if self._sorted is None:
+            self._sorted = sorted(self.users.values(), key=User.sort_key)
+        return self._sorted
+
+    def touched(self, user: User, now: float, *, renamed: bool = False) -> None:
+        """Record a change to ``user``: a new version, and (after the lag) a new search copy."""
+        user.version += 1
+        user.date_modified = now
+        if renamed:
+            self._sorted = None
+        self._reindex(user, now)
+
+    def _reindex(self, user: User, now: float, lag: float | None = None) -> None:
+        delay = self.search_lag_s if lag is None else lag
+        snapshot = dataclasses.replace(user, employer_info=dict(user.employer_info))
+        if delay <= 0:
+            self._search_index[user.id] = snapshot
+            return
+        self._pending_seq += 1
+        heapq.heappush(self._pending, (now + delay, self._pending_seq, user.id, snapshot))
+
+    def searchable_users(self, now: float) -> list[User]:
+        """The search index as it stands at ``now``, in name order."""
+        while self._pending and self._pending[0][0] <= now:
+            _, _, user_id, snapshot = heapq.heappop(self._pending)
+            self._search_index[user_id] = snapshot
+        return sorted(self._search_index.values(), key=User.sort_key)
+
+    # queues ----------------------------------------------------------------------------------
+
+    def add_queue(self, queue: Queue) -> None:
+        self.queues[queue.id] = queue
+        self.queue_members[queue.id] = {}
+
+    def set_member(self, queue_id: str, user_id: str, joined: bool) -> None:
+        self.queue_members[queue_id][user_id] = joined
+        self.user_queues.setdefault(user_id, {})[queue_id] = None
+
+    def remove_member(self, queue_id: str, user_id: str) -> bool:
+        if self.queue_members[queue_id].pop(user_id, None) is None:
+            return False
+        self.user_queues.get(user_id, {}).pop(queue_id, None)
+        return True
+
+    def memberships(self, user_id: str) -> list[tuple[Queue, bool]]:
+        """(queue, joined) for every queue the user is a member of, by queue name."""
+        pairs = [
+            (self.queues[q], self.queue_members[q][user_id])
+            for q in self.user_queues.get(user_id, {})
+        ]
+        return sorted(pairs, key=lambda pair: (pair[0].name.casefold(), pair[0].id))
+
+    # history ---------------------------------------------------------------------------------
+
+    def add_conversation(self, conversation: Conversation) -> None:
+        self.conversations[conversation.id] = conversation
+        for user_id in conversation.user_ids():
+            self.history.setdefault(user_id, []).append(conversation.id)
+
+    def purge_history(self, user_id: str) -> int:
+        """Drop ``user_id`` from every participant of its conversations (the GDPR-like fault)."""
+        purged = 0
+        for conversation_id in self.history.pop(user_id, []):
+            for participant in self.conversations[conversation_id].participants:
+                if participant.user_id == user_id:
+                    participant.user_id = None
+                    purged += 1
+        return purged
+
+    # groups ----------------------------------------------------------------------------------
+
+    def group_by_name(self, name: str) -> Group | None:
+        folded = name.casefold()
+        return next((g for g in self.groups.values() if g.name.casefold() == folded), None)

@@ -1,0 +1,1 @@
+"""The sandbox's HTTP endpoints, one blueprint per Genesys API area plus ``/sandbox`` control."""

@@ -1,0 +1,190 @@
+"""``/sandbox/...``: not Genesys. Seed, inspect and inject faults (genesys-api.md, first table).
+
+No token is needed and no rate budget is spent; these requests are left out of the stats.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from scim_bridge.sandbox.auth import Client
+from scim_bridge.sandbox.errors import ApiError
+from scim_bridge.sandbox.http import json_object, json_response, sandbox
+from scim_bridge.sandbox.routes.users import render
+from scim_bridge.sandbox.seed import conversation
+from scim_bridge.sandbox.state import SandboxState
+
+bp = Blueprint("control", __name__)
+
+MAX_USERS = 100_000
+MEDIA_TYPES = ("voice", "chat", "email", "message", "callback", "video")
+
+
+def _optional_body(allowed: frozenset[str]) -> dict[str, Any]:
+    if not request.get_data(cache=True).strip():
+        return {}
+    return json_object(allowed)
+
+
+@bp.post("/sandbox/reset")
+def reset() -> Response:
+    state = sandbox()
+    body = _optional_body(frozenset({"users", "seed"}))
+    users, seed = body.get("users", state.config.users), body.get("seed", state.config.seed)
+    if isinstance(users, bool) or not isinstance(users, int) or not 0 <= users <= MAX_USERS:
+        raise ApiError.bad_request(f"users must be an integer between 0 and {MAX_USERS}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ApiError.bad_request("seed must be an integer")
+    state.reset(users, seed)
+    return json_response(_summary(state))
+
+
+@bp.get("/sandbox")
+def info() -> Response:
+    state = sandbox()
+    with state.lock:
+        return json_response(_summary(state))
+
+
+def _summary(state: SandboxState) -> dict[str, Any]:
+    org = state.org
+    counts = dict.fromkeys(("active", "inactive", "deleted"), 0)
+    for user in org.users.values():
+        counts[user.state] += 1
+    return {
+        "users": state.users,
+        "seed": state.seed,
+        "client_id": state.config.client_id,
+        "states": counts,
+        "queues": len(org.queues),
+        "groups": len(org.groups),
+        "conversations": len(org.conversations),
+        "home_division_id": org.home_division_id,
+    }
+
+
+@bp.get("/sandbox/faults")
+def get_faults() -> Response:
+    state = sandbox()
+    with state.lock:
+        return json_response(state.faults.to_json())
+
+
+@bp.post("/sandbox/faults")
+def set_faults() -> Response:
+    state = sandbox()
+    faults = state.set_faults(json_object())
+    with state.lock:
+        return json_response(faults.to_json())
+
+
+@bp.get("/sandbox/stats")
+def stats() -> Response:
+    state = sandbox()
+    with state.lock:
+        return json_response(state.stats.to_json())
+
+
+@bp.post("/sandbox/clients")
+def add_client() -> Response:
+    """Register an OAuth client with exactly ``permissions`` (["*"] for all): genesys-api.md 5.5."""
+    state = sandbox()
+    body = json_object(frozenset({"client_id", "client_secret", "permissions"}))
+    client_id, secret = body.get("client_id"), body.get("client_secret")
+    permissions = body.get("permissions", [])
+    if not isinstance(client_id, str) or not client_id or not isinstance(secret, str) or not secret:
+        raise ApiError.bad_request("client_id and client_secret are required strings")
+    if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+        raise ApiError.bad_request("permissions must be a list of strings")
+    granted = None if "*" in permissions else frozenset(permissions)
+    with state.lock:
+        state.clients.register(Client(client_id, secret, granted))
+    return json_response(
+        {"client_id": client_id, "permissions": "*" if granted is None else sorted(granted)}
+    )
+
+
+@bp.post("/sandbox/tokens/expire")
+def expire_tokens() -> Response:
+    """Expire every issued token now: the next API call answers 401 ``credentials.expired``."""
+    state = sandbox()
+    with state.lock:
+        return json_response({"expired": state.clients.expire_all(state.clock())})
+
+
+@bp.get("/sandbox/users/<user_id>")
+def user_record(user_id: str) -> Response:
+    """The full record in any state, with queue memberships and history counts."""
+    state = sandbox()
+    with state.lock:
+        return json_response(_record(state, user_id))
+
+
+def _record(state: SandboxState, user_id: str) -> dict[str, Any]:
+    org = state.org
+    user = org.users.get(user_id)
+    if user is None:
+        raise ApiError.not_found("user", user_id)
+    body = render(state, user, {"conversationSummary"})
+    body["queues"] = [
+        {"id": q.id, "name": q.name, "joined": joined} for q, joined in org.memberships(user_id)
+    ]
+    body["groups"] = [
+        {"id": g.id, "name": g.name} for g in org.groups.values() if user_id in g.member_ids
+    ]
+    body["activeConversation"] = user_id in org.active_conversation
+    body["activeConversationId"] = org.active_conversation.get(user_id)
+    body["conversationCount"] = len(org.history.get(user_id, []))
+    return body
+
+
+@bp.post("/sandbox/users/<user_id>/conversation")
+def set_conversation(user_id: str) -> Response:
+    """Start (``active: true``) or end (``false``) a live conversation for the user. While it is
+    live, ``expand=conversationSummary`` shows it and analytics returns it without an end."""
+    state = sandbox()
+    body = json_object(frozenset({"active", "mediaType"}))
+    active, media = body.get("active"), body.get("mediaType", "voice")
+    if not isinstance(active, bool):
+        raise ApiError.bad_request("active must be a boolean")
+    if media not in MEDIA_TYPES:
+        raise ApiError.bad_request(f"mediaType must be one of {', '.join(MEDIA_TYPES)}")
+    with state.lock:
+        org, now = state.org, state.clock()
+        user = org.users.get(user_id)
+        if user is None:
+            raise ApiError.not_found("user", user_id)
+        current = org.active_conversation.get(user_id)
+        if active and current is None:
+            if user.state == "deleted":
+                raise ApiError(
+                    409, "A deleted user cannot take a conversation.", "general.conflict"
+                )
+            queues = [q.id for q, _ in org.memberships(user_id)]
+            live = conversation(org, now, media, queues[0] if queues else None, [user], ended=False)
+            org.add_conversation(live)
+            org.active_conversation[user_id] = live.id
+        elif not active and current is not None:
+            ended = org.conversations[current]
+            ended.end = now
+            for participant in ended.participants:
+                for session in participant.sessions:
+                    for segment in session.segments:
+                        if segment.end is None:
+                            segment.end = now
+            del org.active_conversation[user_id]
+        return json_response(_record(state, user_id))
+
+
+@bp.post("/sandbox/users/<user_id>/version-bump")
+def bump_version(user_id: str) -> Response:
+    """Simulate a concurrent editor: the user's version goes up by one, nothing else changes."""
+    state = sandbox()
+    with state.lock:
+        user = state.org.users.get(user_id)
+        if user is None:
+            raise ApiError.not_found("user", user_id)
+        state.org.touched(user, state.clock())
+        return json_response(_record(state, user_id))

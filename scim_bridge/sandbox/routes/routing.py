@@ -1,0 +1,7 @@
+"""Placeholder: filled in by the next increment."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("routing", __name__)

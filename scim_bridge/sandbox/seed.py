@@ -1,0 +1,192 @@
+"""A deterministic org for a (users, seed) pair: same ids, names, queues, groups and history.
+
+Times are laid out backwards from the start of the current UTC day, so a seed gives the same
+org all day long; history covers ``history_days`` days before today (none today, so that a
+query that leaves "now" out of its interval sees all of it: genesys-api.md 4.1).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from scim_bridge.sandbox.model import (
+    Conversation,
+    Division,
+    Group,
+    Participant,
+    Queue,
+    Segment,
+    Session,
+    User,
+)
+from scim_bridge.sandbox.org import Org
+
+DAY = 86400.0
+
+FIRST_NAMES = (
+    "Ada", "Alan", "Barbara", "Brian", "Carmen", "Chen", "Dana", "Diego", "Elif", "Emma",
+    "Farah", "Felix", "Grace", "Hana", "Ivan", "Jamal", "Julia", "Kofi", "Lena", "Luis",
+    "Maya", "Mohammed", "Nadia", "Noah", "Olga", "Omar", "Priya", "Quinn", "Rosa", "Sam",
+    "Sofia", "Tariq", "Uma", "Victor", "Wei", "Xena", "Yusuf", "Zoe",
+)  # fmt: skip
+LAST_NAMES = (
+    "Adams", "Bauer", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hansen", "Ito",
+    "Jensen", "Kim", "Lopez", "Moreau", "Novak", "Okafor", "Patel", "Quispe", "Rossi",
+    "Silva", "Tanaka", "Ueda", "Varga", "Weber", "Xu", "Yilmaz", "Zhang",
+)  # fmt: skip
+DEPARTMENTS = ("Sales", "Support", "Billing", "Retention", "Operations")
+TITLES = ("Agent", "Senior Agent", "Team Lead", "Supervisor", "Analyst")
+QUEUE_NAMES = ("Sales", "Support Tier 1", "Support Tier 2", "Billing", "Retention", "VIP")
+GROUP_NAMES = (
+    ("Contact Center Agents", "official", "public"),
+    ("Supervisors", "official", "members"),
+    ("Night Shift", "social", "public"),
+    ("Escalations", "official", "owners"),
+)
+MEDIA = ("voice", "voice", "voice", "chat", "email", "message")
+
+
+def build_org(users: int, seed: int, now: float, history_days: int = 90) -> Org:
+    rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
+    home = Division(id=_uuid(rng), name="Home")
+    org = Org(rng, home)
+    today = now - now % DAY
+    _seed_users(org, users, today)
+    _seed_queues(org, today)
+    _seed_history(org, today, history_days)
+    _seed_groups(org, today)
+    return org
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _seed_users(org: Org, count: int, today: float) -> None:
+    rng = org.rng
+    supervisors: list[str] = []
+    for i in range(count):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        # Fixed positions, so that even a 20-user org has inactive and deleted users.
+        state = "deleted" if i % 20 == 11 else "inactive" if i % 12 == 5 else "active"
+        email = f"{first}.{last}.{i + 1}@example.com".lower()
+        user = User(
+            id=org.new_id(),
+            name=f"{first} {last}",
+            email=email,
+            username=email,
+            division_id=org.home_division_id,
+            state=state,
+            version=rng.randint(1, 9),
+            department=rng.choice(DEPARTMENTS),
+            title=rng.choice(TITLES),
+            employer_info={"employeeId": f"E{10001 + i}", "employeeType": "Full-time"},
+            date_modified=today - rng.uniform(1, 365) * DAY,
+        )
+        if supervisors and rng.random() < 0.7:
+            user.manager_id = rng.choice(supervisors)
+        if i < max(1, count // 10):
+            supervisors.append(user.id)
+        org.add_user(user, today, seeded=True)
+
+
+def _seed_queues(org: Org, today: float) -> None:
+    rng = org.rng
+    for name in QUEUE_NAMES:
+        org.add_queue(Queue(id=org.new_id(), name=name, division_id=org.home_division_id,
+                            date_created=today - rng.uniform(200, 900) * DAY))  # fmt: skip
+    queue_ids = list(org.queues)
+    for user in org.users.values():
+        if user.state == "deleted":
+            continue
+        for queue_id in rng.sample(queue_ids, rng.choice((0, 1, 1, 2, 2, 3))):
+            org.set_member(queue_id, user.id, joined=rng.random() < 0.75)
+
+
+def _seed_history(org: Org, today: float, days: int) -> None:
+    rng = org.rng
+    people = list(org.users.values())
+    queue_ids = list(org.queues)
+    for user in people:
+        count = 0 if rng.random() < 0.15 else rng.randint(1, 8)
+        for _ in range(count):
+            start = today - rng.uniform(60, days * DAY)
+            queue_id = rng.choice(queue_ids)
+            second = rng.choice(people) if rng.random() < 0.1 else None
+            agents = [user] if second is None or second is user else [user, second]
+            org.add_conversation(
+                conversation(org, start, rng.choice(MEDIA), queue_id, agents, ended=True)
+            )
+
+
+def conversation(
+    org: Org, start: float, media: str, queue_id: str | None, agents: list[User], *, ended: bool
+) -> Conversation:
+    """A customer conversation routed through a queue to one or more agents in turn."""
+    rng = org.rng
+    direction = "inbound" if rng.random() < 0.8 else "outbound"
+    clock = start
+    participants = []
+    queue_name = org.queues[queue_id].name if queue_id else "Direct"
+    if direction == "inbound" and queue_id:
+        wait = rng.uniform(5, 120)
+        participants.append(
+            Participant(org.new_id(), queue_name, "acd", None, [
+                Session(org.new_id(), media, direction, [
+                    Segment(clock, clock + wait, "interact", queue_id),
+                ]),
+            ])
+        )  # fmt: skip
+        clock += wait
+    for index, agent in enumerate(agents):
+        last = index == len(agents) - 1
+        alert = rng.uniform(2, 20)
+        talk = rng.uniform(60, 1200)
+        acw = rng.uniform(10, 120)
+        segments = [Segment(clock, clock + alert, "alert", queue_id)]
+        if last and not ended:
+            segments.append(Segment(clock + alert, None, "interact", queue_id))
+        else:
+            segments.append(Segment(clock + alert, clock + alert + talk, "interact", queue_id))
+            segments.append(
+                Segment(clock + alert + talk, clock + alert + talk + acw, "wrapup", queue_id)
+            )
+        participants.append(
+            Participant(org.new_id(), agent.name, "agent", agent.id,
+                        [Session(org.new_id(), media, direction, segments)])
+        )  # fmt: skip
+        clock += alert + talk
+    end = clock if ended else None
+    customer = Participant(org.new_id(), "Customer", "customer", None, [
+        Session(org.new_id(), media, direction, [Segment(start, end, "interact", queue_id)]),
+    ])  # fmt: skip
+    participants.insert(0, customer)
+    return Conversation(
+        id=org.new_id(),
+        start=start,
+        end=end,
+        originating_direction=direction,
+        division_ids=[org.home_division_id],
+        participants=participants,
+    )
+
+
+def _seed_groups(org: Org, today: float) -> None:
+    rng = org.rng
+    candidates = [u.id for u in org.sorted_users() if u.state != "deleted"]
+    for name, kind, visibility in GROUP_NAMES:
+        group = Group(
+            id=org.new_id(),
+            name=name,
+            description=f"{name} (seeded)",
+            type=kind,
+            visibility=visibility,
+            version=rng.randint(1, 5),
+            date_modified=today - rng.uniform(1, 100) * DAY,
+        )
+        size = min(len(candidates), rng.randint(0, 8))
+        group.member_ids = dict.fromkeys(rng.sample(candidates, size))
+        if candidates:
+            group.owner_ids = [rng.choice(candidates)]
+        org.groups[group.id] = group

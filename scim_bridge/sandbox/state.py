@@ -1,0 +1,75 @@
+"""Everything one sandbox holds, behind one lock: the org, the faults, clients and tokens, the
+rate budget and the stats. ``reset`` puts it back to a freshly seeded org.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from scim_bridge.sandbox.auth import Client, Clients
+from scim_bridge.sandbox.config import Faults, SandboxConfig
+from scim_bridge.sandbox.errors import ApiError
+from scim_bridge.sandbox.org import Org
+from scim_bridge.sandbox.ratelimit import RateLimiter
+from scim_bridge.sandbox.seed import build_org
+from scim_bridge.sandbox.stats import Stats
+
+
+class SandboxState:
+    def __init__(self, config: SandboxConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.limiter = RateLimiter()
+        self.stats = Stats()
+        self.users = config.users
+        self.seed = config.seed
+        self.org: Org
+        self.faults: Faults
+        self.clients: Clients
+        self._fault_rng: random.Random
+        self.reset(config.users, config.seed)
+
+    def reset(self, users: int, seed: int) -> None:
+        """A new org for (users, seed); faults, tokens, stats and extra clients cleared."""
+        with self.lock:
+            self.users, self.seed = users, seed
+            self.org = build_org(users, seed, self.clock(), self.config.history_days)
+            self.faults = self.config.default_faults()
+            self.org.search_lag_s = self.faults.search_lag_s
+            self.clients = Clients(
+                Client(self.config.client_id, self.config.client_secret, permissions=None)
+            )
+            self._fault_rng = random.Random(seed)  # noqa: S311 - reproducible faults
+            self.limiter.clear()
+            self.stats.clear()
+
+    def set_faults(self, body: dict[str, object]) -> Faults:
+        with self.lock:
+            self.faults.update(body)
+            self.org.search_lag_s = self.faults.search_lag_s
+            return self.faults
+
+    def injected_failure(self, method: str, path: str) -> ApiError | None:
+        """The failure a fault asks for on this request, if any (``fail_next`` first)."""
+        for rule in self.faults.fail_next:
+            if rule.matches(method, path):
+                rule.count -= 1
+                if rule.count <= 0:
+                    self.faults.fail_next.remove(rule)
+                headers = {} if rule.retry_after is None else {"Retry-After": str(rule.retry_after)}
+                return ApiError(
+                    rule.status,
+                    f"Injected failure (fail_next) with status {rule.status}",
+                    headers=headers,
+                )
+        rate = self.faults.error_rate
+        if rate > 0 and self._fault_rng.random() < rate:
+            return ApiError(
+                503,
+                "Service Unavailable - The server is currently unavailable (injected error_rate).",
+            )
+        return None
