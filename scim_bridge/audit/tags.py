@@ -32,6 +32,8 @@ class Tag(StrEnum):
     DEPROVISION_JOB_DEFERRED = "deprovision:job:deferred"
     DEPROVISION_JOB_COMPLETED = "deprovision:job:completed"
     DEPROVISION_JOB_FAILED = "deprovision:job:failed"
+    DEPROVISION_JOB_CANCELLED = "deprovision:job:cancelled"
+    DEPROVISION_JOB_STEP = "deprovision:job:step"  # a step with no tag of its own (its calls)
     DEPROVISION_JOB_PLANNED = "deprovision:job:planned"  # DRY_RUN
     DEPROVISION_USER_SNAPSHOT = "deprovision:user:snapshot"
     DEPROVISION_USER_PROTECTED = "deprovision:user:protected"

@@ -83,6 +83,10 @@ def _audit_tables(conn: sa.Connection) -> None:
 # Append only (see the module docstring).
 STEPS: list[Step] = [
     Step("audit-1-tables", _audit_tables),
+    Step(
+        "deprovision-1-tables",
+        create_tables("jobs", "job_steps", "tombstones", "worker_heartbeats"),
+    ),
 ]
 
 

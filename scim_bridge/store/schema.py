@@ -64,3 +64,79 @@ audit_head = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.CheckConstraint("id = 1", name="single_row"),
 )
+
+
+# --- deprovision: durable jobs (deprovision/jobs.py, docs/deprovisioning.md) ---
+
+# Times are epoch seconds (floats): due/lease/breaker arithmetic is exact on both databases.
+# ``step`` is the next step to run; ``lease_token`` fences every write by the claimant.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("step", sa.String(32), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("due_at", sa.Float, nullable=False, index=True),
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("lease_token", sa.String(32)),
+    sa.Column("lease_expires_at", sa.Float),
+    sa.Column("waiting_on", sa.String(64)),
+    sa.Column("reason", sa.String(64)),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("idp", sa.String(200)),
+    sa.Column("scim_id", sa.String(200)),
+    sa.Column("from_policy", sa.Boolean, nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("approved_by", sa.String(200)),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False),
+    sa.Column("guarded_for_delete", sa.Boolean, nullable=False),
+    sa.Column("delete_counted_at", sa.Float, index=True),
+    sa.Column("access_cut_at", sa.Float),
+    sa.Column("waiting_since", sa.Float),
+    sa.Column("data", sa.Text, nullable=False),  # JSON: snapshot, removed queues, evidence, plan
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+)
+
+job_steps = sa.Table(
+    "job_steps",
+    metadata,
+    sa.Column("job_id", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("step", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
+# Who a deleted userId was (the answer to "who is this id in last year's reports").
+tombstones = sa.Table(
+    "tombstones",
+    metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(300)),
+    sa.Column("email", sa.String(300)),
+    sa.Column("department", sa.String(300)),
+    sa.Column("title", sa.String(300)),
+    sa.Column("deleted_at", sa.String(32), nullable=False),
+    sa.Column("job_id", sa.String(32), nullable=False),
+    sa.Column("evidence_sha256", sa.String(64)),
+    sa.Column("evidence_count", sa.Integer),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
+worker_heartbeats = sa.Table(
+    "worker_heartbeats",
+    metadata,
+    sa.Column("worker_id", sa.String(200), primary_key=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("seen_at", sa.Float, nullable=False),
+    sa.Column("jobs_finished", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+)

@@ -1,0 +1,480 @@
+"""The ``jobs`` table and its neighbours: rows in, rows out, claims and leases.
+
+Times are seconds since the epoch (floats) in every column here: comparisons and arithmetic
+(due, lease expiry, breaker window) stay exact and identical on SQLite and PostgreSQL; the admin
+API renders them as ISO 8601.
+
+A job is *claimed* by setting ``claimed_by``, a fresh ``lease_token`` and ``lease_expires_at``.
+Every later write by the claimant is fenced on the token (``WHERE lease_token = :token``), so a
+process that lost its lease (it stalled past the expiry and someone else resumed the job) can
+no longer record anything for it. Claiming takes ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and
+``BEGIN IMMEDIATE`` on SQLite (``store.engine.write_transaction``), so two claimants never take
+the same job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import sqlalchemy as sa
+
+from scim_bridge.deprovision.model import OPEN_STATES, Action, JobState, Step
+from scim_bridge.store.engine import is_sqlite, write_transaction
+from scim_bridge.store.schema import job_steps, jobs, tombstones, worker_heartbeats
+
+CLAIMABLE: tuple[JobState, ...] = ("pending", "running", "waiting")
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRow:
+    id: str
+    user_id: str
+    action: Action
+    state: JobState
+    step: Step
+    attempts: int
+    due_at: float
+    claimed_by: str | None
+    lease_token: str | None
+    lease_expires_at: float | None
+    waiting_on: str | None
+    reason: str | None
+    requested_by: str
+    idp: str | None
+    scim_id: str | None
+    from_policy: bool
+    dry_run: bool
+    approved_by: str | None
+    cancel_requested: bool
+    guarded_for_delete: bool
+    delete_counted_at: float | None
+    access_cut_at: float | None
+    waiting_since: float | None
+    data: dict[str, Any]
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sa.RowMapping) -> JobRow:
+        values = dict(row)
+        values["data"] = json.loads(values["data"] or "{}")
+        for flag in ("from_policy", "dry_run", "cancel_requested", "guarded_for_delete"):
+            values[flag] = bool(values[flag])
+        return cls(**values)
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    job: JobRow
+    owner: str
+    token: str
+
+
+class LeaseLost(Exception):
+    """The job's lease passed to someone else; stop working on it and record nothing."""
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _dump(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+# --- creating and reading ------------------------------------------------------------------------
+
+
+def insert(
+    conn: sa.Connection,
+    *,
+    user_id: str,
+    action: Action,
+    requested_by: str,
+    now: float,
+    idp: str | None = None,
+    scim_id: str | None = None,
+    from_policy: bool = False,
+    dry_run: bool = False,
+) -> JobRow:
+    job_id = new_job_id()
+    conn.execute(
+        jobs.insert().values(
+            id=job_id,
+            user_id=user_id,
+            action=action,
+            state="pending",
+            step="snapshot",
+            attempts=0,
+            due_at=now,
+            requested_by=requested_by,
+            idp=idp,
+            scim_id=scim_id,
+            from_policy=from_policy,
+            dry_run=dry_run,
+            cancel_requested=False,
+            guarded_for_delete=False,
+            data="{}",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return get(conn, job_id)
+
+
+def get(conn: sa.Connection, job_id: str) -> JobRow:
+    row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+    if row is None:
+        raise KeyError(job_id)
+    return JobRow.from_row(row)
+
+
+def find(engine: sa.Engine, job_id: str) -> JobRow | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+    return JobRow.from_row(row) if row else None
+
+
+def open_for_user(conn: sa.Connection, user_id: str, *, lock: bool = False) -> list[JobRow]:
+    query = (
+        sa.select(jobs)
+        .where(jobs.c.user_id == user_id, jobs.c.state.in_(OPEN_STATES))
+        .order_by(jobs.c.created_at, jobs.c.id)
+    )
+    if lock and not is_sqlite(conn):
+        query = query.with_for_update()
+    return [JobRow.from_row(r) for r in conn.execute(query).mappings()]
+
+
+def listing(
+    engine: sa.Engine,
+    *,
+    state: str | None = None,
+    user_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[JobRow]:
+    query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
+    if state:
+        query = query.where(jobs.c.state == state)
+    if user_id:
+        query = query.where(jobs.c.user_id == user_id)
+    with engine.connect() as conn:
+        return [JobRow.from_row(r) for r in conn.execute(query.offset(offset)).mappings()]
+
+
+def steps_of(engine: sa.Engine, job_id: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(job_steps).where(job_steps.c.job_id == job_id).order_by(job_steps.c.seq)
+        ).mappings()
+        return [{**dict(r), "detail": json.loads(r["detail"] or "{}")} for r in rows]
+
+
+# --- claims and leases ---------------------------------------------------------------------------
+
+
+def _no_older_open_job() -> sa.ColumnElement[bool]:
+    """One job at a time per user: a job waits for the user's older open jobs to end."""
+    older = jobs.alias("older")
+    return ~sa.exists().where(
+        older.c.user_id == jobs.c.user_id,
+        older.c.state.in_(OPEN_STATES),
+        sa.or_(
+            older.c.created_at < jobs.c.created_at,
+            sa.and_(older.c.created_at == jobs.c.created_at, older.c.id < jobs.c.id),
+        ),
+    )
+
+
+def _claimable(now: float) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        jobs.c.state.in_(CLAIMABLE),
+        jobs.c.due_at <= now,
+        sa.or_(jobs.c.lease_expires_at.is_(None), jobs.c.lease_expires_at < now),
+        _no_older_open_job(),
+    )
+
+
+def _take(
+    conn: sa.Connection, ids: Sequence[str], owner: str, now: float, lease_s: float
+) -> list[Claim]:
+    claims = []
+    for job_id in ids:
+        token = uuid.uuid4().hex
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(
+                state="running",
+                claimed_by=owner,
+                lease_token=token,
+                lease_expires_at=now + lease_s,
+                updated_at=now,
+            )
+        )
+        claims.append(Claim(get(conn, job_id), owner, token))
+    return claims
+
+
+def claim_due(
+    engine: sa.Engine, *, owner: str, now: float, lease_s: float, limit: int
+) -> list[Claim]:
+    """Claim up to ``limit`` due jobs, oldest due first."""
+    with write_transaction(engine) as conn:
+        query = sa.select(jobs.c.id).where(_claimable(now)).order_by(jobs.c.due_at).limit(limit)
+        if not is_sqlite(conn):
+            query = query.with_for_update(skip_locked=True, of=jobs)
+        ids = list(conn.execute(query).scalars())
+        return _take(conn, ids, owner, now, lease_s)
+
+
+def claim_one(
+    engine: sa.Engine, job_id: str, *, owner: str, now: float, lease_s: float
+) -> Claim | None:
+    """Claim this job if it is due and nobody holds it (an inline run in a request)."""
+    with write_transaction(engine) as conn:
+        query = sa.select(jobs.c.id).where(jobs.c.id == job_id, _claimable(now))
+        if not is_sqlite(conn):
+            query = query.with_for_update(skip_locked=True, of=jobs)
+        ids = list(conn.execute(query).scalars())
+        claims = _take(conn, ids, owner, now, lease_s)
+    return claims[0] if claims else None
+
+
+def update_fenced(conn: sa.Connection, claim: Claim, values: Mapping[str, Any]) -> JobRow:
+    """Write the claimant's changes to its job; ``LeaseLost`` if the lease is no longer its own."""
+    values = dict(values)
+    if "data" in values:
+        values["data"] = _dump(values["data"])
+    result = conn.execute(
+        jobs.update()
+        .where(jobs.c.id == claim.job.id, jobs.c.lease_token == claim.token)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise LeaseLost(claim.job.id)
+    return get(conn, claim.job.id)
+
+
+def renew_leases(engine: sa.Engine, *, owner: str, now: float, lease_s: float) -> int:
+    """Heartbeat: extend every lease ``owner`` holds."""
+    with write_transaction(engine) as conn:
+        result = conn.execute(
+            jobs.update()
+            .where(jobs.c.claimed_by == owner, jobs.c.lease_token.is_not(None))
+            .values(lease_expires_at=now + lease_s)
+        )
+        return int(result.rowcount)
+
+
+def release(engine: sa.Engine, claim: Claim, *, now: float) -> None:
+    """Give a job back unfinished (a request's budget ran out): due now, for the worker."""
+    with write_transaction(engine) as conn:
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == claim.job.id, jobs.c.lease_token == claim.token)
+            .values(
+                state=sa.case((jobs.c.state == "running", "pending"), else_=jobs.c.state),
+                claimed_by=None,
+                lease_token=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+        )
+
+
+def add_step(
+    conn: sa.Connection,
+    job_id: str,
+    *,
+    step: str,
+    state: str,
+    at: float,
+    outcome: str,
+    detail: Mapping[str, Any],
+    actor: str,
+) -> None:
+    seq = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.max(job_steps.c.seq), 0)).where(
+            job_steps.c.job_id == job_id
+        )
+    ).scalar_one()
+    conn.execute(
+        job_steps.insert().values(
+            job_id=job_id,
+            seq=int(seq) + 1,
+            step=step,
+            state=state,
+            at=at,
+            outcome=outcome,
+            actor=actor,
+            detail=_dump(detail),
+        )
+    )
+
+
+# --- policy queries ------------------------------------------------------------------------------
+
+
+def deletes_since(conn: sa.Connection, since: float) -> int:
+    """Deletes that passed the guard since ``since`` (the delete breaker's count)."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(jobs.c.delete_counted_at >= since)
+        ).scalar_one()
+    )
+
+
+def restorable_queues(conn: sa.Connection, user_id: str) -> list[dict[str, Any]]:
+    """Queue memberships the bridge removed from the user since it last restored them."""
+    rows = conn.execute(
+        sa.select(jobs.c.action, jobs.c.state, jobs.c.data)
+        .where(jobs.c.user_id == user_id, jobs.c.state.in_(("done", "cancelled", "failed", "held")))
+        .order_by(jobs.c.created_at, jobs.c.id)
+    ).mappings()
+    removed: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        data = json.loads(row["data"] or "{}")
+        if row["action"] == "reactivate" and row["state"] == "done":
+            removed.clear()
+        for queue in data.get("removed_queues", []):
+            removed[queue["id"]] = queue
+    return list(removed.values())
+
+
+def users_due_for_delete(engine: sa.Engine, *, deactivated_before: float) -> list[str]:
+    """Users the bridge deactivated before then, with no job for them since (DELETE_INACTIVE_AFTER)."""
+    later = jobs.alias("later")
+    query = (
+        sa.select(jobs.c.user_id)
+        .where(
+            jobs.c.action == "deactivate",
+            jobs.c.state == "done",
+            jobs.c.dry_run.is_(False),
+            jobs.c.access_cut_at.is_not(None),
+            jobs.c.finished_at <= deactivated_before,
+            ~sa.exists().where(
+                later.c.user_id == jobs.c.user_id, later.c.created_at > jobs.c.created_at
+            ),
+        )
+        .distinct()
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+def counts_by_state(engine: sa.Engine) -> tuple[dict[str, int], float | None]:
+    """Jobs by state and the creation time of the oldest open one (metrics, health)."""
+    with engine.connect() as conn:
+        counts = {
+            str(state): int(n)
+            for state, n in conn.execute(
+                sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)
+            )
+        }
+        oldest = conn.execute(
+            sa.select(sa.func.min(jobs.c.created_at)).where(jobs.c.state.in_(OPEN_STATES))
+        ).scalar_one()
+    return counts, (float(oldest) if oldest is not None else None)
+
+
+def waiting_for_history(engine: sa.Engine) -> int:
+    """Open deletes at (or about to reach) a history check: a batch is worth waiting for."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    jobs.c.state.in_(CLAIMABLE),
+                    jobs.c.action == "delete",
+                    jobs.c.step.in_(("verify_before", "verify_after")),
+                )
+            ).scalar_one()
+        )
+
+
+# --- tombstones and heartbeats -------------------------------------------------------------------
+
+
+def write_tombstone(conn: sa.Connection, values: Mapping[str, Any]) -> None:
+    values = dict(values)
+    values["detail"] = _dump(values.get("detail") or {})
+    existing = conn.execute(
+        sa.select(tombstones.c.user_id).where(tombstones.c.user_id == values["user_id"])
+    ).first()
+    if existing is None:
+        conn.execute(tombstones.insert().values(**values))
+    else:
+        conn.execute(
+            tombstones.update().where(tombstones.c.user_id == values["user_id"]).values(**values)
+        )
+
+
+def tombstone(engine: sa.Engine, user_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(sa.select(tombstones).where(tombstones.c.user_id == user_id))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return None
+    return {**dict(row), "detail": json.loads(row["detail"] or "{}")}
+
+
+def heartbeat(
+    engine: sa.Engine,
+    *,
+    worker_id: str,
+    now: float,
+    started_at: float,
+    jobs_finished: int,
+    state: str,
+) -> None:
+    with write_transaction(engine) as conn:
+        updated = conn.execute(
+            worker_heartbeats.update()
+            .where(worker_heartbeats.c.worker_id == worker_id)
+            .values(seen_at=now, jobs_finished=jobs_finished, state=state)
+        )
+        if updated.rowcount == 0:
+            conn.execute(
+                worker_heartbeats.insert().values(
+                    worker_id=worker_id,
+                    started_at=started_at,
+                    seen_at=now,
+                    jobs_finished=jobs_finished,
+                    state=state,
+                )
+            )
+
+
+def workers(engine: sa.Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [
+            dict(r)
+            for r in conn.execute(
+                sa.select(worker_heartbeats).order_by(worker_heartbeats.c.seen_at.desc())
+            ).mappings()
+        ]
+
+
+def admin_update(conn: sa.Connection, job_id: str, values: Mapping[str, Any]) -> JobRow:
+    """An operator's change (approve, retry): not fenced, only for jobs nobody holds."""
+    conn.execute(jobs.update().where(jobs.c.id == job_id).values(**dict(values)))
+    return get(conn, job_id)
+
+
+def as_action(value: str) -> Action:
+    if value not in ("deactivate", "reactivate", "delete"):
+        raise ValueError(f"unknown action {value!r}")
+    return cast(Action, value)

@@ -1,0 +1,41 @@
+"""Policies from the environment (docs/deprovisioning.md): who is never touched, dry runs, the
+delete breaker and the grace period after which a deactivated user is deleted."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+
+from scim_bridge.config import DeleteBreaker, Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class Policies:
+    protected: tuple[str, ...] = ()
+    dry_run: bool = False
+    breaker: DeleteBreaker | None = None
+    delete_inactive_after_s: float | None = None
+    history_lookback_days: int = 90
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policies:
+        return cls(
+            protected=settings.protected_users,
+            dry_run=settings.dry_run,
+            breaker=settings.delete_breaker,
+            delete_inactive_after_s=settings.delete_inactive_after_s,
+            history_lookback_days=settings.history_lookback_days,
+        )
+
+    def protected_by(self, *values: str | None) -> str | None:
+        """The first ``PROTECTED_USERS`` entry matching the user's id, email or username.
+
+        Entries are exact ids or emails, or glob patterns (``*@ops.example.com``,
+        ``svc-*``); matching ignores case.
+        """
+        candidates = [v.lower() for v in values if v]
+        for pattern in self.protected:
+            lowered = pattern.lower()
+            if any(fnmatch.fnmatchcase(value, lowered) for value in candidates):
+                return pattern
+        return None

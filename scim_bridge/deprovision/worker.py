@@ -1,0 +1,263 @@
+"""The worker: finishes what requests left, in batches, until told to stop.
+
+Each round it claims up to ``batch`` due jobs and advances them on a small thread pool until
+each one finishes, waits, or reaches a history check; the history checks of the round are then
+answered with one analytics query per window for up to ``HISTORY_BATCH_USERS`` users at a time
+(``conversation_history(HistoryQuery(user_ids=(...)))``), and the jobs go on. A heartbeat thread
+renews the leases the worker holds and its row in ``worker_heartbeats``. On stop (SIGTERM), each
+job is handed back at its next step boundary: nothing is lost, the next worker resumes it.
+
+``WorkerThread`` runs the same loop in a daemon thread for a single-process server.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+
+from scim_bridge.deprovision import jobs
+from scim_bridge.deprovision.api import Requester
+from scim_bridge.deprovision.jobs import Claim
+from scim_bridge.deprovision.runner import HistoryResult, Runner, RunResult, chunks
+from scim_bridge.deprovision.service import DeprovisioningService, owner_id
+from scim_bridge.genesys.errors import GenesysError
+from scim_bridge.genesys.types import HistoryQuery
+
+log = logging.getLogger(__name__)
+
+HISTORY_BATCH_USERS = 50
+POLICY_INTERVAL_S = 60.0
+
+
+class Worker:
+    def __init__(
+        self,
+        service: DeprovisioningService,
+        *,
+        batch: int = 100,
+        concurrency: int = 4,
+        poll_s: float = 1.0,
+        owner: str | None = None,
+        on_step_boundary: Callable[[RunResult], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.engine: sa.Engine = service.engine
+        self.runner: Runner = service.runner
+        self.batch = batch
+        self.concurrency = max(1, concurrency)
+        self.poll_s = poll_s
+        self.owner = owner or owner_id("worker")
+        self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
+        self.jobs_finished = 0
+        self.history_queries = 0
+        self.started_at = service.clock()
+        self._last_policy_run = 0.0
+        self._on_result = on_step_boundary
+
+    # -- control -----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.wake_event.set()
+
+    def wake(self) -> None:
+        self.wake_event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
+
+    # -- the loop -----------------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        beat = threading.Thread(
+            target=self._heartbeat_loop, name="deprovision-heartbeat", daemon=True
+        )
+        beat.start()
+        try:
+            while not self.stopping:
+                try:
+                    self.schedule_policy_deletes()
+                    worked = self.run_once()
+                except Exception:
+                    log.exception("worker round failed")
+                    worked = 0
+                if worked == 0 and not self.stopping:
+                    self.wake_event.wait(self.poll_s)
+                    self.wake_event.clear()
+        finally:
+            self.stop_event.set()
+            beat.join(timeout=5)
+            self._beat("stopped")
+
+    def run_until_idle(self, *, timeout_s: float = 60.0) -> int:
+        """Rounds until no job is due (tests and the benchmark); returns jobs finished."""
+        end = time.monotonic() + timeout_s
+        before = self.jobs_finished
+        while time.monotonic() < end and not self.stopping:
+            if self.run_once() == 0:
+                break
+        return self.jobs_finished - before
+
+    def run_once(self) -> int:
+        """One round: claim due jobs, advance them, batch their history checks."""
+        claims = jobs.claim_due(
+            self.engine,
+            owner=self.owner,
+            now=self.service.clock(),
+            lease_s=self.service.lease_s,
+            limit=self.batch,
+        )
+        if not claims:
+            return 0
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="deprovision") as pool:
+            results = list(pool.map(self._advance, claims))
+            # verify_before, then (after the delete) verify_after: two batched rounds at most.
+            for _ in range(3):
+                needing = [r for r in results if r.stopped == "needs-history"]
+                others = [r for r in results if r.stopped != "needs-history"]
+                self._count(others)
+                if not needing:
+                    results = []
+                    break
+                if self.stopping:
+                    for r in needing:
+                        jobs.release(self.engine, r.claim, now=self.service.clock())
+                    results = []
+                    break
+                answers = self._history_for(needing)
+                advance = functools.partial(self._advance, answers=answers)
+                results = list(pool.map(advance, [r.claim for r in needing]))
+            for r in results:
+                if r.stopped == "needs-history":
+                    jobs.release(self.engine, r.claim, now=self.service.clock())
+        return len(claims)
+
+    def _advance(
+        self, claim: Claim, answers: dict[tuple[str, str], HistoryResult] | None = None
+    ) -> RunResult:
+        result = self.runner.run(
+            claim, history=answers, stop_before_history=True, should_stop=lambda: self.stopping
+        )
+        if self._on_result is not None:
+            self._on_result(result)
+        return result
+
+    def _count(self, results: list[RunResult]) -> None:
+        self.jobs_finished += sum(1 for r in results if r.stopped == "stopped" and not r.job.open)
+
+    # -- batched history ------------------------------------------------------------------------------
+
+    def _history_for(self, needing: list[RunResult]) -> dict[tuple[str, str], HistoryResult]:
+        """One analytics query per window and chunk of users, for every job at a history step."""
+        by_window: dict[tuple[str, str], list[RunResult]] = defaultdict(list)
+        windows = {}
+        for r in needing:
+            win = self.runner.history_window(r.job)
+            key = (win.since.isoformat(), win.until.isoformat())
+            windows[key] = win
+            by_window[key].append(r)
+        answers: dict[tuple[str, str], HistoryResult] = {}
+        for key, group in by_window.items():
+            win = windows[key]
+            for part in chunks(group, HISTORY_BATCH_USERS):
+                user_ids = tuple(sorted({r.job.user_id for r in part}))
+                try:
+                    history = self.runner.gateway.conversation_history(
+                        HistoryQuery(user_ids=user_ids, since=win.since, until=win.until),
+                        deadline=time.monotonic() + 120,
+                    )
+                except GenesysError as error:
+                    # Leave these jobs to find the error themselves (one by one): they record it.
+                    log.warning("batched history query failed", extra={"error": error.describe()})
+                    continue
+                self.history_queries += history.queries_made
+                for r in part:
+                    answers[(r.job.id, r.job.step)] = HistoryResult(
+                        frozenset(history.conversations.get(r.job.user_id, frozenset())),
+                        win,
+                        history.queries_made,
+                        len(user_ids),
+                    )
+        return answers
+
+    # -- DELETE_INACTIVE_AFTER -------------------------------------------------------------------------
+
+    def schedule_policy_deletes(self, *, force: bool = False) -> int:
+        """Create delete jobs for users the bridge deactivated longer ago than the grace period."""
+        after = self.service.policies.delete_inactive_after_s
+        now = self.service.clock()
+        if after is None or (not force and now - self._last_policy_run < POLICY_INTERVAL_S):
+            return 0
+        self._last_policy_run = now
+        created = 0
+        for user_id in jobs.users_due_for_delete(self.engine, deactivated_before=now - after):
+            self.service.enqueue(
+                "delete",
+                user_id,
+                requester=Requester(actor="policy:delete-inactive-after"),
+                from_policy=True,
+            )
+            created += 1
+        if created:
+            self.wake()
+        return created
+
+    # -- heartbeats ----------------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        interval = max(0.2, self.service.lease_s / 3)
+        while not self.stop_event.wait(interval):
+            try:
+                jobs.renew_leases(
+                    self.engine,
+                    owner=self.owner,
+                    now=self.service.clock(),
+                    lease_s=self.service.lease_s,
+                )
+                self._beat("running")
+            except Exception:
+                log.exception("heartbeat failed")
+
+    def _beat(self, state: str) -> None:
+        try:
+            jobs.heartbeat(
+                self.engine,
+                worker_id=self.owner,
+                now=self.service.clock(),
+                started_at=self.started_at,
+                jobs_finished=self.jobs_finished,
+                state=state,
+            )
+        except Exception:
+            log.exception("heartbeat row not written")
+
+
+class WorkerThread:
+    """The worker in a daemon thread, for a server that is the only process (worker_in_process)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._thread = threading.Thread(
+            target=worker.run_forever, name="deprovision-worker", daemon=True
+        )
+
+    def start(self) -> WorkerThread:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.worker.stop()
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
