@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import sqlalchemy as sa
 
@@ -13,12 +14,21 @@ from scim_bridge.deprovision.service import DeprovisioningService
 from scim_bridge.deprovision.worker import Worker, WorkerThread
 from scim_bridge.genesys.api import Gateway
 
+_START_LOCK = threading.Lock()
+
 
 @dataclasses.dataclass
 class Deprovisioner:
     service: DeprovisioningService
     worker: Worker
     thread: WorkerThread | None = None
+
+    def wake(self) -> None:
+        """Wake the in-process worker, starting its thread the first time."""
+        with _START_LOCK:
+            if self.thread is None:
+                self.thread = WorkerThread(self.worker).start()
+        self.worker.wake()
 
     def stop(self) -> None:
         if self.thread is not None:
@@ -45,8 +55,8 @@ def build(
         lease_s=lease_s,
     )
     worker = Worker(service, batch=batch, concurrency=concurrency)
-    thread = None
+    built = Deprovisioner(service, worker)
     if start_thread:
-        service.set_wake(worker.wake)
-        thread = WorkerThread(worker).start()
-    return Deprovisioner(service, worker, thread)
+        # Started on the first job a request leaves unfinished, not at import or app creation.
+        service.set_wake(built.wake)
+    return built

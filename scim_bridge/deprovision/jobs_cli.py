@@ -1,0 +1,75 @@
+"""``scim-bridge jobs list|show|approve|retry``: the admin API's job operations, from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="jobs, newest first")
+    listing.add_argument("--state", help="pending, running, waiting, held, done, failed, cancelled")
+    listing.add_argument("--user", help="a Genesys user id")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = sub.add_parser("show", help="one job: steps, evidence and audit events (JSON)")
+    show.add_argument("job_id")
+    for name, text in (
+        ("approve", "release a held job (delete breaker, conversation timeout, history mismatch)"),
+        ("retry", "run a held, waiting or failed job again from its recorded step"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("job_id")
+        command.add_argument("--by", required=True, help="who is doing this (for the audit trail)")
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    import time  # noqa: PLC0415 (heavy imports only when run)
+
+    from scim_bridge.audit import AuditLog  # noqa: PLC0415 (heavy imports only when run)
+    from scim_bridge.config import Settings  # noqa: PLC0415 (heavy imports only when run)
+    from scim_bridge.deprovision import jobs, operators  # noqa: PLC0415 (heavy imports only when run)
+    from scim_bridge.store.engine import make_engine  # noqa: PLC0415 (heavy imports only when run)
+    from scim_bridge.store.migrate import upgrade  # noqa: PLC0415 (heavy imports only when run)
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    audit = AuditLog(engine)
+    try:
+        if args.jobs_command == "list":
+            rows = jobs.listing(engine, state=args.state, user_id=args.user, limit=args.limit)
+            for job in rows:
+                shown: dict[str, Any] = operators.describe(job)
+                if args.json:
+                    _out(json.dumps(shown, default=str))
+                else:
+                    _out(
+                        f"{job.id}  {job.action:<10} {job.state:<9} {job.step:<15} "
+                        f"{job.user_id}  {shown['created_at']}  {job.reason or ''}"
+                    )
+            return 0
+        if args.jobs_command == "show":
+            found = jobs.find(engine, args.job_id)
+            if found is None:
+                sys.stderr.write(f"no job {args.job_id}\n")
+                return 1
+            _out(json.dumps(operators.details(engine, audit, found), indent=2, default=str))
+            return 0
+        act = operators.approve if args.jobs_command == "approve" else operators.retry
+        try:
+            job = act(engine, audit, args.job_id, actor=f"cli:{args.by}", now=time.time())
+        except (LookupError, operators.NotAllowed) as error:
+            sys.stderr.write(f"{error}\n")
+            return 1
+        _out(f"{job.id} {job.state} at {job.step}")
+        return 0
+    finally:
+        engine.dispose()
