@@ -83,6 +83,7 @@ def _audit_tables(conn: sa.Connection) -> None:
 # Append only (see the module docstring).
 STEPS: list[Step] = [
     Step("audit-1-tables", _audit_tables),
+    Step("directory-1-tables", create_tables("directory_resources", "scim_tokens")),
     Step(
         "deprovision-1-tables",
         create_tables("jobs", "job_steps", "tombstones", "worker_heartbeats"),

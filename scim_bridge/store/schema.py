@@ -66,6 +66,39 @@ audit_head = sa.Table(
 )
 
 
+# --- directory: what Genesys does not hold about a SCIM resource (directory/records.py) ---
+
+# One row per SCIM User or Group the bridge has written: the IdP's externalId, the SCIM token
+# (IdP) that owns it, the name parts Genesys keeps as one name, and the meta timestamps.
+directory_resources = sa.Table(
+    "directory_resources",
+    metadata,
+    sa.Column("resource_type", sa.String(16), primary_key=True),  # User | Group
+    sa.Column("genesys_id", sa.String(100), primary_key=True),
+    sa.Column("external_id", sa.String(400)),
+    sa.Column("owner", sa.String(200)),  # the SCIM token name (IdP) that created it
+    sa.Column("given_name", sa.String(400)),
+    sa.Column("family_name", sa.String(400)),
+    sa.Column("formatted_name", sa.String(800)),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("last_modified_at", sa.String(32), nullable=False),
+    sa.Index("ix_directory_resources_external_id", "resource_type", "external_id"),
+)
+
+
+# --- scim: bearer tokens, one per IdP connection (scim/tokens.py) ---
+
+# Only the SHA-256 of a token is kept; the token itself is printed once, at creation.
+scim_tokens = sa.Table(
+    "scim_tokens",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("revoked_at", sa.String(32)),
+)
+
+
 # --- deprovision: durable jobs (deprovision/jobs.py, docs/deprovisioning.md) ---
 
 # Times are epoch seconds (floats): due/lease/breaker arithmetic is exact on both databases.

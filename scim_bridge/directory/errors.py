@@ -1,0 +1,75 @@
+"""What can go wrong in the directory, in terms the SCIM layer maps to HTTP.
+
+The gateway's exceptions (``genesys.errors``) are translated here so that ``scim/`` never needs
+them. ``detail`` is safe to show a client: no tokens, no raw upstream bodies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from scim_bridge.genesys import errors as g
+
+
+class DirectoryError(Exception):
+    def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
+class NotFound(DirectoryError):
+    """No such user or group (deleted users included)."""
+
+
+class AlreadyExists(DirectoryError):
+    """The userName (email) or group name is taken (in Genesys, deleted users included)."""
+
+
+class VersionMismatch(DirectoryError):
+    """The caller's If-Match version is not the current one."""
+
+
+class Rejected(DirectoryError):
+    """Genesys refused the values (e.g. an unknown manager id)."""
+
+
+class NotPermitted(DirectoryError):
+    """The bridge's OAuth client lacks a Genesys permission."""
+
+
+class Busy(DirectoryError):
+    """Genesys is rate limiting, or concurrent writers kept winning: try again later."""
+
+
+class Unavailable(DirectoryError):
+    """Genesys is down or timing out."""
+
+
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Run gateway calls, raising the matching ``DirectoryError`` for a Genesys failure."""
+    try:
+        yield
+    except g.NotFound as e:
+        raise NotFound(f"{what}: not found in Genesys Cloud.") from e
+    except g.VersionConflict as e:
+        raise Busy(f"{what}: changed concurrently in Genesys Cloud; try again.") from e
+    except g.Conflict as e:
+        raise AlreadyExists(
+            f"{what}: conflicts with an existing Genesys Cloud record ({e.message})."
+        ) from e
+    except g.PermissionDenied as e:
+        raise NotPermitted(
+            f"{what}: the bridge's Genesys OAuth client lacks a permission ({e.message})."
+        ) from e
+    except g.RateLimited as e:
+        raise Busy(
+            f"{what}: Genesys Cloud is rate limiting; try again later.",
+            retry_after_s=e.retry_after_s,
+        ) from e
+    except g.BadRequest as e:
+        raise Rejected(f"{what}: Genesys Cloud refused the values ({e.message}).") from e
+    except g.GenesysError as e:
+        raise Unavailable(f"{what}: Genesys Cloud is unavailable ({type(e).__name__}).") from e

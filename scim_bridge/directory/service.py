@@ -1,0 +1,322 @@
+"""The directory: SCIM resources read from and written to Genesys, plus the bridge's own record.
+
+The SCIM layer hands over SCIM-shaped dicts and gets ``UserView`` / ``GroupView`` back; how they
+render is ``mapping.py``. Writes are one Genesys call with the version just read; a concurrent
+writer (409 on the version) makes the directory re-read and re-apply the change, a bounded number
+of times. ``active`` is never written here: the SCIM layer hands it to the deprovisioning engine.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from scim_bridge.directory import mapping
+from scim_bridge.directory.errors import AlreadyExists, Busy, NotFound, VersionMismatch, translated
+from scim_bridge.directory.queries import GroupQuery, UserQuery
+from scim_bridge.directory.records import LocalFields, LocalRecord, Records
+from scim_bridge.genesys import errors as gerrors
+from scim_bridge.genesys.api import Gateway
+from scim_bridge.genesys.types import Criterion, GenesysUser, Group, Page, UserState
+
+Resource = dict[str, Any]
+Transform = Callable[[Resource], Resource]
+
+MAX_PAGE_SIZE = 100  # Genesys page size used for SCIM pages (genesys-api.md 2.2: max unconfirmed)
+WRITE_ATTEMPTS = 3
+MATCH_ALL = (Criterion(type="MATCH_ALL"),)
+
+
+@dataclasses.dataclass(frozen=True)
+class UserView:
+    user: GenesysUser
+    local: LocalRecord | None
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupView:
+    group: Group
+    member_ids: tuple[str, ...] | None  # None when not read (excludedAttributes=members)
+    local: LocalRecord | None
+
+
+@dataclasses.dataclass(frozen=True)
+class UserUpdate:
+    view: UserView
+    active_before: bool
+    active_after: bool | None  # what the request asks for (None: not stated)
+    changed: bool
+
+
+def _window(
+    fetch: Callable[[int, int], Page[Any]], start_index: int, count: int
+) -> tuple[int, list[Any]]:
+    """SCIM's 1-based ``startIndex``/``count`` over Genesys pages: at most two page reads."""
+    offset = start_index - 1
+    if count <= 0:
+        return fetch(1, 1).total, []
+    size = min(count, MAX_PAGE_SIZE)
+    first = offset // size + 1
+    page = fetch(first, size)
+    items = list(page.items)[offset % size :]
+    if len(items) < count and offset % size and page.total > first * size:
+        items.extend(fetch(first + 1, size).items)
+    return page.total, items[:count]
+
+
+class Directory:
+    def __init__(self, gateway: Gateway, engine: sa.Engine) -> None:
+        self.gateway = gateway
+        self.records = Records(engine)
+
+    # --- users -----------------------------------------------------------------------------
+
+    def get_user(self, user_id: str) -> UserView:
+        with translated("User"):
+            user = self.gateway.get_user(user_id)
+        if user.state == "deleted":
+            raise NotFound("User: not found in Genesys Cloud.")
+        return UserView(user, self.records.get("User", user.id))
+
+    def _views(self, users: list[GenesysUser]) -> list[UserView]:
+        local = self.records.get_many("User", [u.id for u in users])
+        return [UserView(u, local.get(u.id)) for u in users if u.state != "deleted"]
+
+    def list_users(
+        self,
+        query: UserQuery,
+        *,
+        start_index: int,
+        count: int,
+        render: Callable[[UserView], Resource],
+    ) -> tuple[int, list[UserView]]:
+        if query.keyed:
+            ids = list(query.ids) + self.records.ids_by_external_id("User", query.external_ids)
+            with translated("Users"):
+                found = self.gateway.get_users(list(dict.fromkeys(ids))) if ids else {}
+            views = self._views(sorted(found.values(), key=lambda u: (u.name.lower(), u.id)))
+            residual = query.residual
+            kept = [v for v in views if residual is None or residual(render(v))]
+            offset = start_index - 1
+            return len(kept), kept[offset : offset + max(count, 0)]
+        criteria = query.criteria or MATCH_ALL
+
+        def fetch(number: int, size: int) -> Page[GenesysUser]:
+            with translated("Users"):
+                return self.gateway.search_users(criteria, page_number=number, page_size=size)
+
+        total, users = _window(fetch, start_index, count)
+        return total, self._views(users)
+
+    def create_user(self, resource: Mapping[str, Any], *, owner: str) -> UserView:
+        fields = mapping.create_fields(resource)
+        state: UserState = "inactive" if mapping.wanted_active(resource) is False else "active"
+        try:
+            with translated("User"):
+                user = self.gateway.create_user(fields, state=state)
+        except AlreadyExists as e:
+            raise AlreadyExists(
+                f"A Genesys Cloud user with userName {fields.email!r} already exists "
+                "(Genesys counts deleted users too)."
+            ) from e
+        local = self.records.save("User", user.id, self._local(resource, user.name), owner=owner)
+        return UserView(user, local)
+
+    @staticmethod
+    def _local(resource: Mapping[str, Any], genesys_name: str | None) -> LocalFields:
+        fields = mapping.local_fields(resource)
+        if fields.formatted_name and fields.formatted_name == genesys_name:
+            # Only a formatted name that differs from the Genesys name is worth keeping.
+            fields = dataclasses.replace(fields, formatted_name=None)
+        return fields
+
+    def update_user(
+        self,
+        user_id: str,
+        transform: Transform,
+        *,
+        render: Callable[[UserView], Resource],
+        expected_version: int | None = None,
+    ) -> UserUpdate:
+        """Read, ``transform`` the SCIM form, write what changed (one Genesys PATCH).
+
+        ``transform`` is re-applied to a fresh read when a concurrent writer wins the version.
+        """
+        for _attempt in range(WRITE_ATTEMPTS):
+            view = self.get_user(user_id)
+            if expected_version is not None and view.user.version != expected_version:
+                raise VersionMismatch(
+                    f"If-Match names version {expected_version}; the current one is "
+                    f"{view.user.version}."
+                )
+            before = render(view)
+            after = transform(copy.deepcopy(before))
+            fields = mapping.changed_fields(view.user, before, after)
+            local_before = self._local(before, view.user.name)
+            user = view.user
+            if fields is not None:
+                try:
+                    with translated("User"):
+                        user = self.gateway.update_user(user_id, fields, version=view.user.version)
+                except Busy as e:
+                    if not isinstance(e.__cause__, gerrors.VersionConflict):
+                        raise
+                    if expected_version is not None:
+                        raise VersionMismatch("The user changed since the If-Match version.") from e
+                    continue
+                except AlreadyExists as e:
+                    raise AlreadyExists(
+                        f"Another Genesys Cloud user already has userName {fields.email!r}."
+                    ) from e
+            local_after = self._local(after, user.name)
+            local = view.local
+            if fields is not None or local_after != local_before:
+                local = self.records.save("User", user_id, local_after)
+            return UserUpdate(
+                view=UserView(user, local),
+                active_before=view.user.state == "active",
+                active_after=mapping.wanted_active(after),
+                changed=fields is not None or local_after != local_before,
+            )
+        raise Busy("The user kept changing concurrently in Genesys Cloud; try again.")
+
+    def touch_user(self, user_id: str) -> None:
+        self.records.touch("User", user_id)
+
+    # --- groups ----------------------------------------------------------------------------
+
+    def _members(self, group_id: str) -> tuple[str, ...]:
+        with translated("Group members"):
+            return tuple(self.gateway.group_member_ids(group_id))
+
+    def get_group(self, group_id: str, *, with_members: bool = True) -> GroupView:
+        with translated("Group"):
+            group = self.gateway.get_group(group_id)
+        if group.state == "deleted":
+            raise NotFound("Group: not found in Genesys Cloud.")
+        members = self._members(group.id) if with_members else None
+        return GroupView(group, members, self.records.get("Group", group.id))
+
+    def list_groups(
+        self,
+        query: GroupQuery,
+        *,
+        start_index: int,
+        count: int,
+        with_members: bool,
+        render: Callable[[GroupView], Resource],
+    ) -> tuple[int, list[GroupView]]:
+        if query.keyed:
+            ids = list(query.ids) + self.records.ids_by_external_id("Group", query.external_ids)
+            views: list[GroupView] = []
+            for gid in dict.fromkeys(ids):
+                try:
+                    views.append(self.get_group(gid, with_members=with_members))
+                except NotFound:
+                    continue
+            residual = query.residual
+            kept = [v for v in views if residual is None or residual(render(v))]
+            offset = start_index - 1
+            return len(kept), kept[offset : offset + max(count, 0)]
+
+        def fetch(number: int, size: int) -> Page[Group]:
+            with translated("Groups"):
+                if query.criteria:
+                    return self.gateway.search_groups(
+                        query.criteria, page_number=number, page_size=size
+                    )
+                return self.gateway.list_groups(page_number=number, page_size=size)
+
+        total, groups = _window(fetch, start_index, count)
+        groups = [g for g in groups if g.state != "deleted"]
+        local = self.records.get_many("Group", [g.id for g in groups])
+        return total, [
+            GroupView(g, self._members(g.id) if with_members else None, local.get(g.id))
+            for g in groups
+        ]
+
+    def _name_taken(self, name: str, *, other_than: str | None = None) -> bool:
+        with translated("Groups"):
+            page = self.gateway.search_groups(
+                (Criterion(type="EXACT", fields=("name",), value=name),), page_size=25
+            )
+        return any(g.name.lower() == name.lower() and g.id != other_than for g in page.items)
+
+    def create_group(self, resource: Mapping[str, Any], *, owner: str) -> GroupView:
+        name = mapping.group_name(resource) or ""
+        if self._name_taken(name):
+            raise AlreadyExists(f"A group named {name!r} already exists.")
+        with translated("Group"):
+            group = self.gateway.create_group(name)
+            members = mapping.group_member_ids(resource)
+            if members:
+                self.gateway.add_group_members(group.id, members)
+                group = self.gateway.get_group(group.id)
+        local = self.records.save(
+            "Group",
+            group.id,
+            LocalFields(external_id=mapping.local_fields(resource).external_id),
+            owner=owner,
+        )
+        return GroupView(group, tuple(members), local)
+
+    def update_group(
+        self,
+        group_id: str,
+        transform: Transform,
+        *,
+        render: Callable[[GroupView], Resource],
+        expected_version: int | None = None,
+    ) -> GroupView:
+        view = self.get_group(group_id)
+        if expected_version is not None and view.group.version != expected_version:
+            raise VersionMismatch(
+                f"If-Match names version {expected_version}; the current one is "
+                f"{view.group.version}."
+            )
+        before = render(view)
+        after = transform(copy.deepcopy(before))
+        group = view.group
+        name = mapping.group_name(after)
+        if name and name != group.name:
+            if name.lower() != group.name.lower() and self._name_taken(name, other_than=group_id):
+                raise AlreadyExists(f"A group named {name!r} already exists.")
+            try:
+                with translated("Group"):
+                    group = self.gateway.update_group(
+                        group_id, name=name, description=group.description, version=group.version
+                    )
+            except Busy as e:
+                if (
+                    isinstance(e.__cause__, gerrors.VersionConflict)
+                    and expected_version is not None
+                ):
+                    raise VersionMismatch("The group changed since the If-Match version.") from e
+                raise
+        old = list(view.member_ids or ())
+        new = mapping.group_member_ids(after)
+        added = [m for m in new if m not in old]
+        removed = [m for m in old if m not in new]
+        with translated("Group members"):
+            if added:
+                self.gateway.add_group_members(group_id, added)
+            if removed:
+                self.gateway.remove_group_members(group_id, removed)
+            if added or removed:
+                group = self.gateway.get_group(group_id)
+        external = mapping.local_fields(after).external_id
+        local = view.local
+        changed = group is not view.group or added or removed
+        if changed or external != (local.external_id if local else None):
+            local = self.records.save("Group", group_id, LocalFields(external_id=external))
+        return GroupView(group, tuple(new), local)
+
+    def delete_group(self, group_id: str) -> None:
+        self.get_group(group_id, with_members=False)
+        with translated("Group"):
+            self.gateway.delete_group(group_id)
+        self.records.delete("Group", group_id)

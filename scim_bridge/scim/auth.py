@@ -1,0 +1,72 @@
+"""Bearer-token authentication for every ``/scim/v2`` request (only ``/healthz`` is open).
+
+Accepted forms of the ``Authorization`` header:
+
+* ``Bearer <token>`` (RFC 6750; Entra, Okta "Bearer" mode);
+* ``<token>`` alone: Okta's OIN "Header" mode sends the API token with no scheme (O-OIN), so a
+  bridge accepting only ``Bearer`` would fail those integrations.
+
+Anything else is a 401 with a SCIM error body (Okta's SPEC test checks ``status`` "401" and
+``detail``). Failures are logged and audited (throttled), never with the presented value.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from flask import g, request
+
+from scim_bridge.scim.errors import Unauthorized
+
+log = logging.getLogger(__name__)
+
+AUDIT_THROTTLE_S = 10.0
+
+
+def presented_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    value = header.strip()
+    scheme, _, rest = value.partition(" ")
+    if rest:
+        if scheme.lower() != "bearer":
+            return None
+        rest = rest.strip()
+        return rest if rest and " " not in rest else None
+    return value  # Okta header mode: the token alone
+
+
+class FailureThrottle:
+    """At most one audit event per reason every ``AUDIT_THROTTLE_S`` (a flood of bad tokens
+    must not flood the hash chain); every failure is still logged."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+
+    def should_record(self, reason: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(reason, -AUDIT_THROTTLE_S) < AUDIT_THROTTLE_S:
+                return False
+            self._last[reason] = now
+            return True
+
+
+def authenticate(verify: Callable[[str], str | None], on_failure: Callable[[str], None]) -> str:
+    """The token name for this request, or raise ``Unauthorized``."""
+    token = presented_token(request.headers.get("Authorization"))
+    name = verify(token) if token else None
+    if name is None:
+        reason = "missing" if not request.headers.get("Authorization") else "invalid"
+        log.warning("SCIM authentication failed", extra={"reason": reason, "path": request.path})
+        on_failure(reason)
+        raise Unauthorized(
+            "Authentication failed: send 'Authorization: Bearer <token>' with a token from "
+            "'scim-bridge tokens create'."
+        )
+    g.scim_token_name = name
+    return str(name)

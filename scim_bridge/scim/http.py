@@ -1,0 +1,186 @@
+"""Reading SCIM requests and shaping SCIM responses: bodies, paging, projection, ETags.
+
+* Bodies: ``application/scim+json`` and ``application/json`` (with or without a charset) are
+  accepted, since both IdPs' tooling sends either (idp-behaviour.md 1.0, 2.0); anything else is
+  415. Over 1 MiB is 413 (``MAX_CONTENT_LENGTH``); malformed JSON is 400 ``invalidSyntax``.
+* Paging (RFC 7644 §3.4.2.4): ``startIndex`` below 1 counts as 1, a negative ``count`` as 0.
+* ``attributes`` / ``excludedAttributes`` (§3.4.2.5); ``id`` and ``schemas`` are always returned.
+* ``If-Match`` (§3.14) carries the weak ETag ``W/"<version>"``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import request
+
+from scim_bridge.scim import definitions
+from scim_bridge.scim.errors import (
+    InvalidSyntax,
+    InvalidValue,
+    PayloadTooLarge,
+    PreconditionFailed,
+    UnsupportedMediaType,
+)
+
+MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_COUNT = 100
+MAX_COUNT = 100
+JSON_MEDIA_TYPES = frozenset({"application/scim+json", "application/json"})
+_ALWAYS = frozenset({"id", "schemas"})
+_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body() -> Any:
+    mimetype = request.mimetype
+    if mimetype and mimetype not in JSON_MEDIA_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type {mimetype!r} is not accepted; send application/scim+json "
+            "or application/json."
+        )
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise PayloadTooLarge("The request body is larger than the 1 MiB the service accepts.")
+    data = request.get_data(cache=True)
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("The request body is larger than the 1 MiB the service accepts.")
+    if not data.strip():
+        raise InvalidSyntax("The request body is empty; a JSON object was expected.")
+    try:
+        return json.loads(data.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidSyntax("The request body is not valid JSON.") from None
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise InvalidValue(f"{name} must be an integer, got {raw[:40]!r}.") from None
+
+
+def page_params() -> tuple[int, int]:
+    start = max(1, min(_int_arg("startIndex", 1), 10**9))
+    count = max(0, min(_int_arg("count", DEFAULT_COUNT), MAX_COUNT))
+    return start, count
+
+
+def list_response(resources: Sequence[Mapping[str, Any]], total: int, start: int) -> dict[str, Any]:
+    return {
+        "schemas": [definitions.LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+        "Resources": list(resources),
+    }
+
+
+def names(text: str | None) -> list[str]:
+    if not text:
+        return []
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _split(name: str) -> tuple[str | None, str, str | None]:
+    """``urn:...:User:manager.value`` -> (urn, "manager", "value"); bare URN -> (urn, "", None)."""
+    uri = None
+    lowered = name.lower()
+    for urn in sorted(definitions.KNOWN_URNS, key=len, reverse=True):
+        if lowered == urn.lower():
+            return urn, "", None
+        if lowered.startswith(urn.lower() + ":"):
+            uri, name = urn, name[len(urn) + 1 :]
+            break
+    if uri in (definitions.USER_SCHEMA, definitions.GROUP_SCHEMA):
+        uri = None
+    attr, _, sub = name.partition(".")
+    return uri, attr, sub or None
+
+
+def _find_key(resource: Mapping[str, Any], name: str) -> str | None:
+    lowered = name.lower()
+    return next((k for k in resource if k.lower() == lowered), None)
+
+
+def project(
+    resource: dict[str, Any], attributes: Sequence[str], excluded: Sequence[str]
+) -> dict[str, Any]:
+    if attributes:
+        out: dict[str, Any] = {k: v for k, v in resource.items() if k in _ALWAYS}
+        for name in attributes:
+            uri, attr, sub = _split(name)
+            source: Any = resource
+            target = out
+            if uri is not None:
+                key = _find_key(resource, uri)
+                if key is None:
+                    continue
+                source = resource[key]
+                if attr == "":
+                    out[key] = source
+                    continue
+                target = out.setdefault(key, {})
+            key = _find_key(source, attr) if isinstance(source, Mapping) else None
+            if key is None:
+                continue
+            value = source[key]
+            if sub is None:
+                target[key] = value
+            elif isinstance(value, Mapping):
+                sub_key = _find_key(value, sub)
+                if sub_key is not None:
+                    target.setdefault(key, {})[sub_key] = value[sub_key]
+            elif isinstance(value, list):
+                picked = []
+                for item in value:
+                    if isinstance(item, Mapping) and (sk := _find_key(item, sub)) is not None:
+                        picked.append({sk: item[sk]})
+                if picked:
+                    target[key] = picked
+        return out
+    if excluded:
+        out = dict(resource)
+        for name in excluded:
+            uri, attr, sub = _split(name)
+            holder: Any = out
+            if uri is not None:
+                key = _find_key(out, uri)
+                if key is None:
+                    continue
+                if attr == "":
+                    out.pop(key)
+                    continue
+                holder = out[key] = dict(out[key])
+            key = _find_key(holder, attr) if isinstance(holder, Mapping) else None
+            if key is None or (uri is None and key in _ALWAYS):
+                continue
+            if sub is None:
+                holder.pop(key)
+            elif isinstance(holder[key], Mapping):
+                inner = dict(holder[key])
+                if (sk := _find_key(inner, sub)) is not None:
+                    inner.pop(sk)
+                holder[key] = inner
+        return out
+    return resource
+
+
+def if_match() -> int | None:
+    """The version ``If-Match`` names; None when absent or ``*``. Unparseable: 412."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() in ("", "*"):
+        return None
+    match = _ETAG.match(header.split(",")[0])
+    if match is None:
+        raise PreconditionFailed(f"If-Match {header[:60]!r} is not a version this service issued.")
+    return int(match.group(1))

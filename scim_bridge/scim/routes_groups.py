@@ -1,0 +1,157 @@
+"""``/Groups`` over Genesys groups: list (``displayName`` filter), GET, POST, PUT, PATCH, DELETE.
+
+Membership changes arrive in every form Okta and Entra use (idp-behaviour.md 1(g), 2(g)); the
+quirks turn them into RFC operations, the PATCH is applied to the group's SCIM form, and the
+directory turns the member-set difference into Genesys add/remove calls. PATCH answers 200 with
+the group (both IdPs accept 200 with a body, O-20 / E-TUT), without members when the request
+says ``excludedAttributes=members``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from scim_bridge.audit import Tag
+from scim_bridge.directory import mapping
+from scim_bridge.directory.service import GroupView
+from scim_bridge.scim import filters, http, quirks
+from scim_bridge.scim.context import context, token_name
+from scim_bridge.scim.discovery import base_url
+from scim_bridge.scim.errors import InvalidValue, Mutability, PreconditionFailed, scim_response
+from scim_bridge.scim.patch import apply_patch, parse_operations
+from scim_bridge.scim.schemas import validate_resource
+
+Resource = dict[str, Any]
+
+
+def render(view: GroupView) -> Resource:
+    base = base_url()
+    return mapping.group_to_scim(
+        view.group,
+        view.member_ids,
+        view.local,
+        location=f"{base}/Groups/{view.group.id}",
+        user_location=f"{base}/Users",
+    )
+
+
+def _wants_members() -> bool:
+    attributes = {a.lower() for a in http.names(request.args.get("attributes"))}
+    excluded = {a.lower() for a in http.names(request.args.get("excludedAttributes"))}
+    if attributes:
+        return any(a == "members" or a.startswith("members.") for a in attributes)
+    return "members" not in excluded
+
+
+def _respond(view: GroupView, status: int = 200) -> Response:
+    headers = {"ETag": mapping.etag(view.group.version)}
+    resource = render(view)
+    if status == 201:
+        headers["Location"] = resource["meta"]["location"]
+    shaped = http.project(
+        resource,
+        http.names(request.args.get("attributes")),
+        http.names(request.args.get("excludedAttributes")),
+    )
+    return scim_response(shaped, status, headers)
+
+
+def _validated(resource: Resource) -> Resource:
+    return validate_resource(resource, "Group")
+
+
+def register(bp: Blueprint) -> None:
+    @bp.get("/Groups")
+    def list_groups() -> Response:
+        ctx = context()
+        query = filters.plan_group_query(request.args.get("filter"))
+        start, count = http.page_params()
+        total, views = ctx.directory.list_groups(
+            query, start_index=start, count=count, with_members=_wants_members(), render=render
+        )
+        attributes = http.names(request.args.get("attributes"))
+        excluded = http.names(request.args.get("excludedAttributes"))
+        resources = [http.project(render(v), attributes, excluded) for v in views]
+        return scim_response(http.list_response(resources, total, start))
+
+    @bp.get("/Groups/<group_id>")
+    def get_group(group_id: str) -> Response:
+        view = context().directory.get_group(group_id, with_members=_wants_members())
+        return _respond(view)
+
+    @bp.post("/Groups")
+    def create_group() -> Response:
+        ctx = context()
+        data = _validated(quirks.normalise_resource(http.json_body()))
+        view = ctx.directory.create_group(data, owner=token_name())
+        ctx.record(
+            Tag.SCIM_GROUP_CREATED,
+            scim_id=view.group.id,
+            detail={"members": len(view.member_ids or ())},
+        )
+        return _respond(view, 201)
+
+    @bp.put("/Groups/<group_id>")
+    def replace_group(group_id: str) -> Response:
+        ctx = context()
+        data = quirks.normalise_resource(http.json_body(), resource_id=group_id)
+        if isinstance(data, dict) and "id" in data:
+            raise Mutability("'id' cannot be changed (RFC 7643 §3.1).")
+        data = _validated(data)
+
+        def replace(before: Resource) -> Resource:
+            after = dict(data)
+            after["id"] = before["id"]
+            after.setdefault("members", [])
+            return after
+
+        view = ctx.directory.update_group(
+            group_id, replace, render=render, expected_version=http.if_match()
+        )
+        ctx.record(Tag.SCIM_GROUP_UPDATED, scim_id=group_id, detail={"method": "PUT"})
+        return _respond(view)
+
+    @bp.patch("/Groups/<group_id>")
+    def patch_group(group_id: str) -> Response:
+        ctx = context()
+        body = http.json_body()
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("Operations"), list)
+            or not body["Operations"]
+        ):
+            raise InvalidValue(
+                "A PATCH body needs a non-empty 'Operations' list (RFC 7644 §3.5.2)."
+            )
+        operations = parse_operations(quirks.normalise_patch(body, resource_id=group_id))
+
+        def patch(before: Resource) -> Resource:
+            return _validated(apply_patch(before, operations, "Group"))
+
+        view = ctx.directory.update_group(
+            group_id, patch, render=render, expected_version=http.if_match()
+        )
+        ctx.record(
+            Tag.SCIM_GROUP_UPDATED,
+            scim_id=group_id,
+            detail={"method": "PATCH", "operations": [o.op for o in operations]},
+        )
+        if not _wants_members():
+            view = GroupView(view.group, None, view.local)
+        return _respond(view)
+
+    @bp.delete("/Groups/<group_id>")
+    def delete_group(group_id: str) -> Response:
+        ctx = context()
+        expected = http.if_match()
+        if expected is not None:
+            current = ctx.directory.get_group(group_id, with_members=False)
+            if current.group.version != expected:
+                raise PreconditionFailed(
+                    f"If-Match names version {expected}; the current one is {current.group.version}."
+                )
+        ctx.directory.delete_group(group_id)
+        ctx.record(Tag.SCIM_GROUP_DELETED, scim_id=group_id)
+        return Response(status=204)

@@ -1,0 +1,268 @@
+"""``/Users`` (RFC 7644 §3): list and filter, GET, POST, PUT, PATCH, DELETE.
+
+``active`` changes and DELETE go to the deprovisioning engine; the answer follows DESIGN.md
+"What the IdP is told": success once access is cut or the job is durably queued; with
+``SCIM_ACK=strict`` a 503 with ``Retry-After`` until access is cut; a SCIM error for what can never
+succeed. A user with an unfinished DELETE job is gone as far as SCIM is concerned (404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from scim_bridge.audit import Tag
+from scim_bridge.deprovision.api import Action, OpenJob, Outcome, Refused, Requester
+from scim_bridge.directory import mapping
+from scim_bridge.directory.service import UserView
+from scim_bridge.scim import definitions, filters, http, quirks
+from scim_bridge.scim.context import ScimContext, context, token_name
+from scim_bridge.scim.discovery import base_url
+from scim_bridge.scim.errors import (
+    Forbidden,
+    InvalidValue,
+    Mutability,
+    NotFound,
+    PreconditionFailed,
+    ScimError,
+    ServiceUnavailable,
+    scim_response,
+)
+from scim_bridge.scim.patch import apply_patch, parse_operations
+from scim_bridge.scim.schemas import validate_resource
+
+Resource = dict[str, Any]
+
+
+def render(view: UserView) -> Resource:
+    base = base_url()
+    return mapping.user_to_scim(
+        view.user,
+        view.local,
+        location=f"{base}/Users/{view.user.id}",
+        user_location=f"{base}/Users",
+    )
+
+
+def _with_job(resource: Resource, job: OpenJob | None) -> Resource:
+    if job is not None:
+        resource["schemas"].append(definitions.BRIDGE_SCHEMA)
+        resource[definitions.BRIDGE_SCHEMA] = {
+            "deprovisioning": {
+                "jobId": job.job_id,
+                "action": job.action,
+                "state": job.state,
+                "step": job.step,
+                "created": job.created_at,
+            }
+        }
+    return resource
+
+
+def _open_job(ctx: ScimContext, user_id: str) -> OpenJob | None:
+    return ctx.deprovisioning.open_job(user_id) if ctx.deprovisioning is not None else None
+
+
+def _visible(ctx: ScimContext, user_id: str) -> OpenJob | None:
+    """The user's open job; 404 when it is an unfinished DELETE (DESIGN.md)."""
+    job = _open_job(ctx, user_id)
+    if job is not None and job.action == "delete":
+        raise NotFound(f"User {user_id} is being deleted.")
+    return job
+
+
+def _respond(resource: Resource, version: int, status: int = 200) -> Response:
+    headers = {"ETag": mapping.etag(version)}
+    if status == 201:
+        headers["Location"] = resource["meta"]["location"]
+    shaped = http.project(
+        resource,
+        http.names(request.args.get("attributes")),
+        http.names(request.args.get("excludedAttributes")),
+    )
+    return scim_response(shaped, status, headers)
+
+
+def _validated(resource: Resource) -> Resource:
+    data = validate_resource(resource, "User")
+    active = data.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise InvalidValue("'active' must be true or false.")
+    return data
+
+
+def _refused(error: Refused) -> ScimError:
+    if error.reason == "not-found":
+        return NotFound(error.detail)
+    if error.reason in ("protected", "permission"):
+        return Forbidden(error.detail)
+    return InvalidValue(error.detail)
+
+
+_REQUEST_TAGS: dict[str, Tag] = {
+    "deactivate": Tag.SCIM_USER_DEACTIVATE_REQUESTED,
+    "reactivate": Tag.SCIM_USER_REACTIVATE_REQUESTED,
+    "delete": Tag.SCIM_USER_DELETE_REQUESTED,
+}
+
+
+def deprovision(ctx: ScimContext, action: Action, user_id: str) -> Outcome:
+    """Hand ``action`` to the engine and apply the acknowledgement policy."""
+    if ctx.deprovisioning is None:
+        raise ServiceUnavailable("The deprovisioning engine is not running.")
+    requester = Requester(actor=token_name(), idp=token_name(), scim_id=user_id)
+    try:
+        outcome = ctx.deprovisioning.request(action, user_id, requester=requester)
+    except Refused as e:
+        ctx.record(
+            Tag.SCIM_USER_REFUSED,
+            outcome=e.reason,
+            scim_id=user_id,
+            job_id=e.job_id,
+            detail={"action": action, "reason": e.reason, "detail": e.detail},
+        )
+        raise _refused(e) from None
+    ctx.record(
+        _REQUEST_TAGS[action],
+        outcome=outcome.state,
+        scim_id=user_id,
+        job_id=outcome.job_id,
+        detail={
+            "access_cut": outcome.access_cut,
+            "final": outcome.final,
+            "waiting_on": outcome.waiting_on,
+            "joined_existing": outcome.joined_existing,
+        },
+    )
+    if action != "reactivate" and ctx.ack_mode == "strict" and not outcome.access_cut:
+        raise ServiceUnavailable(
+            f"Deprovisioning job {outcome.job_id} is queued"
+            + (f" ({outcome.waiting_on})" if outcome.waiting_on else "")
+            + "; access is not cut yet.",
+            retry_after_s=outcome.retry_after_s,
+        )
+    if action == "reactivate" and not outcome.final and outcome.state in ("held", "failed"):
+        raise ServiceUnavailable(
+            f"Reactivation job {outcome.job_id} is {outcome.state}.",
+            retry_after_s=outcome.retry_after_s,
+        )
+    return outcome
+
+
+def _changed_names(before: Resource, after: Resource) -> list[str]:
+    keys = {k for k in (*before, *after) if k not in ("meta", "schemas", "password")}
+    return sorted(k for k in keys if before.get(k) != after.get(k))
+
+
+def _update(ctx: ScimContext, user_id: str, transform: Callable[[Resource], Resource]) -> Response:
+    expected = http.if_match()
+    _visible(ctx, user_id)
+    changed: list[str] = []
+
+    def tracked(before: Resource) -> Resource:
+        after = transform(before)
+        changed[:] = _changed_names(before, after)
+        return after
+
+    result = ctx.directory.update_user(user_id, tracked, render=render, expected_version=expected)
+    if result.changed:
+        ctx.record(Tag.SCIM_USER_UPDATED, scim_id=user_id, detail={"attributes": changed})
+    wanted = result.active_after
+    if wanted is not None and (wanted != result.active_before or _open_job(ctx, user_id)):
+        deprovision(ctx, "reactivate" if wanted else "deactivate", user_id)
+    view = ctx.directory.get_user(user_id)
+    return _respond(_with_job(render(view), _visible(ctx, user_id)), view.user.version)
+
+
+def register(bp: Blueprint) -> None:
+    @bp.get("/Users")
+    def list_users() -> Response:
+        ctx = context()
+        query = filters.plan_user_query(request.args.get("filter"))
+        start, count = http.page_params()
+        total, views = ctx.directory.list_users(
+            query, start_index=start, count=count, render=render
+        )
+        resources: list[Resource] = []
+        attributes = http.names(request.args.get("attributes"))
+        excluded = http.names(request.args.get("excludedAttributes"))
+        for view in views:
+            job = _open_job(ctx, view.user.id)
+            if job is not None and job.action == "delete":
+                total -= 1
+                continue
+            resources.append(http.project(_with_job(render(view), job), attributes, excluded))
+        return scim_response(http.list_response(resources, max(total, 0), start))
+
+    @bp.post("/Users/.search")
+    def search_users() -> Response:
+        raise InvalidValue("POST /Users/.search is not supported; use GET /Users?filter=...")
+
+    @bp.get("/Users/<user_id>")
+    def get_user(user_id: str) -> Response:
+        ctx = context()
+        view = ctx.directory.get_user(user_id)
+        job = _visible(ctx, user_id)
+        return _respond(_with_job(render(view), job), view.user.version)
+
+    @bp.post("/Users")
+    def create_user() -> Response:
+        ctx = context()
+        data = _validated(quirks.normalise_resource(http.json_body()))
+        view = ctx.directory.create_user(data, owner=token_name())
+        ctx.record(
+            Tag.SCIM_USER_CREATED,
+            scim_id=view.user.id,
+            detail={"active": view.user.state == "active"},
+        )
+        return _respond(render(view), view.user.version, 201)
+
+    @bp.put("/Users/<user_id>")
+    def replace_user(user_id: str) -> Response:
+        ctx = context()
+        data = quirks.normalise_resource(http.json_body(), resource_id=user_id)
+        if isinstance(data, dict) and "id" in data:
+            raise Mutability("'id' cannot be changed (RFC 7643 §3.1).")
+        data = _validated(data)
+
+        def replace(before: Resource) -> Resource:
+            after = dict(data)
+            after["id"] = before["id"]
+            after["meta"] = before["meta"]
+            return after
+
+        return _update(ctx, user_id, replace)
+
+    @bp.patch("/Users/<user_id>")
+    def patch_user(user_id: str) -> Response:
+        ctx = context()
+        body = http.json_body()
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("Operations"), list)
+            or not body["Operations"]
+        ):
+            raise InvalidValue(
+                "A PATCH body needs a non-empty 'Operations' list (RFC 7644 §3.5.2)."
+            )
+        operations = parse_operations(quirks.normalise_patch(body, resource_id=user_id))
+
+        def patch(before: Resource) -> Resource:
+            return _validated(apply_patch(before, operations, "User"))
+
+        return _update(ctx, user_id, patch)
+
+    @bp.delete("/Users/<user_id>")
+    def delete_user(user_id: str) -> Response:
+        ctx = context()
+        expected = http.if_match()
+        view = ctx.directory.get_user(user_id)
+        _visible(ctx, user_id)
+        if expected is not None and expected != view.user.version:
+            raise PreconditionFailed(
+                f"If-Match names version {expected}; the current one is {view.user.version}."
+            )
+        deprovision(ctx, "delete", user_id)
+        return Response(status=204)
