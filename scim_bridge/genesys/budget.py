@@ -41,13 +41,20 @@ class SlidingWindowBudget:
     A sliding log rather than a token bucket: a bucket of ``per_minute`` tokens lets through up to
     twice that in the first minute (full bucket plus refill), which a server counting per window
     would answer with 429s. Thread-safe; memory is one timestamp per slot.
+
+    A slot is reused ``margin_s`` after the window, not at its end: a request granted here reaches
+    Genesys some milliseconds later, and two requests one window apart here may arrive less than
+    one window apart there (the first delayed, the second not) and be counted in one window.
     """
 
-    def __init__(self, per_minute: int, *, window_s: float = WINDOW_S) -> None:
+    def __init__(
+        self, per_minute: int, *, window_s: float = WINDOW_S, margin_s: float | None = None
+    ) -> None:
         if per_minute < 1:
             raise ValueError("per_minute must be at least 1")
         self.per_minute = per_minute
-        self.window_s = window_s
+        # The slot lifetime: the window, plus a margin for transit jitter (1 s of a minute).
+        self.window_s = window_s + (window_s / 60.0 if margin_s is None else margin_s)
         self._granted: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
 

@@ -139,6 +139,10 @@ class SdkGateway:
         )
         self._login_url = self._sdk.login_url()
 
+    def close(self) -> None:
+        """Release pooled connections. The gateway is not used afterwards."""
+        self._sdk.transport.close()
+
     def __repr__(self) -> str:
         return f"SdkGateway(api_host={self._sdk.api_client.host!r})"
 
@@ -324,18 +328,13 @@ class SdkGateway:
             except ActiveConversation:
                 raise
             except Conflict as e:
-                # Genesys named no cause. If the version moved, it was a race: go round again.
-                # If not, the state change itself was refused: while a conversation is active,
-                # when deactivating (the sandbox's stricter reading, genesys-api.md 2.x).
+                # A 409 naming neither cause: if the version moved meanwhile it was a race,
+                # so go round again; otherwise it is Genesys's answer.
                 again = self.get_user(user_id, include_deleted=True, deadline=deadline)
-                if again.version != current.version or again.state == state:
-                    last = e
-                    continue
-                if state == "inactive":
-                    raise ActiveConversation(
-                        e.message, status=e.status, code=e.code, correlation_id=e.correlation_id
-                    ) from e
-                raise
+                if again.version == current.version and again.state != state:
+                    raise
+                last = e
+                continue
             return mapping.user(model)
         assert last is not None
         raise last

@@ -129,6 +129,10 @@ class Transport(AbstractHttpClient):  # type: ignore[misc]
         )
         self._local = threading.local()
 
+    def close(self) -> None:
+        """Close pooled connections (a test's teardown; a process exit does it anyway)."""
+        self._pool.clear()
+
     # --- per-thread context set by the gateway around one SDK call --------------------------
     def set_deadline(self, deadline: float | None) -> None:
         """Cap this thread's next requests' timeouts at ``deadline`` (``time.monotonic()``)."""
