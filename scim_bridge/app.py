@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, Response, g, jsonify, request
 
-from scim_bridge import correlation, logs
+from scim_bridge import admin, correlation, logs
+from scim_bridge.audit import AuditLog
 from scim_bridge.config import Settings
+from scim_bridge.store.engine import make_engine
+from scim_bridge.store.migrate import upgrade
 
 
 @dataclasses.dataclass
@@ -16,6 +20,8 @@ class Components:
     """What ``create_app`` built, on ``app.extensions["scim_bridge"]``."""
 
     settings: Settings
+    engine: sa.Engine
+    audit: AuditLog
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -23,7 +29,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
     app = Flask("scim_bridge")
-    app.extensions["scim_bridge"] = Components(settings=settings)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)  # every process may do it: migrations lock, and skip what has run
+    audit = AuditLog(engine)
+    app.extensions["scim_bridge"] = Components(settings=settings, engine=engine, audit=audit)
+    admin.init_app(app, audit=audit, settings=settings)
 
     @app.before_request
     def _bind_correlation_id() -> None:

@@ -17,6 +17,7 @@ from scim_bridge import __version__
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("scim_bridge.sandbox.cli", "run the Genesys Cloud API simulator"),
+    "audit": ("scim_bridge.audit.cli", "verify the audit trail's hash chain, or export it"),
 }
 
 

@@ -87,5 +87,6 @@ def test_processes_starting_at_once_migrate_once(db_url: str) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(schema.audit_head)).scalar() == 1
         steps = conn.execute(sa.select(schema.schema_version.c.step)).scalars().all()
-    assert len(steps) == len(set(steps)) == len(STEPS)
+    assert len(steps) == len(set(steps))
+    assert {step.name for step in STEPS} <= set(steps)
     engine.dispose()
