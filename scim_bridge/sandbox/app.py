@@ -58,6 +58,7 @@ def _before() -> None:
             # genesys-api.md 5.1: client.credentials.token.rate.per.minute, keyed by client id.
             auth = request.authorization
             key = "oauth:" + ((auth.username or "") if auth else "")
+            limit, window = faults.token_rate_limit_per_minute, 60.0
         elif path.startswith("/api/"):
             token, client = state.clients.check(request.headers.get("Authorization"), now)
             g.client = client

@@ -37,6 +37,8 @@ class Faults:
     # The rate budget is per token per window; the window is a minute in Genesys (genesys-api.md
     # 5.1). Tests may shorten it so that a 429 storm and its Retry-After last seconds, not a minute.
     rate_limit_window_s: float = 60.0
+    # Token requests have their own budget per client id (client.credentials.token.rate.per.minute).
+    token_rate_limit_per_minute: int = 300
     error_rate: float = 0.0
     latency_ms: int = 0
     token_ttl_s: int = 86400
@@ -55,6 +57,7 @@ class Faults:
         numbers: dict[str, type] = {
             "rate_limit_per_minute": int,
             "rate_limit_window_s": float,
+            "token_rate_limit_per_minute": int,
             "error_rate": float,
             "latency_ms": int,
             "token_ttl_s": int,

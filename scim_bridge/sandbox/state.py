@@ -67,7 +67,8 @@ class SandboxState:
                     headers=headers,
                 )
         rate = self.faults.error_rate
-        if rate > 0 and self._fault_rng.random() < rate:
+        # error_rate hits the API only; fail_next can target /oauth/token when a test wants it.
+        if rate > 0 and path.startswith("/api/") and self._fault_rng.random() < rate:
             return ApiError(
                 503,
                 "Service Unavailable - The server is currently unavailable (injected error_rate).",
