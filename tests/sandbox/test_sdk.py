@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import PureCloudPlatformClientV2 as sdk
+import PureCloudPlatformClientV2 as sdk  # noqa: N813 - a plain SDK script
 import pytest
 from PureCloudPlatformClientV2.rest import ApiException
 
