@@ -364,7 +364,9 @@ def users_due_for_delete(engine: sa.Engine, *, deactivated_before: float) -> lis
             jobs.c.access_cut_at.is_not(None),
             jobs.c.finished_at <= deactivated_before,
             ~sa.exists().where(
-                later.c.user_id == jobs.c.user_id, later.c.created_at > jobs.c.created_at
+                later.c.user_id == jobs.c.user_id,
+                later.c.id != jobs.c.id,
+                later.c.created_at >= jobs.c.created_at,
             ),
         )
         .distinct()

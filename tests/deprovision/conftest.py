@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,8 @@ import sqlalchemy as sa
 
 from scim_bridge.audit import AuditLog
 from scim_bridge.config import DeleteBreaker
+from scim_bridge.deprovision import jobs
+from scim_bridge.deprovision.jobs import JobRow
 from scim_bridge.deprovision.model import Rules
 from scim_bridge.deprovision.policies import Policies
 from scim_bridge.deprovision.service import DeprovisioningService
@@ -94,3 +97,15 @@ def with_queues(sandbox: Sandbox, gateway: SdkGateway, *, minimum: int = 1) -> l
 
 def breaker(limit: int, window_s: float = 3600) -> DeleteBreaker:
     return DeleteBreaker(limit, window_s)
+
+
+def finish(worker: Worker, job_id: str, *, timeout_s: float = 30.0) -> JobRow:
+    """Run the worker until the job is no longer open (it may be waiting for a retry time)."""
+    end = time.monotonic() + timeout_s
+    while True:
+        worker.run_until_idle(timeout_s=timeout_s)
+        job = jobs.find(worker.engine, job_id)
+        assert job is not None
+        if job.state not in ("pending", "running", "waiting") or time.monotonic() > end:
+            return job
+        time.sleep(0.05)
