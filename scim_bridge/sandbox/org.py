@@ -33,6 +33,7 @@ class Org:
         # (genesys-api.md 2.4: TF polls search for 3 minutes after a delete).
         self.search_lag_s = 0.0
         self._search_index: dict[str, User] = {}
+        self._search_sorted: list[User] | None = None
         self._pending: list[tuple[float, int, str, User]] = []
         self._pending_seq = 0
 
@@ -79,6 +80,7 @@ class Org:
         snapshot = dataclasses.replace(user, employer_info=dict(user.employer_info))
         if delay <= 0:
             self._search_index[user.id] = snapshot
+            self._search_sorted = None
             return
         self._pending_seq += 1
         heapq.heappush(self._pending, (now + delay, self._pending_seq, user.id, snapshot))
@@ -88,7 +90,10 @@ class Org:
         while self._pending and self._pending[0][0] <= now:
             _, _, user_id, snapshot = heapq.heappop(self._pending)
             self._search_index[user_id] = snapshot
-        return sorted(self._search_index.values(), key=User.sort_key)
+            self._search_sorted = None
+        if self._search_sorted is None:
+            self._search_sorted = sorted(self._search_index.values(), key=User.sort_key)
+        return self._search_sorted
 
     # queues ----------------------------------------------------------------------------------
 
