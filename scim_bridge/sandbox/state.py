@@ -4,6 +4,7 @@ rate budget and the stats. ``reset`` puts it back to a freshly seeded org.
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 import time
@@ -48,10 +49,13 @@ class SandboxState:
             self.stats.clear()
 
     def set_faults(self, body: dict[str, object]) -> Faults:
+        """Apply all of ``body`` or, on a 400, none of it."""
         with self.lock:
-            self.faults.update(body)
-            self.org.search_lag_s = self.faults.search_lag_s
-            return self.faults
+            candidate = copy.deepcopy(self.faults)
+            candidate.update(body)
+            self.faults = candidate
+            self.org.search_lag_s = candidate.search_lag_s
+            return candidate
 
     def injected_failure(self, method: str, path: str) -> ApiError | None:
         """The failure a fault asks for on this request, if any (``fail_next`` first)."""

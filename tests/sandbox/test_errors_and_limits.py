@@ -178,3 +178,11 @@ def test_control_user_record(api: Api, sandbox: Sandbox) -> None:
 
     with pytest.raises(SandboxControlError):
         sandbox.user("missing")
+
+
+def test_a_rejected_fault_change_applies_nothing(sandbox: Sandbox) -> None:
+    from scim_bridge.sandbox.control import SandboxControlError
+
+    with pytest.raises(SandboxControlError):
+        sandbox.faults(latency_ms=50, error_rate=7)
+    assert sandbox.faults()["latency_ms"] == 0

@@ -362,7 +362,10 @@ def search_users() -> Response:
         raise ApiError.bad_request(
             f"sortBy must be one of {', '.join(SORT_FIELDS)}", "invalid.value"
         )
-    expand = expand_arg(body.get("expand") or [])
+    expand_list = body.get("expand") or []
+    if not isinstance(expand_list, list) or not all(isinstance(e, str) for e in expand_list):
+        raise ApiError.bad_request("expand must be a list of strings", "invalid.value")
+    expand = expand_arg(expand_list)
     query = body.get("query")
     match = compile_query(query, SEARCH_FIELDS)
     state_criteria = [c for c in walk(query or []) if "state" in (c.get("fields") or [])]
