@@ -52,6 +52,19 @@ _SAVEPOINTS = "scim_bridge.audit.savepoints"
 _LISTENING = "scim_bridge_audit_listening"
 
 
+# Built once: constructing a statement costs more than executing it (bench/audit_write.py).
+_ADVANCE_HEAD = (
+    audit_head.update()
+    .where(audit_head.c.id == 1)
+    .values(seq=audit_head.c.seq + 1)
+    .returning(audit_head.c.seq, audit_head.c.hash)
+)
+_INSERT_EVENT = audit_events.insert()
+_SET_HEAD_HASH = (
+    audit_head.update().where(audit_head.c.id == 1).values(hash=sa.bindparam("new_hash"))
+)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -149,12 +162,7 @@ class AuditLog:
 
     def _append(self, conn: sa.Connection, fields: dict[str, Any]) -> AuditEvent:
         # The UPDATE comes first: it takes the lock before the previous hash is read.
-        seq, prev_hash = conn.execute(
-            audit_head.update()
-            .where(audit_head.c.id == 1)
-            .values(seq=audit_head.c.seq + 1)
-            .returning(audit_head.c.seq, audit_head.c.hash)
-        ).one()
+        seq, prev_hash = conn.execute(_ADVANCE_HEAD).one()
         at = self._clock()  # under the lock, so that time order is seq order
         hashed = {
             "seq": seq,
@@ -163,12 +171,8 @@ class AuditLog:
             "prev_hash": prev_hash,
         }
         digest = event_hash(hashed)
-        conn.execute(
-            audit_events.insert().values(
-                {**hashed, "detail": fields["_detail_json"], "hash": digest}
-            )
-        )
-        conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
+        conn.execute(_INSERT_EVENT, {**hashed, "detail": fields["_detail_json"], "hash": digest})
+        conn.execute(_SET_HEAD_HASH, {"new_hash": digest})
         return _event({**hashed, "hash": digest})
 
     # -- reading ---------------------------------------------------------------------------

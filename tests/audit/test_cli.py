@@ -138,3 +138,37 @@ def test_python_dash_m_scim_bridge_audit_verify(sqlite_url: str, tmp_path: Path)
     assert [json.loads(line)["seq"] for line in exported.stdout.splitlines()] == [1]
     # The export's own event is logged to stderr, keeping stdout pure JSON Lines.
     assert json.loads(exported.stderr.splitlines()[-1])["audit"]["tag"] == "admin:audit:exported"
+
+
+def _documented_script() -> str:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
+    block = doc.split("To verify independently", 1)[1].split("```python\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+def test_the_script_in_docs_verifies_an_export_independently(
+    trail: AuditLog, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    export = tmp_path / "trail.jsonl"
+    export.write_text("\n".join(json.dumps(row) for row in _export(capsys)) + "\n")
+    script = tmp_path / "verify.py"
+    script.write_text(_documented_script())
+    assert len(script.read_text().strip().splitlines()) <= 12
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script), str(export)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    ok = check()
+    sixth = trail.events(limit=6)[-1]
+    assert (ok.returncode, ok.stdout.strip()) == (0, f"ok: 6 events, head {sixth.hash}")
+    lines = export.read_text().splitlines()
+    lines[2] = lines[2].replace('"worker"', '"someone"')
+    export.write_text("\n".join(lines) + "\n")
+    broken = check()
+    assert (broken.returncode, broken.stderr.strip()) == (1, "broken at seq 3")
