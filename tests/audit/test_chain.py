@@ -270,3 +270,23 @@ def test_an_intact_trail_verifies_after_reopening(trail: tuple[AuditLog, Path]) 
     reopened = AuditLog(make_engine(f"sqlite:///{path}"))
     assert reopened.verify() == log.verify()
     assert reopened.verify().count == 6
+
+
+def test_long_and_unicode_values_record_the_same_on_both_databases(engine: sa.Engine) -> None:
+    log = AuditLog(engine)
+    long_id = "u" * 600
+    event = log.record(
+        Tag.SCIM_USER_UPDATED,
+        actor="entra",
+        scim_id=long_id,
+        detail={
+            "displayName": "Zoë Ñúñez 山田",
+            "ratio": 0.1,
+            "big": 2**60,
+            "nested": {"b": [1.5]},
+        },
+    )
+    (stored,) = log.events(user=long_id)
+    assert stored == event
+    assert stored.detail["displayName"] == "Zoë Ñúñez 山田"
+    assert log.verify().ok
