@@ -9,8 +9,11 @@ import sqlalchemy as sa
 from flask import Flask, Response, g, jsonify, request
 
 from scim_bridge import admin, correlation, logs
+from scim_bridge.admin import jobs_routes
 from scim_bridge.audit import AuditLog
 from scim_bridge.config import Settings
+from scim_bridge.deprovision import wiring
+from scim_bridge.genesys.gateway import connect
 from scim_bridge.store.engine import make_engine
 from scim_bridge.store.migrate import upgrade
 
@@ -34,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     audit = AuditLog(engine)
     app.extensions["scim_bridge"] = Components(settings=settings, engine=engine, audit=audit)
     admin.init_app(app, audit=audit, settings=settings)
+    _init_deprovisioning(app, settings, engine=engine, audit=audit)
 
     @app.before_request
     def _bind_correlation_id() -> None:
@@ -58,3 +62,31 @@ def create_app(settings: Settings | None = None) -> Flask:
         return jsonify(status="ok")
 
     return app
+
+
+def _init_deprovisioning(
+    app: Flask, settings: Settings, *, engine: sa.Engine, audit: AuditLog
+) -> None:
+    """The gateway, the deprovisioning engine (``extra["deprovisioning"]``, implementing
+    ``deprovision.api.Deprovisioning``), its in-process worker and the ``/admin/jobs`` routes."""
+    components: Components = app.extensions["scim_bridge"]
+    deprovisioner = None
+    if settings.genesys_api_host and settings.genesys_client_id and settings.genesys_client_secret:
+        gateway = components.extra.get("gateway") or connect(settings)
+        components.extra["gateway"] = gateway
+        deprovisioner = wiring.build(
+            settings,
+            engine=engine,
+            gateway=gateway,
+            audit=audit,
+            start_thread=settings.worker_in_process,
+        )
+        components.extra["deprovisioning"] = deprovisioner.service
+        components.extra["deprovisioner"] = deprovisioner
+    jobs_routes.init_app(
+        app,
+        engine=engine,
+        audit=audit,
+        settings=settings,
+        wake=deprovisioner.wake if deprovisioner else None,
+    )

@@ -17,6 +17,8 @@ from scim_bridge import __version__
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("scim_bridge.sandbox.cli", "run the Genesys Cloud API simulator"),
+    "worker": ("scim_bridge.deprovision.cli", "finish deprovisioning jobs until SIGTERM"),
+    "jobs": ("scim_bridge.deprovision.jobs_cli", "list, show, approve or retry deprovisioning jobs"),
     "audit": ("scim_bridge.audit.cli", "verify the audit trail's hash chain, or export it"),
 }
 
