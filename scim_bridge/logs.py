@@ -38,6 +38,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, separators=(",", ":"))
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is at emit time (pytest's capture swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure(level: str = "INFO") -> None:
     """Route the root logger to stdout as JSON. Idempotent."""
     root = logging.getLogger()
@@ -45,7 +60,7 @@ def configure(level: str = "INFO") -> None:
         if getattr(handler, "_scim_bridge", False):
             root.setLevel(level)
             return
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(JsonFormatter())
     handler._scim_bridge = True  # type: ignore[attr-defined]
     root.addHandler(handler)
