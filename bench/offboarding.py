@@ -41,7 +41,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     args = parser.parse_args()
 
-    config = SandboxConfig(users=args.users + 5, seed=7, rate_limit_per_minute=args.rate)
+    # The seeded org has some inactive users: seed enough to find N active ones.
+    config = SandboxConfig(
+        users=int(args.users * 1.3) + 10, seed=7, rate_limit_per_minute=args.rate
+    )
     with ServerThread(create_app(config)) as server, tempfile.TemporaryDirectory() as tmp:
         control = SandboxControl(server.url)
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")

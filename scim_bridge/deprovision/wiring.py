@@ -22,11 +22,12 @@ class Deprovisioner:
     service: DeprovisioningService
     worker: Worker
     thread: WorkerThread | None = None
+    in_process: bool = False  # may start the worker thread (SCIM_BRIDGE_IN_PROCESS_WORKER)
 
     def wake(self) -> None:
         """Wake the in-process worker, starting its thread the first time."""
         with _START_LOCK:
-            if self.thread is None:
+            if self.thread is None and self.in_process:
                 self.thread = WorkerThread(self.worker).start()
         self.worker.wake()
 
@@ -55,7 +56,7 @@ def build(
         lease_s=lease_s,
     )
     worker = Worker(service, batch=batch, concurrency=concurrency)
-    built = Deprovisioner(service, worker)
+    built = Deprovisioner(service, worker, in_process=start_thread)
     if start_thread:
         # Started on the first job a request leaves unfinished, not at import or app creation.
         service.set_wake(built.wake)

@@ -1,0 +1,110 @@
+"""The worker's batched history checks, and the operator surface (admin API, ``jobs`` command)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from scim_bridge.app import create_app
+from scim_bridge.audit import Tag
+from scim_bridge.config import Settings
+from scim_bridge.deprovision import jobs
+from scim_bridge.deprovision.api import Requester
+from scim_bridge.deprovision.worker import Worker
+from tests.deprovision.conftest import Engine, breaker, users
+
+OKTA = Requester(actor="okta", idp="okta")
+
+
+def test_the_worker_checks_many_users_history_in_one_query(deprov: Engine) -> None:
+    service, worker = deprov.build()
+    targets = users(deprov.sandbox, deprov.gateway)[:6]
+    for uid in targets:
+        service.enqueue("delete", uid, requester=OKTA)
+    before = deprov.sandbox.stats()["endpoints"]
+
+    assert worker.run_until_idle() == 6
+
+    rows = jobs.listing(deprov.engine)
+    assert {j.state for j in rows} == {"done"}
+    for job in rows:
+        assert job.data["evidence"]["before"]["users_in_query"] == 6
+        assert job.data["evidence"]["after"]["users_in_query"] == 6
+    after = deprov.sandbox.stats()["endpoints"]
+    key = next(k for k in after if "analytics" in k)
+    made = sum(after[key].values()) - sum(before.get(key, {}).values())
+    assert made == worker.history_queries  # 2 shared checks, not 12
+
+
+def test_admin_api_lists_shows_approves_and_finds_tombstones(deprov: Engine, db_url: str) -> None:
+    service, worker = deprov.build(breaker=breaker(0))
+    a = users(deprov.sandbox, deprov.gateway)[0]
+    held = service.request("delete", a, requester=OKTA)
+    assert held.state == "held"
+    settings = Settings(
+        genesys_api_host=deprov.sandbox.url,
+        genesys_client_id=deprov.sandbox.client_id,
+        genesys_client_secret=deprov.sandbox.client_secret,
+        database_url=db_url,
+        admin_token="s3cret",
+        worker_in_process=False,
+    )
+    app = create_app(settings)
+    try:
+        _drive_admin_api(app.test_client(), deprov, held.job_id, worker, a)
+    finally:
+        app.extensions["scim_bridge"].engine.dispose()
+
+
+def _drive_admin_api(
+    client: FlaskClient, deprov: Engine, job_id: str, worker: Worker, a: str
+) -> None:
+    auth = {"Authorization": "Bearer s3cret"}
+
+    assert client.get("/admin/jobs").status_code == 401
+    listed = client.get("/admin/jobs?state=held", headers=auth).get_json()["jobs"]
+    assert [j["id"] for j in listed] == [job_id]
+    shown = client.get(f"/admin/jobs/{job_id}", headers=auth).get_json()
+    assert shown["reason"] == "breaker"
+    assert Tag.DEPROVISION_BREAKER_TRIPPED in [e["tag"] for e in shown["audit_events"]]
+    assert [s["step"] for s in shown["steps"]] == ["snapshot", "guard"]
+    assert client.post(f"/admin/jobs/{job_id}/retry", headers=auth).status_code == 200
+    worker.run_until_idle()
+    assert jobs.find(deprov.engine, job_id).state == "held"  # retry is not approval
+    approved = client.post(f"/admin/jobs/{job_id}/approve", headers=auth, json={"by": "alice"})
+    assert approved.status_code == 200
+    assert client.post(f"/admin/jobs/{job_id}/approve", headers=auth).status_code == 409
+    worker.run_until_idle()
+
+    stone = client.get(f"/admin/tombstones/{a}", headers=auth).get_json()
+    assert stone["job_id"] == job_id
+    assert client.get("/admin/tombstones/nobody", headers=auth).status_code == 404
+
+
+def test_jobs_command(deprov: Engine, db_url: str, engine: sa.Engine) -> None:
+    service, _ = deprov.build(breaker=breaker(0))
+    held = service.request("delete", users(deprov.sandbox, deprov.gateway)[0], requester=OKTA)
+    env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "scim_bridge", "jobs", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    listed = cli("list", "--state", "held")
+    assert listed.returncode == 0
+    assert held.job_id in listed.stdout
+    assert '"reason": "breaker"' in cli("show", held.job_id).stdout
+    approved = cli("approve", held.job_id, "--by", "bob")
+    assert approved.returncode == 0
+    assert "pending" in approved.stdout
+    assert cli("approve", held.job_id, "--by", "bob").returncode == 1
+    assert jobs.find(engine, held.job_id).approved_by == "cli:bob"
