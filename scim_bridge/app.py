@@ -8,11 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, Response, g, jsonify, request
 
-from scim_bridge import admin, correlation, logs
+from scim_bridge import admin, correlation, logs, scim
 from scim_bridge.admin import jobs_routes
 from scim_bridge.audit import AuditLog
 from scim_bridge.config import Settings
 from scim_bridge.deprovision import wiring
+from scim_bridge.directory.service import Directory
 from scim_bridge.genesys.gateway import connect
 from scim_bridge.store.engine import make_engine
 from scim_bridge.store.migrate import upgrade
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["scim_bridge"] = Components(settings=settings, engine=engine, audit=audit)
     admin.init_app(app, audit=audit, settings=settings)
     _init_deprovisioning(app, settings, engine=engine, audit=audit)
+    _init_scim(app, settings, engine=engine, audit=audit)
 
     @app.before_request
     def _bind_correlation_id() -> None:
@@ -89,4 +91,20 @@ def _init_deprovisioning(
         audit=audit,
         settings=settings,
         wake=deprovisioner.wake if deprovisioner else None,
+    )
+
+
+def _init_scim(app: Flask, settings: Settings, *, engine: sa.Engine, audit: AuditLog) -> None:
+    """The ``/scim/v2`` blueprint over the directory (the gateway built above, if any)."""
+    components: Components = app.extensions["scim_bridge"]
+    gateway = components.extra.get("gateway")
+    scim.init_app(
+        app,
+        scim.ScimContext(
+            directory_service=Directory(gateway, engine) if gateway is not None else None,
+            tokens=scim.TokenStore(engine),
+            audit=audit,
+            deprovisioning=components.extra.get("deprovisioning"),
+            ack_mode=settings.ack_mode,
+        ),
     )

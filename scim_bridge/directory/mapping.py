@@ -95,10 +95,11 @@ def user_to_scim(
     }
     if local and local.external_id:
         resource["externalId"] = local.external_id
-    if user.name:
+    unset = local.unset_attributes if local else frozenset()
+    if user.name and "displayName" not in unset:
         resource["displayName"] = user.name
     name: dict[str, str] = {}
-    formatted = (local.formatted_name if local else None) or user.name
+    formatted = local.formatted_name if local else user.name
     if formatted:
         name["formatted"] = formatted
     if local and local.given_name:
@@ -113,8 +114,8 @@ def user_to_scim(
         (a.address for a in user.addresses if a.media_type == "EMAIL" and a.type == "WORK"),
         user.email,
     )
-    if work_email:
-        resource["emails"] = [{"value": work_email, "type": "work", "primary": True}]
+    if work_email and "emails" not in unset:
+        resource["emails"] = [{"value": work_email, "type": "work"}]
     phones = [
         {"value": a.address, "type": a.type.lower()}
         for a in user.addresses
@@ -177,7 +178,9 @@ def _entries(resource: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
 
 
 def _work_email(resource: Mapping[str, Any]) -> str | None:
-    emails = [e for e in _entries(resource, "emails") if _text(_get(e, "value"))]
+    # Genesys keeps one work email: a work (or primary) one, the last given winning (an
+    # "add" appends the new value after the one shown before).
+    emails = [e for e in _entries(resource, "emails") if _text(_get(e, "value"))][::-1]
     ranked = sorted(
         emails,
         key=lambda e: (
@@ -265,6 +268,8 @@ def local_fields(resource: Mapping[str, Any]) -> LocalFields:
         given_name=_text(_get(name, "givenName")),
         family_name=_text(_get(name, "familyName")),
         formatted_name=_text(_get(name, "formatted")),
+        unset_attributes=",".join(a for a in ("displayName", "emails") if not _get(resource, a))
+        or None,
     )
 
 

@@ -33,6 +33,7 @@ class LocalRecord:
     given_name: str | None = None
     family_name: str | None = None
     formatted_name: str | None = None
+    unset_attributes: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,7 @@ class LocalFields:
     given_name: str | None = None
     family_name: str | None = None
     formatted_name: str | None = None
+    unset_attributes: str | None = None  # comma-separated
 
 
 def _row(row: sa.Row[tuple[object, ...]]) -> LocalRecord:
@@ -57,6 +59,7 @@ def _row(row: sa.Row[tuple[object, ...]]) -> LocalRecord:
         given_name=m["given_name"],
         family_name=m["family_name"],
         formatted_name=m["formatted_name"],
+        unset_attributes=frozenset(filter(None, (m["unset_attributes"] or "").split(","))),
     )
 
 

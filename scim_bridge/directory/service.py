@@ -127,12 +127,8 @@ class Directory:
         return UserView(user, local)
 
     @staticmethod
-    def _local(resource: Mapping[str, Any], genesys_name: str | None) -> LocalFields:
-        fields = mapping.local_fields(resource)
-        if fields.formatted_name and fields.formatted_name == genesys_name:
-            # Only a formatted name that differs from the Genesys name is worth keeping.
-            fields = dataclasses.replace(fields, formatted_name=None)
-        return fields
+    def _local(resource: Mapping[str, Any], _genesys_name: str | None) -> LocalFields:
+        return mapping.local_fields(resource)
 
     def update_user(
         self,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, request
+import dataclasses
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
 
 from scim_bridge.audit import Tag
-from scim_bridge.scim import discovery, errors, routes_groups, routes_users
+from scim_bridge.scim import discovery, errors, http, routes_groups, routes_users
 from scim_bridge.scim.auth import authenticate
 from scim_bridge.scim.context import KEY, ScimContext, context
+from scim_bridge.scim.errors import InvalidFilter, scim_response
 from scim_bridge.scim.http import MAX_BODY_BYTES
 
 PREFIX = "/scim/v2"
@@ -28,6 +32,42 @@ def _require_token() -> None:
     authenticate(ctx.tokens.verify, failed)
 
 
+def _search_all() -> Response:
+    """POST /.search (RFC 7644 §3.4.3): Users, then Groups, paged as one list. A filter that
+    names attributes only one of them has answers from that one alone."""
+    params = http.query_from_body()
+    searches = (routes_users.search, routes_groups.search)
+    totals: list[int] = []
+    first_error: InvalidFilter | None = None
+    for search in searches:
+        try:
+            totals.append(
+                int(search(dataclasses.replace(params, start=1, count=0))["totalResults"])
+            )
+        except InvalidFilter as e:
+            first_error = first_error or e
+            totals.append(-1)
+    if all(t < 0 for t in totals) and first_error is not None:
+        raise first_error
+    resources: list[dict[str, Any]] = []
+    offset = params.start - 1  # into the concatenation
+    for search, total in zip(searches, totals, strict=True):
+        if total <= 0:
+            continue
+        if offset >= total:
+            offset -= total
+            continue
+        wanted = params.count - len(resources)
+        if wanted <= 0:
+            break
+        page = search(dataclasses.replace(params, start=offset + 1, count=wanted))
+        resources.extend(page["Resources"])
+        offset = 0
+    return scim_response(
+        http.list_response(resources, sum(t for t in totals if t > 0), params.start)
+    )
+
+
 def init_app(app: Flask, scim: ScimContext) -> None:
     app.extensions["scim_bridge"].extra[KEY] = scim
     # Werkzeug refuses larger bodies with 413 (answered as SCIM JSON by the error handlers).
@@ -35,6 +75,7 @@ def init_app(app: Flask, scim: ScimContext) -> None:
     bp = Blueprint("scim", __name__, url_prefix=PREFIX)
     bp.before_request(_require_token)
     discovery.register(bp)
+    bp.add_url_rule("/.search", "search_all", _search_all, methods=["POST"])
     routes_users.register(bp)
     routes_groups.register(bp)
     errors.register(app, bp)

@@ -86,7 +86,6 @@ def _multi(name: str, description: str, types: Sequence[str]) -> Attribute:
         sub_attributes=(
             Attribute("value", description=f"The {name} value."),
             Attribute("type", canonical_values=tuple(types), description="The kind of value."),
-            Attribute("primary", type="boolean", description="The primary value."),
         ),
     )
 
@@ -131,7 +130,10 @@ USER = Schema(
         Attribute(
             "active",
             type="boolean",
-            description="false: inactive in Genesys Cloud. Changes go through the deprovisioning engine.",
+            required=True,
+            description="false: inactive in Genesys Cloud. A Genesys user always has a state, so "
+            "active is always returned and cannot be removed; a create without it makes an active "
+            "user. Changes go through the deprovisioning engine.",
         ),
         Attribute(
             "password",

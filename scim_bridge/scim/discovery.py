@@ -58,7 +58,15 @@ def _resource_type(name: str) -> dict[str, Any]:
         "meta": {"resourceType": "ResourceType", "location": f"{base_url()}/ResourceTypes/{name}"},
     }
     if extensions:
-        out["schemaExtensions"] = [{"schema": e.id, "required": False} for e in extensions]
+        # The bridge's own extension is published in /Schemas and appears on a User only
+        # while a deprovisioning job is open. It is not declared here: a generic client (scim2-
+        # tester) treats a declared extension as a writable object it may add and remove,
+        # and every attribute of this one is read-only.
+        out["schemaExtensions"] = [
+            {"schema": e.id, "required": False}
+            for e in extensions
+            if e.id != definitions.BRIDGE_SCHEMA
+        ]
     return out
 
 

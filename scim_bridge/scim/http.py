@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -73,6 +74,62 @@ def page_params() -> tuple[int, int]:
     start = max(1, min(_int_arg("startIndex", 1), 10**9))
     count = max(0, min(_int_arg("count", DEFAULT_COUNT), MAX_COUNT))
     return start, count
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    """A list request's parameters: from the query string (GET) or a SearchRequest (POST .search)."""
+
+    filter: str | None
+    start: int
+    count: int
+    attributes: list[str]
+    excluded: list[str]
+
+
+def query_from_args() -> Query:
+    start, count = page_params()
+    return Query(
+        request.args.get("filter"),
+        start,
+        count,
+        names(request.args.get("attributes")),
+        names(request.args.get("excludedAttributes")),
+    )
+
+
+def query_from_body() -> Query:
+    """RFC 7644 §3.4.3 SearchRequest."""
+    body = json_body()
+    if not isinstance(body, Mapping):
+        raise InvalidSyntax("A SearchRequest must be a JSON object.")
+
+    def integer(name: str, default: int) -> int:
+        value = body.get(name, default)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidValue(f"{name} must be an integer.")
+        return value
+
+    def name_list(name: str) -> list[str]:
+        value = body.get(name) or []
+        if isinstance(value, str):
+            return names(value)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidValue(f"{name} must be a list of attribute names.")
+        return list(value)
+
+    text = body.get("filter")
+    if text is not None and not isinstance(text, str):
+        raise InvalidValue("filter must be a string.")
+    return Query(
+        text,
+        max(1, min(integer("startIndex", 1), 10**9)),
+        max(0, min(integer("count", DEFAULT_COUNT), MAX_COUNT)),
+        name_list("attributes"),
+        name_list("excludedAttributes"),
+    )
 
 
 def list_response(resources: Sequence[Mapping[str, Any]], total: int, start: int) -> dict[str, Any]:

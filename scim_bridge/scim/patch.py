@@ -147,6 +147,8 @@ def _apply(resource: dict[str, Any], operation: Operation, resource_type: str) -
     container: dict[str, Any] = resource
     if path.uri is not None:
         if path.uri == definitions.BRIDGE_SCHEMA:
+            if path.attr is None and op != "remove" and _empty_object(value):
+                return  # nothing to write: an empty extension object is no change
             raise Mutability(f"{definitions.BRIDGE_SCHEMA} is read-only.")
         key = _canonical_key(resource, path.uri, None)
         existing = resource.get(key)
@@ -283,3 +285,12 @@ def _apply_value_path(
     else:
         raise InvalidValue(f"A value for {key}[...] must be an object.")
     container[key] = [*items, template]
+
+
+def _empty_object(value: Any) -> bool:
+    """None, or an object holding nothing but ``schemas`` and nulls."""
+    if value is None:
+        return True
+    return isinstance(value, Mapping) and all(
+        k.lower() == "schemas" or v is None for k, v in value.items()
+    )

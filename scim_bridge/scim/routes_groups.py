@@ -38,8 +38,15 @@ def render(view: GroupView) -> Resource:
 
 
 def _wants_members() -> bool:
-    attributes = {a.lower() for a in http.names(request.args.get("attributes"))}
-    excluded = {a.lower() for a in http.names(request.args.get("excludedAttributes"))}
+    return _members_wanted(
+        http.names(request.args.get("attributes")),
+        http.names(request.args.get("excludedAttributes")),
+    )
+
+
+def _members_wanted(attributes_: list[str], excluded_: list[str]) -> bool:
+    attributes = {a.lower() for a in attributes_}
+    excluded = {a.lower() for a in excluded_}
     if attributes:
         return any(a == "members" or a.startswith("members.") for a in attributes)
     return "members" not in excluded
@@ -62,19 +69,28 @@ def _validated(resource: Resource) -> Resource:
     return validate_resource(resource, "Group")
 
 
+def search(params: http.Query) -> Resource:
+    """A ListResponse of Groups (GET /Groups, POST /Groups/.search, part of POST /.search)."""
+    query = filters.plan_group_query(params.filter)
+    total, views = context().directory.list_groups(
+        query,
+        start_index=params.start,
+        count=params.count,
+        with_members=_members_wanted(params.attributes, params.excluded),
+        render=render,
+    )
+    resources = [http.project(render(v), params.attributes, params.excluded) for v in views]
+    return http.list_response(resources, total, params.start)
+
+
 def register(bp: Blueprint) -> None:
     @bp.get("/Groups")
     def list_groups() -> Response:
-        ctx = context()
-        query = filters.plan_group_query(request.args.get("filter"))
-        start, count = http.page_params()
-        total, views = ctx.directory.list_groups(
-            query, start_index=start, count=count, with_members=_wants_members(), render=render
-        )
-        attributes = http.names(request.args.get("attributes"))
-        excluded = http.names(request.args.get("excludedAttributes"))
-        resources = [http.project(render(v), attributes, excluded) for v in views]
-        return scim_response(http.list_response(resources, total, start))
+        return scim_response(search(http.query_from_args()))
+
+    @bp.post("/Groups/.search")
+    def search_groups() -> Response:
+        return scim_response(search(http.query_from_body()))
 
     @bp.get("/Groups/<group_id>")
     def get_group(group_id: str) -> Response:

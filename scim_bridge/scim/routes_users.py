@@ -47,6 +47,7 @@ def render(view: UserView) -> Resource:
 
 
 def _with_job(resource: Resource, job: OpenJob | None) -> Resource:
+    """The bridge's read-only extension, present while a deprovisioning job is open."""
     if job is not None:
         resource["schemas"].append(definitions.BRIDGE_SCHEMA)
         resource[definitions.BRIDGE_SCHEMA] = {
@@ -176,29 +177,33 @@ def _update(ctx: ScimContext, user_id: str, transform: Callable[[Resource], Reso
     return _respond(_with_job(render(view), _visible(ctx, user_id)), view.user.version)
 
 
+def search(params: http.Query) -> Resource:
+    """A ListResponse of Users (GET /Users, POST /Users/.search, part of POST /.search)."""
+    ctx = context()
+    query = filters.plan_user_query(params.filter)
+    total, views = ctx.directory.list_users(
+        query, start_index=params.start, count=params.count, render=render
+    )
+    resources: list[Resource] = []
+    for view in views:
+        job = _open_job(ctx, view.user.id)
+        if job is not None and job.action == "delete":
+            total -= 1
+            continue
+        resources.append(
+            http.project(_with_job(render(view), job), params.attributes, params.excluded)
+        )
+    return http.list_response(resources, max(total, 0), params.start)
+
+
 def register(bp: Blueprint) -> None:
     @bp.get("/Users")
     def list_users() -> Response:
-        ctx = context()
-        query = filters.plan_user_query(request.args.get("filter"))
-        start, count = http.page_params()
-        total, views = ctx.directory.list_users(
-            query, start_index=start, count=count, render=render
-        )
-        resources: list[Resource] = []
-        attributes = http.names(request.args.get("attributes"))
-        excluded = http.names(request.args.get("excludedAttributes"))
-        for view in views:
-            job = _open_job(ctx, view.user.id)
-            if job is not None and job.action == "delete":
-                total -= 1
-                continue
-            resources.append(http.project(_with_job(render(view), job), attributes, excluded))
-        return scim_response(http.list_response(resources, max(total, 0), start))
+        return scim_response(search(http.query_from_args()))
 
     @bp.post("/Users/.search")
     def search_users() -> Response:
-        raise InvalidValue("POST /Users/.search is not supported; use GET /Users?filter=...")
+        return scim_response(search(http.query_from_body()))
 
     @bp.get("/Users/<user_id>")
     def get_user(user_id: str) -> Response:
@@ -217,7 +222,7 @@ def register(bp: Blueprint) -> None:
             scim_id=view.user.id,
             detail={"active": view.user.state == "active"},
         )
-        return _respond(render(view), view.user.version, 201)
+        return _respond(_with_job(render(view), None), view.user.version, 201)
 
     @bp.put("/Users/<user_id>")
     def replace_user(user_id: str) -> Response:

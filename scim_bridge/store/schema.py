@@ -82,6 +82,8 @@ directory_resources = sa.Table(
     sa.Column("given_name", sa.String(400)),
     sa.Column("family_name", sa.String(400)),
     sa.Column("formatted_name", sa.String(800)),
+    # SCIM attributes the IdP left unset that Genesys must still hold (displayName, emails).
+    sa.Column("unset_attributes", sa.String(200)),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("last_modified_at", sa.String(32), nullable=False),
     sa.Index("ix_directory_resources_external_id", "resource_type", "external_id"),
