@@ -531,7 +531,7 @@ class SdkGateway:
                 body["description"] = description
             return mapping.group(
                 self._request(
-                    _PUT_GROUP, lambda: self._sdk.groups.put_group(group_id, body), deadline
+                    _PUT_GROUP, lambda: self._sdk.groups.put_group(group_id, body=body), deadline
                 )
             )
 
