@@ -1,0 +1,130 @@
+"""Okta and Entra provisioning lifecycles as shared/idp-behaviour.md describes them: lookup with
+no match, create, update in each form, deactivate, reactivate, delete, 404 after. Driven through
+the bridge, asserted in the sandbox and in the audit trail."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from tests.fixtures.bridge import Bridge, Client
+from tests.scim.replay import load, unique_email
+
+
+def _filter(client: Client, expression: str) -> dict[str, Any]:
+    # Okta sends %20 (O-20), Entra "+" (SCIMReferenceCode#63): both decode the same.
+    response = client.get(
+        "/Users?" + urllib.parse.urlencode({"filter": expression, "startIndex": 1, "count": 100})
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def test_okta_lifecycle(bridge: Bridge, sandbox: Any) -> None:
+    login = unique_email("okta")
+    # (a) import / match check with no match: 200 and an empty ListResponse (O-20)
+    empty = _filter(bridge, f'userName eq "{login}"')
+    assert empty["totalResults"] == 0 and empty["Resources"] == []
+    # (b) create (O-20) -> 201 with the full user
+    r = bridge.post("/Users", json=load("okta-create-user.json", username=login))
+    assert r.status_code == 201, r.get_data(as_text=True)
+    uid = r.get_json()["id"]
+    assert r.headers["Location"].endswith(f"/scim/v2/Users/{uid}")
+    # duplicate -> 409 uniqueness (O-20, O-SPEC)
+    dup = bridge.post("/Users", json=load("okta-create-user.json", username=login))
+    assert dup.status_code == 409 and dup.get_json()["scimType"] == "uniqueness"
+    # the match is case-insensitive (O-SPEC: ALL CAPS lookup)
+    found = _filter(bridge, f'userName eq "{login.upper()}"')
+    assert [u["id"] for u in found["Resources"]] == [uid]
+    # (c) update: GET then PUT of the whole object (O-20)
+    current = bridge.get(f"/Users/{uid}").get_json()
+    current["title"] = "Supervisor"
+    r = bridge.put(f"/Users/{uid}", json=current)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert sandbox.control.user(uid)["title"] == "Supervisor"
+    # (d) deactivate: path-less replace {active:false} (O-20, OIN)
+    r = bridge.patch(f"/Users/{uid}", json=load("okta-patch-deactivate.json"))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json()["active"] is False
+    assert sandbox.control.user(uid)["state"] == "inactive"
+    # still readable and findable (O-CRUD, E-TUT)
+    assert bridge.get(f"/Users/{uid}").get_json()["active"] is False
+    assert _filter(bridge, f'userName eq "{login}"')["totalResults"] == 1
+    # (e) reactivate (inferred body) on the same id
+    r = bridge.patch(f"/Users/{uid}", json=load("okta-patch-activate.json"))
+    assert r.status_code == 200 and r.get_json()["active"] is True
+    assert sandbox.control.user(uid)["state"] == "active"
+    # AIW apps deactivate with a full PUT active:false (O-20)
+    r = bridge.put(
+        f"/Users/{uid}", json=load("okta-put-user-deactivate.json", id=uid, username=login)
+    )
+    assert r.status_code == 200 and r.get_json()["active"] is False
+    assert sandbox.control.user(uid)["state"] == "inactive"
+    # (f) Okta never DELETEs, an operator may: 204, then 404 (RFC 7644 §3.6)
+    r = bridge.delete(f"/Users/{uid}")
+    assert r.status_code == 204, r.get_data(as_text=True)
+    assert bridge.get(f"/Users/{uid}").status_code == 404
+    assert bridge.delete(f"/Users/{uid}").status_code == 404
+    assert _filter(bridge, f'userName eq "{login}"')["totalResults"] == 0
+    tags = bridge.tags()
+    for tag in (
+        "scim:user:created",
+        "scim:user:updated",
+        "scim:user:deactivate-requested",
+        "scim:user:reactivate-requested",
+        "scim:user:delete-requested",
+        "deprovision:user:deactivated",
+    ):
+        assert tag in tags, tag
+    actors = {e["actor"] for e in bridge.audit_events() if e["tag"].startswith("scim:user")}
+    assert actors == {"okta-test"}
+
+
+def test_entra_lifecycle(bridge: Bridge, sandbox: Any) -> None:
+    entra = bridge.entra
+    login = unique_email("entra")
+    # Test Connection: a random GUID userName -> 200 + empty ListResponse (E-TUT, E-Q)
+    probe = _filter(entra, 'userName eq "cf4d78e8-9a6c-4b7b-9d57-3c1d1cdb9f40"')
+    assert probe == {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 0,
+        "startIndex": 1,
+        "itemsPerPage": 0,
+        "Resources": [],
+    }
+    assert _filter(entra, 'externalId eq "jyoung"')["totalResults"] == 0
+    r = entra.post("/Users", json=load("entra-create-user.json", username=login))
+    assert r.status_code == 201, r.get_data(as_text=True)
+    uid = r.get_json()["id"]
+    # matched by externalId from the bridge's own table (E-TUT attribute table)
+    assert [u["id"] for u in _filter(entra, 'externalId eq "jyoung"')["Resources"]] == [uid]
+    # manager check: id eq and manager eq, attributes=id (E-TUT Example 4)
+    check = entra.get(f'/Users?filter=id eq "{uid}" and manager eq "nobody"&attributes=id')
+    assert check.status_code == 200 and check.get_json()["totalResults"] == 0
+    # legacy update (E-KI)
+    r = entra.patch(
+        f"/Users/{uid}",
+        json=load("entra-patch-legacy-update.json", username=login, workemail=login),
+    )
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert sandbox.control.user(uid)["name"] == "Legacy Name"
+    # disable: "Replace" active "False" (E-KI)
+    r = entra.patch(f"/Users/{uid}", json=load("entra-patch-active-string.json"))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json()["active"] is False
+    assert sandbox.control.user(uid)["state"] == "inactive"
+    # periodic re-send of the same state is harmless (sentry-docs#16258)
+    again = entra.patch(f"/Users/{uid}", json=load("entra-patch-active-flag.json"))
+    assert again.status_code == 200 and again.get_json()["active"] is False
+    # reactivate: "Replace" "True" (inferred)
+    r = entra.patch(f"/Users/{uid}", json=load("entra-patch-active-true-string.json"))
+    assert r.status_code == 200 and r.get_json()["active"] is True
+    assert sandbox.control.user(uid)["state"] == "active"
+    # hard delete (E-TUT): 204, then 404 / totalResults 0 (E-LA)
+    r = entra.delete(f"/Users/{uid}")
+    assert r.status_code == 204, r.get_data(as_text=True)
+    assert entra.get(f"/Users/{uid}").status_code == 404
+    assert _filter(entra, f'userName eq "{login}"')["totalResults"] == 0
+    events = [e for e in bridge.audit_events() if e["tag"].startswith("scim:user")]
+    assert {e["actor"] for e in events} == {"entra-test"}
