@@ -25,7 +25,8 @@ def test_okta_lifecycle(bridge: Bridge, sandbox: Any) -> None:
     login = unique_email("okta")
     # (a) import / match check with no match: 200 and an empty ListResponse (O-20)
     empty = _filter(bridge, f'userName eq "{login}"')
-    assert empty["totalResults"] == 0 and empty["Resources"] == []
+    assert empty["totalResults"] == 0
+    assert empty["Resources"] == []
     # (b) create (O-20) -> 201 with the full user
     r = bridge.post("/Users", json=load("okta-create-user.json", username=login))
     assert r.status_code == 201, r.get_data(as_text=True)
@@ -33,7 +34,8 @@ def test_okta_lifecycle(bridge: Bridge, sandbox: Any) -> None:
     assert r.headers["Location"].endswith(f"/scim/v2/Users/{uid}")
     # duplicate -> 409 uniqueness (O-20, O-SPEC)
     dup = bridge.post("/Users", json=load("okta-create-user.json", username=login))
-    assert dup.status_code == 409 and dup.get_json()["scimType"] == "uniqueness"
+    assert dup.status_code == 409
+    assert dup.get_json()["scimType"] == "uniqueness"
     # the match is case-insensitive (O-SPEC: ALL CAPS lookup)
     found = _filter(bridge, f'userName eq "{login.upper()}"')
     assert [u["id"] for u in found["Resources"]] == [uid]
@@ -53,13 +55,15 @@ def test_okta_lifecycle(bridge: Bridge, sandbox: Any) -> None:
     assert _filter(bridge, f'userName eq "{login}"')["totalResults"] == 1
     # (e) reactivate (inferred body) on the same id
     r = bridge.patch(f"/Users/{uid}", json=load("okta-patch-activate.json"))
-    assert r.status_code == 200 and r.get_json()["active"] is True
+    assert r.status_code == 200
+    assert r.get_json()["active"] is True
     assert sandbox.control.user(uid)["state"] == "active"
     # AIW apps deactivate with a full PUT active:false (O-20)
     r = bridge.put(
         f"/Users/{uid}", json=load("okta-put-user-deactivate.json", id=uid, username=login)
     )
-    assert r.status_code == 200 and r.get_json()["active"] is False
+    assert r.status_code == 200
+    assert r.get_json()["active"] is False
     assert sandbox.control.user(uid)["state"] == "inactive"
     # (f) Okta never DELETEs, an operator may: 204, then 404 (RFC 7644 §3.6)
     r = bridge.delete(f"/Users/{uid}")
@@ -101,7 +105,8 @@ def test_entra_lifecycle(bridge: Bridge, sandbox: Any) -> None:
     assert [u["id"] for u in _filter(entra, 'externalId eq "jyoung"')["Resources"]] == [uid]
     # manager check: id eq and manager eq, attributes=id (E-TUT Example 4)
     check = entra.get(f'/Users?filter=id eq "{uid}" and manager eq "nobody"&attributes=id')
-    assert check.status_code == 200 and check.get_json()["totalResults"] == 0
+    assert check.status_code == 200
+    assert check.get_json()["totalResults"] == 0
     # legacy update (E-KI)
     r = entra.patch(
         f"/Users/{uid}",
@@ -116,10 +121,12 @@ def test_entra_lifecycle(bridge: Bridge, sandbox: Any) -> None:
     assert sandbox.control.user(uid)["state"] == "inactive"
     # periodic re-send of the same state is harmless (sentry-docs#16258)
     again = entra.patch(f"/Users/{uid}", json=load("entra-patch-active-flag.json"))
-    assert again.status_code == 200 and again.get_json()["active"] is False
+    assert again.status_code == 200
+    assert again.get_json()["active"] is False
     # reactivate: "Replace" "True" (inferred)
     r = entra.patch(f"/Users/{uid}", json=load("entra-patch-active-true-string.json"))
-    assert r.status_code == 200 and r.get_json()["active"] is True
+    assert r.status_code == 200
+    assert r.get_json()["active"] is True
     assert sandbox.control.user(uid)["state"] == "active"
     # hard delete (E-TUT): 204, then 404 / totalResults 0 (E-LA)
     r = entra.delete(f"/Users/{uid}")

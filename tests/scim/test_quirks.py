@@ -25,7 +25,8 @@ def test_okta_create_drops_placeholder_password_and_echoed_groups(
 ) -> None:
     """O-20: the password is always sent and meaningless; ``groups: []`` is read-only."""
     created = create_user(bridge, "okta-create-user.json")
-    assert "password" not in created and "groups" not in created
+    assert "password" not in created
+    assert "groups" not in created
     assert created["externalId"] == "00ujl29u0le5T6Aj10h7"
     assert created["name"] == {"givenName": "Test", "familyName": "User"}
     assert _user(sandbox, created["id"])["name"] == "Test User"
@@ -86,13 +87,15 @@ def test_entra_capitalised_ops_and_legacy_paths(bridge: Bridge, sandbox: Any) ->
     assert response.status_code == 200, response.get_data(as_text=True)
     user = response.get_json()
     assert user["displayName"] == "Legacy Name"
-    assert user["name"]["givenName"] == "Legacy" and user["name"]["familyName"] == "Name"
+    assert user["name"]["givenName"] == "Legacy"
+    assert user["name"]["familyName"] == "Name"
     assert user["externalId"] == "legacy-ext"
     assert user["userName"] == new_login
     assert user["emails"] == [{"value": work, "type": "work"}]
     assert user[E]["employeeNumber"] == "42"
     record = _user(sandbox, created["id"])
-    assert record["email"] == new_login and record["title"] == "Engineer"
+    assert record["email"] == new_login
+    assert record["title"] == "Engineer"
     assert record["employerInfo"]["employeeId"] == "42"
 
 
@@ -105,7 +108,8 @@ def test_entra_flag_pathless_replace_with_dotted_and_urn_keys(bridge: Bridge, sa
     user = response.get_json()
     assert "name.givenName" not in user
     assert user["name"]["givenName"] == "Flag"
-    assert user[E]["employeeNumber"] == "43" and user[E]["department"] == "Dept Flag"
+    assert user[E]["employeeNumber"] == "43"
+    assert user[E]["department"] == "Dept Flag"
     assert _user(sandbox, created["id"])["department"] == "Dept Flag"
 
 
@@ -186,7 +190,8 @@ def test_entra_empty_and_null_values_clear(bridge: Bridge, sandbox: Any) -> None
     assert "title" not in r.get_json()
     assert "department" not in r.get_json().get(E, {})
     record = _user(sandbox, created["id"])
-    assert not record.get("title") and not record.get("department")
+    assert not record.get("title")
+    assert not record.get("department")
 
 
 def test_entra_group_with_non_urn_schema_and_legacy_member_removal(
