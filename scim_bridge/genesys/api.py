@@ -7,7 +7,8 @@ Every call takes an optional ``deadline`` (a ``time.monotonic()`` value). Within
 waits out 429s (honouring ``Retry-After``), backs off with jitter on 5xx and connection errors,
 re-fetches an expired token, and stays inside the client-side rate budget. When the deadline would
 be passed it raises the matching transient error (``RateLimited`` or ``Unavailable``) instead of
-sleeping past it. ``None`` means the gateway's default per-call deadline.
+sleeping past it. ``None`` means the gateway's default per-call deadline. Every error carries
+``retry_after_s`` when Genesys named a time to come back (``errors.GenesysError``).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class Gateway(Protocol):
 
         With ``version`` given the change is conditional: a stale version raises
         ``VersionConflict`` (SCIM If-Match). Without it the gateway reads the current version and
-        re-reads and retries on 409 (bounded).
+        re-reads and retries on 409 (bounded). ``division_id`` is not sent: ``UpdateUser`` has no
+        division (genesys-api.md 2.3), a division is chosen at create time only.
         """
 
     def set_state(

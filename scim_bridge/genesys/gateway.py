@@ -706,7 +706,8 @@ class SdkGateway:
     def _observe(self, call: _Call, started: float, failure: Failure | None) -> None:
         exchange = self._sdk.transport.last_exchange()
         if exchange is not None:
-            self._pressure.observe(exchange.headers)
+            if call.authenticated:  # the token endpoint has its own, per-client budget (5.1)
+                self._pressure.observe(exchange.headers)
             status = exchange.status
             duration = exchange.duration_s
             correlation_id = exchange.headers.get("inin-correlation-id")

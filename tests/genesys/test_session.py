@@ -42,8 +42,8 @@ def test_logs_in_once_and_reuses_the_token(gateway: SdkGateway, sandbox) -> None
 
 
 def test_renews_the_token_before_it_expires(make_gateway: MakeGateway, sandbox) -> None:
-    """The SDK ignores expires_in; the gateway renews at 80% of a short lifetime, so a run that
-    outlives several tokens never meets a 401."""
+    """The SDK ignores expires_in (1.3); the gateway reads it and renews ahead of expiry (here at
+    80% of a 1 s lifetime), so a run that outlives several tokens does not live on 401s."""
     sandbox.faults(token_ttl_s=1)
     gateway = make_gateway()
     recorder = Recorder()
