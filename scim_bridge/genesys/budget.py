@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from scim_bridge.genesys.errors import RateLimited
@@ -123,3 +123,30 @@ class Backpressure:
             return
         if allowed > 0 and count >= allowed:
             self.hold(min(reset, MAX_HEADER_HOLD_S))
+
+
+class SharedBudget:
+    """A budget whose slots are kept elsewhere (the database, shared by every replica).
+
+    ``try_take()`` takes a slot and returns 0.0, or returns the seconds until one frees; this class
+    does the waiting, within the caller's deadline, exactly as :class:`SlidingWindowBudget` does.
+    """
+
+    def __init__(self, per_minute: int, try_take: Callable[[], float]) -> None:
+        self.per_minute = per_minute
+        self._try_take = try_take
+
+    def acquire(self, deadline: float) -> float:
+        started = time.monotonic()
+        while True:
+            wait = self._try_take()
+            now = time.monotonic()
+            if wait <= 0:
+                return now - started
+            if now + wait > deadline:
+                raise RateLimited(
+                    f"shared rate budget of {self.per_minute}/min spent; "
+                    f"next slot in {wait:.1f}s is past the deadline",
+                    retry_after_s=wait,
+                )
+            time.sleep(wait)

@@ -732,8 +732,12 @@ class SdkGateway:
                 _log.warning("genesys call observer failed", exc_info=True)
 
 
-def connect(settings: Settings) -> SdkGateway:
-    """The gateway for the configured Genesys org (``GENESYS_REGION`` or ``GENESYS_API_HOST``)."""
+def connect(settings: Settings, *, budget: RateBudget | None = None) -> SdkGateway:
+    """The gateway for the configured Genesys org (``GENESYS_REGION`` or ``GENESYS_API_HOST``).
+
+    ``budget``: the rate budget to spend, by default one of this process's own; ``create_app``
+    passes the database-backed one so that every process and replica shares one budget.
+    """
     settings.require_genesys()
     host = settings.genesys_api_host or ""
     client_id = settings.genesys_client_id or ""
@@ -744,5 +748,5 @@ def connect(settings: Settings) -> SdkGateway:
         secret,
         connect_timeout_s=settings.genesys_connect_timeout_s,
         read_timeout_s=settings.genesys_read_timeout_s,
-        budget=SlidingWindowBudget(settings.rate_limit_per_minute),
+        budget=budget or SlidingWindowBudget(settings.rate_limit_per_minute),
     )

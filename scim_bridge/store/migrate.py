@@ -88,6 +88,7 @@ STEPS: list[Step] = [
         "deprovision-1-tables",
         create_tables("jobs", "job_steps", "tombstones", "worker_heartbeats"),
     ),
+    Step("rate-budget-1-tables", create_tables("rate_budget_slots")),
 ]
 
 

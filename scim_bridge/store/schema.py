@@ -177,3 +177,13 @@ worker_heartbeats = sa.Table(
     sa.Column("jobs_finished", sa.Integer, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
 )
+
+# The Genesys rate budget shared by every process and replica (store/rate_budget.py): a ring of
+# ``per_minute`` slots per OAuth client; a slot may be taken again one window after it was.
+rate_budget_slots = sa.Table(
+    "rate_budget_slots",
+    metadata,
+    sa.Column("budget_key", sa.String(200), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True),
+    sa.Column("taken_at", sa.Float, nullable=False),  # seconds since the epoch
+)
