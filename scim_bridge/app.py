@@ -101,7 +101,11 @@ def _init_scim(app: Flask, settings: Settings, *, engine: sa.Engine, audit: Audi
     scim.init_app(
         app,
         scim.ScimContext(
-            directory_service=Directory(gateway, engine) if gateway is not None else None,
+            directory_service=(
+                Directory(gateway, engine, call_budget_s=settings.sync_budget_s)
+                if gateway is not None
+                else None
+            ),
             tokens=scim.TokenStore(engine),
             audit=audit,
             deprovisioning=components.extra.get("deprovisioning"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -69,15 +70,22 @@ def _window(
 
 
 class Directory:
-    def __init__(self, gateway: Gateway, engine: sa.Engine) -> None:
+    """``call_budget_s``: how long one Genesys call may take, retries and rate-limit waits
+    included, before the SCIM request is answered 503 (IdPs time out: Okta after 60 s)."""
+
+    def __init__(self, gateway: Gateway, engine: sa.Engine, *, call_budget_s: float = 10.0) -> None:
         self.gateway = gateway
         self.records = Records(engine)
+        self.call_budget_s = call_budget_s
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.call_budget_s
 
     # --- users -----------------------------------------------------------------------------
 
     def get_user(self, user_id: str) -> UserView:
         with translated("User"):
-            user = self.gateway.get_user(user_id)
+            user = self.gateway.get_user(user_id, deadline=self._deadline())
         if user.state == "deleted":
             raise NotFound("User: not found in Genesys Cloud.")
         return UserView(user, self.records.get("User", user.id))
@@ -97,7 +105,11 @@ class Directory:
         if query.keyed:
             ids = list(query.ids) + self.records.ids_by_external_id("User", query.external_ids)
             with translated("Users"):
-                found = self.gateway.get_users(list(dict.fromkeys(ids))) if ids else {}
+                found = (
+                    self.gateway.get_users(list(dict.fromkeys(ids)), deadline=self._deadline())
+                    if ids
+                    else {}
+                )
             views = self._views(sorted(found.values(), key=lambda u: (u.name.lower(), u.id)))
             residual = query.residual
             kept = [v for v in views if residual is None or residual(render(v))]
@@ -107,7 +119,9 @@ class Directory:
 
         def fetch(number: int, size: int) -> Page[GenesysUser]:
             with translated("Users"):
-                return self.gateway.search_users(criteria, page_number=number, page_size=size)
+                return self.gateway.search_users(
+                    criteria, page_number=number, page_size=size, deadline=self._deadline()
+                )
 
         total, users = _window(fetch, start_index, count)
         return total, self._views(users)
@@ -117,7 +131,7 @@ class Directory:
         state: UserState = "inactive" if mapping.wanted_active(resource) is False else "active"
         try:
             with translated("User"):
-                user = self.gateway.create_user(fields, state=state)
+                user = self.gateway.create_user(fields, state=state, deadline=self._deadline())
         except AlreadyExists as e:
             raise AlreadyExists(
                 f"A Genesys Cloud user with userName {fields.email!r} already exists "
@@ -157,7 +171,9 @@ class Directory:
             if fields is not None:
                 try:
                     with translated("User"):
-                        user = self.gateway.update_user(user_id, fields, version=view.user.version)
+                        user = self.gateway.update_user(
+                            user_id, fields, version=view.user.version, deadline=self._deadline()
+                        )
                 except Busy as e:
                     if not isinstance(e.__cause__, gerrors.VersionConflict):
                         raise
@@ -187,11 +203,11 @@ class Directory:
 
     def _members(self, group_id: str) -> tuple[str, ...]:
         with translated("Group members"):
-            return tuple(self.gateway.group_member_ids(group_id))
+            return tuple(self.gateway.group_member_ids(group_id, deadline=self._deadline()))
 
     def get_group(self, group_id: str, *, with_members: bool = True) -> GroupView:
         with translated("Group"):
-            group = self.gateway.get_group(group_id)
+            group = self.gateway.get_group(group_id, deadline=self._deadline())
         if group.state == "deleted":
             raise NotFound("Group: not found in Genesys Cloud.")
         members = self._members(group.id) if with_members else None
@@ -223,9 +239,14 @@ class Directory:
             with translated("Groups"):
                 if query.criteria:
                     return self.gateway.search_groups(
-                        query.criteria, page_number=number, page_size=size
+                        query.criteria,
+                        page_number=number,
+                        page_size=size,
+                        deadline=self._deadline(),
                     )
-                return self.gateway.list_groups(page_number=number, page_size=size)
+                return self.gateway.list_groups(
+                    page_number=number, page_size=size, deadline=self._deadline()
+                )
 
         total, groups = _window(fetch, start_index, count)
         groups = [g for g in groups if g.state != "deleted"]
@@ -238,7 +259,9 @@ class Directory:
     def _name_taken(self, name: str, *, other_than: str | None = None) -> bool:
         with translated("Groups"):
             page = self.gateway.search_groups(
-                (Criterion(type="EXACT", fields=("name",), value=name),), page_size=25
+                (Criterion(type="EXACT", fields=("name",), value=name),),
+                page_size=25,
+                deadline=self._deadline(),
             )
         return any(g.name.lower() == name.lower() and g.id != other_than for g in page.items)
 
@@ -247,11 +270,11 @@ class Directory:
         if self._name_taken(name):
             raise AlreadyExists(f"A group named {name!r} already exists.")
         with translated("Group"):
-            group = self.gateway.create_group(name)
+            group = self.gateway.create_group(name, deadline=self._deadline())
             members = mapping.group_member_ids(resource)
             if members:
-                self.gateway.add_group_members(group.id, members)
-                group = self.gateway.get_group(group.id)
+                self.gateway.add_group_members(group.id, members, deadline=self._deadline())
+                group = self.gateway.get_group(group.id, deadline=self._deadline())
         local = self.records.save(
             "Group",
             group.id,
@@ -284,7 +307,11 @@ class Directory:
             try:
                 with translated("Group"):
                     group = self.gateway.update_group(
-                        group_id, name=name, description=group.description, version=group.version
+                        group_id,
+                        name=name,
+                        description=group.description,
+                        version=group.version,
+                        deadline=self._deadline(),
                     )
             except Busy as e:
                 if (
@@ -299,11 +326,11 @@ class Directory:
         removed = [m for m in old if m not in new]
         with translated("Group members"):
             if added:
-                self.gateway.add_group_members(group_id, added)
+                self.gateway.add_group_members(group_id, added, deadline=self._deadline())
             if removed:
-                self.gateway.remove_group_members(group_id, removed)
+                self.gateway.remove_group_members(group_id, removed, deadline=self._deadline())
             if added or removed:
-                group = self.gateway.get_group(group_id)
+                group = self.gateway.get_group(group_id, deadline=self._deadline())
         external = mapping.local_fields(after).external_id
         local = view.local
         changed = group is not view.group or added or removed
@@ -314,5 +341,5 @@ class Directory:
     def delete_group(self, group_id: str) -> None:
         self.get_group(group_id, with_members=False)
         with translated("Group"):
-            self.gateway.delete_group(group_id)
+            self.gateway.delete_group(group_id, deadline=self._deadline())
         self.records.delete("Group", group_id)
