@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("scim_bridge.demo", "run the sandbox and the bridge together (the README's demo)"),
     "serve": ("scim_bridge.serve", "serve the bridge against the Genesys org the environment names"),
     "tokens": ("scim_bridge.scim.cli_tokens", "create, list or revoke SCIM bearer tokens"),
+    "doctor": ("scim_bridge.doctor", "check a Genesys org's credentials and permissions before go-live"),
 }
 
 

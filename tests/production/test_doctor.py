@@ -1,0 +1,121 @@
+"""``scim-bridge doctor`` against the sandbox (issue 6 item 4; genesys-api.md 5.5): every check
+passes for a fully permitted client, each missing permission is named with its fix, bad
+credentials and an unreachable host are told apart, and nothing in the org changes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from scim_bridge import doctor
+from scim_bridge.config import Settings
+from scim_bridge.genesys.gateway import SdkGateway, connect
+
+# Everything the bridge uses (genesys-api.md 5.5), one permission per need.
+NEEDED = {
+    "directory:user:view",
+    "directory:user:add",
+    "directory:user:edit",
+    "directory:user:delete",
+    "routing:queue:view",
+    "routing:queueMember:manage",
+    "analytics:conversationDetail:view",
+    "directory:group:edit",
+}
+
+
+def _settings(url: str, client_id: str, secret: str) -> Settings:
+    return Settings.from_env(
+        {"GENESYS_API_HOST": url, "GENESYS_CLIENT_ID": client_id, "GENESYS_CLIENT_SECRET": secret}
+    )
+
+
+@pytest.fixture
+def made() -> Any:
+    gateways: list[SdkGateway] = []
+
+    def make(settings: Settings) -> SdkGateway:
+        gateway = connect(settings)
+        gateways.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in gateways:
+        gateway.close()
+
+
+def test_a_fully_permitted_client_passes_every_check_and_changes_nothing(
+    sandbox: Any, made: Any
+) -> None:
+    checks = doctor.run_checks(
+        _settings(sandbox.url, sandbox.client_id, sandbox.client_secret), made
+    )
+    assert all(c.ok for c in checks), doctor.render(checks)
+    assert len(checks) >= 10
+    # Reads, refused writes (404 on an id no org holds) and a 409 create: no write succeeded.
+    succeeded_writes = {
+        endpoint: statuses
+        for endpoint, statuses in sandbox.control.stats()["endpoints"].items()
+        if endpoint.split(" ", 1)[0] in ("PATCH", "PUT", "DELETE", "POST")
+        and "search" not in endpoint
+        and "query" not in endpoint
+        and "oauth" not in endpoint
+        and any(status.startswith("2") for status in statuses)
+    }
+    assert not succeeded_writes, succeeded_writes
+
+
+@pytest.mark.parametrize("missing", sorted(NEEDED))
+def test_each_missing_permission_is_named_with_its_fix(
+    sandbox: Any, made: Any, missing: str
+) -> None:
+    sandbox.control.add_client("limited", "limited-secret", sorted(NEEDED - {missing}))
+    checks = doctor.run_checks(_settings(sandbox.url, "limited", "limited-secret"), made)
+    failed = [c for c in checks if not c.ok]
+    assert len(failed) == 1, doctor.render(checks)
+    assert missing in failed[0].permissions
+    assert "role" in (failed[0].fix or "")
+    assert "403" in failed[0].detail
+
+
+def test_bad_credentials_and_an_unreachable_host_get_different_fixes(
+    sandbox: Any, made: Any
+) -> None:
+    bad_secret = doctor.run_checks(_settings(sandbox.url, sandbox.client_id, "wrong"), made)
+    assert not bad_secret[-1].ok
+    assert "GENESYS_CLIENT_SECRET" in (bad_secret[-1].fix or "")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    unreachable = doctor.run_checks(_settings(closed, "id", "secret"), made)
+    assert not unreachable[-1].ok
+    assert "GENESYS_REGION" in (unreachable[-1].fix or "")
+
+
+def test_the_command_exits_non_zero_and_prints_the_checklist(sandbox: Any) -> None:
+    sandbox.control.add_client("viewer", "viewer-secret", ["directory:user:view"])
+    env = {
+        **os.environ,
+        "GENESYS_API_HOST": sandbox.url,
+        "GENESYS_CLIENT_ID": "viewer",
+        "GENESYS_CLIENT_SECRET": "viewer-secret",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "scim_bridge", "doctor"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "[ok] log in" in done.stdout
+    assert "[FAIL] delete users" in done.stdout
+    assert "directory:user:delete" in done.stdout
+    assert "viewer-secret" not in done.stdout + done.stderr
