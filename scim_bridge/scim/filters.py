@@ -182,6 +182,11 @@ def resolve(resource: Mapping[str, Any], path: AttrPath) -> list[Any]:
     if path.attr is None:
         return [container]
     value = lookup(container, path.attr)
+    if value is None and path.uri is None:
+        # An extension attribute named without its URN (Entra's manager check: "manager eq").
+        extension = lookup(resource, definitions.ENTERPRISE_SCHEMA)
+        if isinstance(extension, Mapping):
+            value = lookup(extension, path.attr)
     items = value if isinstance(value, list) else [] if value is None else [value]
     if path.value_filter is not None:
         items = [i for i in items if isinstance(i, Mapping) and matches(path.value_filter, i)]
@@ -305,6 +310,8 @@ def _field(path: AttrPath, fields: Mapping[str, str], resource_type: str) -> str
             key = "emails.value"
         else:
             raise InvalidFilter(f"Filtering on {_show(path)} is not supported.")
+    if path.uri is None and key not in fields and f"enterprise:{key}" in fields:
+        key = f"enterprise:{key}"  # an extension attribute named without its URN (Entra: manager)
     if path.uri == definitions.BRIDGE_SCHEMA or key not in fields:
         raise InvalidFilter(
             f"Filtering {resource_type}s on {_show(path)} is not supported; supported: "

@@ -1,0 +1,105 @@
+"""Filter parsing, in-memory evaluation and translation to Genesys criteria (RFC 7644 §3.4.2.2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scim_bridge.directory import Criterion
+from scim_bridge.scim.errors import InvalidFilter
+from scim_bridge.scim.filters import matches, parse_filter, plan_group_query, plan_user_query
+
+USER = {
+    "id": "u1",
+    "userName": "Ann.Lee@example.com",
+    "displayName": "Ann Lee",
+    "active": False,
+    "emails": [{"value": "ann@work.example", "type": "work"}],
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+        "department": "Ops",
+        "manager": {"value": "m1"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('userName eq "ann.lee@EXAMPLE.com"', True),  # caseExact false (RFC 7643 §4.1.1)
+        ('id eq "U1"', False),  # caseExact true
+        ('displayName sw "ann"', True),
+        ('displayName co "n L"', True),
+        ('displayName ew "lee"', True),
+        ("title pr", False),
+        ("active eq false", True),
+        ('emails[type eq "work"].value eq "ann@work.example"', True),
+        ('emails[type eq "home"]', False),
+        ('emails eq "ann@work.example"', True),
+        ('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "ops"', True),
+        ('urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "m1"', True),
+        ('manager eq "m1"', True),  # Entra's manager check names it without the URN (E-TUT)
+        ('displayName eq "x" or not (active eq true)', True),
+        ('userName ne "x" and displayName gt "A"', True),
+    ],
+)
+def test_in_memory_evaluation(text: str, expected: bool) -> None:
+    assert matches(parse_filter(text), USER) is expected
+
+
+def test_okta_user_name_lookup_becomes_one_exact_email_criterion() -> None:
+    query = plan_user_query('userName eq "Test.User@okta.local"')
+    assert query.criteria == (
+        Criterion(type="EXACT", fields=("email",), value="test.user@okta.local"),
+    )
+    assert not query.keyed
+
+
+def test_operators_and_logic_translate() -> None:
+    query = plan_user_query(
+        'title sw "Sup" and (displayName co "an" or active eq false) and '
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department pr"
+    )
+    assert query.criteria is not None
+    first, group, present = query.criteria
+    assert first == Criterion(type="STARTS_WITH", fields=("title",), value="Sup", operator="AND")
+    assert group.operator == "AND"
+    assert [c.operator for c in group.group] == ["OR", "OR"]
+    assert group.group[0] == Criterion(type="CONTAINS", fields=("name",), value="an", operator="OR")
+    assert group.group[1] == Criterion(
+        type="EXACT", fields=("state",), value="inactive", operator="OR"
+    )
+    assert present == Criterion(type="REQUIRED_FIELDS", fields=("department",), operator="AND")
+
+
+def test_id_and_external_id_are_keyed_lookups() -> None:
+    query = plan_user_query('id eq "a" and manager eq "m"')
+    assert query.keyed
+    assert query.ids == ("a",)
+    query = plan_user_query('externalId eq "x" or externalId eq "y"')
+    assert query.external_ids == ("x", "y")
+    assert query.residual is not None
+    assert query.residual({"externalId": "y"})
+
+
+def test_group_display_name_filter() -> None:
+    assert plan_group_query('displayName eq "Sales"').criteria == (
+        Criterion(type="EXACT", fields=("name",), value="Sales"),
+    )
+    with pytest.raises(InvalidFilter):
+        plan_group_query('members.value eq "x"')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "x" * 5000,
+        'emails[type eq "work"',
+        'a eq "\\"q\\""',
+        "userName eq 12",
+        'meta.created gt "x"',
+    ],
+)
+def test_unparseable_or_unanswerable(text: str) -> None:
+    with pytest.raises(InvalidFilter):
+        plan_user_query(text) if text.strip() else parse_filter(text)

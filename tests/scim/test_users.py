@@ -1,0 +1,96 @@
+"""Users over HTTP: paging, projection, filters on state, and the deprovisioning answers of
+DESIGN.md "What the IdP is told" (queued success, SCIM_ACK=strict 503, the open-job extension)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.fixtures.bridge import Bridge, close_bridge, make_bridge
+from tests.scim.replay import create_user, load
+
+BRIDGE = "urn:ietf:params:scim:schemas:extension:scim-bridge:2.0:User"
+
+
+def test_paging_is_stable_and_covers_every_user(bridge: Bridge) -> None:
+    """O-20 import: startIndex=1, 101, ...; E-LA pages with count=5 and expects startIndex echoed."""
+    everything = bridge.get("/Users?startIndex=1&count=100").get_json()
+    ids = [u["id"] for u in everything["Resources"]]
+    assert len(ids) == everything["totalResults"]
+    for size in (5, 3):
+        seen: list[str] = []
+        for start in range(1, everything["totalResults"] + 1, size):
+            page = bridge.get(f"/Users?startIndex={start}&count={size}").get_json()
+            assert page["startIndex"] == start
+            assert isinstance(page["totalResults"], int)
+            seen += [u["id"] for u in page["Resources"]]
+        assert seen == ids
+    odd = bridge.get("/Users?startIndex=4&count=3").get_json()
+    assert [u["id"] for u in odd["Resources"]] == ids[3:6]
+
+
+def test_attributes_and_excluded_attributes(bridge: Bridge) -> None:
+    uid = create_user(bridge)["id"]
+    slim = bridge.get(f"/Users/{uid}?attributes=userName,name.givenName").get_json()
+    assert set(slim) == {"schemas", "id", "userName", "name"}
+    assert slim["name"] == {"givenName": "Test"}
+    listed = bridge.get("/Users?attributes=id&count=2").get_json()["Resources"]
+    assert all(set(u) == {"schemas", "id"} for u in listed)
+    lean = bridge.get(f"/Users/{uid}?excludedAttributes=emails,meta,id").get_json()
+    assert "emails" not in lean
+    assert "meta" not in lean
+    assert lean["id"] == uid  # always returned
+
+
+def test_inactive_users_are_found_by_filters(bridge: Bridge) -> None:
+    uid = create_user(bridge)["id"]
+    assert bridge.patch(f"/Users/{uid}", json=load("okta-patch-deactivate.json")).status_code == 200
+    inactive = bridge.get("/Users?filter=active eq false&count=100").get_json()
+    assert uid in [u["id"] for u in inactive["Resources"]]
+    assert all(u["active"] is False for u in inactive["Resources"])
+
+
+def test_deactivation_behind_an_active_conversation(bridge: Bridge, sandbox: Any) -> None:
+    """Success once durably queued (DESIGN.md); the open job shows in the bridge's extension."""
+    uid = create_user(bridge)["id"]
+    sandbox.control.set_conversation(uid, True)
+    r = bridge.patch(f"/Users/{uid}", json=load("okta-patch-deactivate.json"))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    job = r.get_json()[BRIDGE]["deprovisioning"]
+    assert job["action"] == "deactivate"
+    assert job["jobId"]
+    assert sandbox.control.user(uid)["state"] == "active"  # not cut yet: waiting for the call
+    assert bridge.get(f"/Users/{uid}").get_json()[BRIDGE]["deprovisioning"]["jobId"] == job["jobId"]
+
+
+def test_strict_ack_answers_503_until_access_is_cut(sandbox: Any, tmp_path: Path) -> None:
+    strict = make_bridge(sandbox, tmp_path, ack_mode="strict")
+    try:
+        uid = create_user(strict)["id"]
+        sandbox.control.set_conversation(uid, True)
+        r = strict.patch(f"/Users/{uid}", json=load("okta-patch-deactivate.json"))
+        assert r.status_code == 503, r.get_data(as_text=True)
+        assert int(r.headers["Retry-After"]) >= 1
+        assert r.get_json()["status"] == "503"
+        # a user the engine can cut at once: 200 in strict mode too
+        other = create_user(strict)["id"]
+        r = strict.patch(f"/Users/{other}", json=load("okta-patch-deactivate.json"))
+        assert r.status_code == 200, r.get_data(as_text=True)
+        assert sandbox.control.user(other)["state"] == "inactive"
+    finally:
+        close_bridge(strict)
+
+
+def test_delete_of_unknown_user_is_404(bridge: Bridge) -> None:
+    assert bridge.delete("/Users/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_discovery(bridge: Bridge) -> None:
+    spc = bridge.get("/ServiceProviderConfig").get_json()
+    assert spc["patch"]["supported"] is True
+    assert spc["etag"]["supported"] is True
+    schemas = {s["id"] for s in bridge.get("/Schemas").get_json()["Resources"]}
+    assert BRIDGE in schemas
+    assert bridge.get(f"/Schemas/{BRIDGE}").status_code == 200
+    types = bridge.get("/ResourceTypes").get_json()["Resources"]
+    assert {t["id"] for t in types} == {"User", "Group"}
