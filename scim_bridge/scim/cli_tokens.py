@@ -22,11 +22,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scim_bridge.audit import AuditLog, Tag  # noqa: PLC0415
-    from scim_bridge.config import ConfigError, Settings  # noqa: PLC0415
-    from scim_bridge.scim.tokens import TokenError, TokenStore  # noqa: PLC0415
-    from scim_bridge.store.engine import make_engine  # noqa: PLC0415
-    from scim_bridge.store.migrate import upgrade  # noqa: PLC0415
+    from scim_bridge.audit import AuditLog, Tag
+    from scim_bridge.config import ConfigError, Settings
+    from scim_bridge.scim.tokens import TokenError, TokenStore
+    from scim_bridge.store.engine import make_engine
+    from scim_bridge.store.migrate import upgrade
 
     out, err = sys.stdout, sys.stderr
     try:
