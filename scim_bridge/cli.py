@@ -18,12 +18,21 @@ from scim_bridge import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("scim_bridge.sandbox.cli", "run the Genesys Cloud API simulator"),
     "worker": ("scim_bridge.deprovision.cli", "finish deprovisioning jobs until SIGTERM"),
-    "jobs": ("scim_bridge.deprovision.jobs_cli", "list, show, approve or retry deprovisioning jobs"),
+    "jobs": (
+        "scim_bridge.deprovision.jobs_cli",
+        "list, show, approve or retry deprovisioning jobs",
+    ),
     "audit": ("scim_bridge.audit.cli", "verify the audit trail's hash chain, or export it"),
     "demo": ("scim_bridge.demo", "run the sandbox and the bridge together (the README's demo)"),
-    "serve": ("scim_bridge.serve", "serve the bridge against the Genesys org the environment names"),
+    "serve": (
+        "scim_bridge.serve",
+        "serve the bridge against the Genesys org the environment names",
+    ),
     "tokens": ("scim_bridge.scim.cli_tokens", "create, list or revoke SCIM bearer tokens"),
-    "doctor": ("scim_bridge.doctor", "check a Genesys org's credentials and permissions before go-live"),
+    "doctor": (
+        "scim_bridge.doctor",
+        "check a Genesys org's credentials and permissions before go-live",
+    ),
 }
 
 

@@ -51,12 +51,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so that ``scim-bridge --help`` does not pay for SQLAlchemy.
-    import sqlalchemy as sa  # noqa: PLC0415
+    import sqlalchemy as sa
 
-    from scim_bridge.audit.log import AuditLog  # noqa: PLC0415
-    from scim_bridge.config import Settings  # noqa: PLC0415
-    from scim_bridge.store.engine import make_engine  # noqa: PLC0415
-    from scim_bridge.store.schema import audit_events, audit_head  # noqa: PLC0415
+    from scim_bridge.audit.log import AuditLog
+    from scim_bridge.config import Settings
+    from scim_bridge.store.engine import make_engine
+    from scim_bridge.store.schema import audit_events, audit_head
 
     url = Settings.from_env().database_url
     engine = make_engine(url)
@@ -88,8 +88,8 @@ def _verify(log: AuditLog) -> int:
 
 
 def _export(log: AuditLog, args: argparse.Namespace) -> int:
-    from scim_bridge.audit.log import parse_iso  # noqa: PLC0415
-    from scim_bridge.audit.tags import Tag  # noqa: PLC0415
+    from scim_bridge.audit.log import parse_iso
+    from scim_bridge.audit.tags import Tag
 
     if args.since is not None:
         try:

@@ -19,13 +19,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scim_bridge import logs  # noqa: PLC0415 (heavy imports only when run)
-    from scim_bridge.audit import AuditLog  # noqa: PLC0415 (heavy imports only when run)
-    from scim_bridge.config import Settings  # noqa: PLC0415 (heavy imports only when run)
-    from scim_bridge.deprovision import wiring  # noqa: PLC0415 (heavy imports only when run)
-    from scim_bridge.genesys.gateway import connect  # noqa: PLC0415 (heavy imports only when run)
-    from scim_bridge.store.engine import make_engine  # noqa: PLC0415 (heavy imports only when run)
-    from scim_bridge.store.migrate import upgrade  # noqa: PLC0415 (heavy imports only when run)
+    from scim_bridge import logs
+    from scim_bridge.audit import AuditLog
+    from scim_bridge.config import Settings
+    from scim_bridge.deprovision import wiring
+    from scim_bridge.genesys.gateway import connect
+    from scim_bridge.store.engine import make_engine
+    from scim_bridge.store.migrate import upgrade
 
     settings = Settings.from_env()
     logs.configure(settings.log_level)

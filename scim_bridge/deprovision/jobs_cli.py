@@ -31,13 +31,13 @@ def _out(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time  # noqa: PLC0415 (heavy imports only when run)
+    import time
 
-    from scim_bridge.audit import AuditLog  # noqa: PLC0415 (heavy imports only when run)
-    from scim_bridge.config import Settings  # noqa: PLC0415 (heavy imports only when run)
-    from scim_bridge.deprovision import jobs, operators  # noqa: PLC0415 (heavy imports only when run)
-    from scim_bridge.store.engine import make_engine  # noqa: PLC0415 (heavy imports only when run)
-    from scim_bridge.store.migrate import upgrade  # noqa: PLC0415 (heavy imports only when run)
+    from scim_bridge.audit import AuditLog
+    from scim_bridge.config import Settings
+    from scim_bridge.deprovision import jobs, operators
+    from scim_bridge.store.engine import make_engine
+    from scim_bridge.store.migrate import upgrade
 
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)

@@ -23,8 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so that ``scim-bridge --help`` does not pay for Flask.
-    from scim_bridge.sandbox import SandboxConfig, create_app  # noqa: PLC0415
-    from scim_bridge.sandbox.server import ServerThread  # noqa: PLC0415
+    from scim_bridge.sandbox import SandboxConfig, create_app
+    from scim_bridge.sandbox.server import ServerThread
 
     config = SandboxConfig(
         users=args.users,
