@@ -92,13 +92,7 @@ def main() -> int:
                 ('filter userName eq', measure(bridge_filter, args.requests), measure(lambda: gateway.search_users(criteria), args.requests)),
             ]  # fmt: skip
         gateway.close()
-        components = app.extensions["scim_bridge"]
-        dep = components.extra.get("deprovisioner")
-        if dep is not None:
-            dep.stop()
-        other = components.extra.get("gateway")
-        if other is not None:
-            other.close()
+        app.extensions["scim_bridge"].close()
 
     print(f"{args.requests} requests each, sandbox with {args.users} users, loopback HTTP")
     print(

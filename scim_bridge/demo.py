@@ -74,7 +74,5 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bridge.stop()
         sandbox.stop()
-        deprovisioner = app.extensions["scim_bridge"].extra.get("deprovisioner")
-        if deprovisioner is not None:
-            deprovisioner.stop()
+        app.extensions["scim_bridge"].close()
     return 0

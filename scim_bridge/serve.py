@@ -35,7 +35,5 @@ def run(args: argparse.Namespace) -> int:
         server.serve_forever()
     finally:
         server.stop()
-        deprovisioner = app.extensions["scim_bridge"].extra.get("deprovisioner")
-        if deprovisioner is not None:
-            deprovisioner.stop()
+        app.extensions["scim_bridge"].close()
     return 0

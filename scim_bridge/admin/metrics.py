@@ -1,10 +1,11 @@
 """Prometheus metrics (prometheus-client), one ``Metrics`` per app.
 
-Counters and histograms are per process; under gunicorn they are aggregated across workers
-through prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by
+Request and Genesys-call counters are per process; under gunicorn they are aggregated across
+workers through prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by
 ``gunicorn.conf.py`` before anything imports prometheus-client). What the database knows (jobs by
-state, the age of the oldest open job) is read at scrape time instead, so every replica reports
-the same truth and nothing has to be kept in step.
+state, the age of the oldest open job, deprovisioning durations, history mismatches) is read at
+scrape time instead, so every replica and the separate worker process report the same truth and
+nothing has to be kept in step.
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-_JOB_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 86400.0)
+# Deprovisioning durations, from a request to the job's end: seconds to days (a conversation
+# wait, an approval, DELETE_INACTIVE_AFTER).
+JOB_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 604800.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +43,11 @@ class JobsSnapshot:
     by_state: Mapping[str, int]
     oldest_open_age_s: float  # 0 when nothing is open
     worker_heartbeat_age_s: float | None = None  # None when no worker ever reported
+    # (action, final state) -> (cumulative counts per JOB_BUCKETS bound, sum of seconds, count)
+    durations: Mapping[tuple[str, str], tuple[tuple[int, ...], float, int]] = dataclasses.field(
+        default_factory=dict
+    )
+    history_mismatches: int = 0
 
 
 class _JobsCollector(Collector):
@@ -65,6 +78,21 @@ class _JobsCollector(Collector):
         )
         oldest.add_metric([], snapshot.oldest_open_age_s)
         yield oldest
+        durations = HistogramMetricFamily(
+            "scim_bridge_deprovision_duration_seconds",
+            "From a deprovisioning request to its job's end, by action and final state",
+            labels=["action", "state"],
+        )
+        for (action, state), (cumulative, total_s, count) in sorted(snapshot.durations.items()):
+            buckets = [(str(b), float(n)) for b, n in zip(JOB_BUCKETS, cumulative, strict=True)]
+            durations.add_metric([action, state], [*buckets, ("+Inf", float(count))], total_s)
+        yield durations
+        mismatches = CounterMetricFamily(
+            "scim_bridge_history_mismatches",
+            "Deletes whose history check after the delete did not match the one before",
+        )
+        mismatches.add_metric([], snapshot.history_mismatches)
+        yield mismatches
         if snapshot.worker_heartbeat_age_s is not None:
             beat = GaugeMetricFamily(
                 "scim_bridge_worker_heartbeat_age_seconds", "Seconds since a worker last reported"
@@ -111,18 +139,6 @@ class Metrics:
             "scim_bridge_rate_budget_wait_seconds",
             "Time spent waiting for the client-side Genesys rate budget",
             buckets=(0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0),
-            registry=r,
-        )
-        self.deprovision_duration = Histogram(
-            "scim_bridge_deprovision_duration_seconds",
-            "From job creation to its end, by action and final state",
-            ["action", "state"],
-            buckets=_JOB_BUCKETS,
-            registry=r,
-        )
-        self.history_mismatches = Counter(
-            "scim_bridge_history_mismatches",
-            "Deletes whose history check after the delete did not match the one before",
             registry=r,
         )
 

@@ -22,9 +22,9 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from scim_bridge.deprovision.model import OPEN_STATES, Action, JobState, Step
+from scim_bridge.deprovision.model import HISTORY_MISMATCH, OPEN_STATES, Action, JobState, Step
 from scim_bridge.store.engine import is_sqlite, write_transaction
-from scim_bridge.store.schema import job_steps, jobs, tombstones, worker_heartbeats
+from scim_bridge.store.schema import audit_events, job_steps, jobs, tombstones, worker_heartbeats
 
 CLAIMABLE: tuple[JobState, ...] = ("pending", "running", "waiting")
 
@@ -480,3 +480,48 @@ def as_action(value: str) -> Action:
     if value not in ("deactivate", "reactivate", "delete"):
         raise ValueError(f"unknown action {value!r}")
     return cast(Action, value)
+
+
+def duration_buckets(
+    engine: sa.Engine, bounds: tuple[float, ...]
+) -> dict[tuple[str, str], tuple[tuple[int, ...], float, int]]:
+    """Finished jobs' durations (request to end) as cumulative bucket counts, by action and state.
+
+    Computed in the database at scrape time, so every process reports the same histogram.
+    """
+    duration = jobs.c.finished_at - jobs.c.created_at
+    columns = [
+        sa.func.sum(sa.case((duration <= bound, 1), else_=0)).label(f"le{i}")
+        for i, bound in enumerate(bounds)
+    ]
+    query = (
+        sa.select(
+            jobs.c.action,
+            jobs.c.state,
+            sa.func.count().label("n"),
+            sa.func.sum(duration).label("total"),
+            *columns,
+        )
+        .where(jobs.c.finished_at.is_not(None))
+        .group_by(jobs.c.action, jobs.c.state)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return {
+        (str(r["action"]), str(r["state"])): (
+            tuple(int(r[f"le{i}"] or 0) for i in range(len(bounds))),
+            float(r["total"] or 0.0),
+            int(r["n"]),
+        )
+        for r in rows
+    }
+
+
+def history_mismatches(engine: sa.Engine) -> int:
+    """How many times a history check after a delete failed (audit events, never rewritten)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(audit_events.c.tag == HISTORY_MISMATCH)
+            ).scalar_one()
+        )

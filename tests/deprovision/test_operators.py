@@ -56,7 +56,7 @@ def test_admin_api_lists_shows_approves_and_finds_tombstones(deprov: Engine, db_
     try:
         _drive_admin_api(app.test_client(), deprov, held.job_id, worker, a)
     finally:
-        app.extensions["scim_bridge"].engine.dispose()
+        app.extensions["scim_bridge"].close()
 
 
 def _drive_admin_api(
