@@ -22,6 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses  # noqa: PLC0415
     import os  # noqa: PLC0415
+    import secrets  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
@@ -45,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
         database_url = (
             f"sqlite:///{Path(tempfile.mkdtemp(prefix='scim-bridge-demo-')) / 'bridge.db'}"
         )
+    # The admin API (jobs, approvals, audit) is on in the demo: a fresh token unless one is set.
+    admin_token = settings.admin_token or secrets.token_urlsafe(24)
     settings = dataclasses.replace(
         settings,
+        admin_token=admin_token,
         genesys_api_host=sandbox.url,
         genesys_client_id=config.client_id,
         genesys_client_secret=config.client_secret,
@@ -66,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         f"Genesys sandbox  {sandbox.url}  ({config.users} users)\n"
         f"SCIM base URL    {base}\n"
         f"Bearer token     {token}\n"
+        f"Admin token      {admin_token}  (GET {bridge.url}/admin/jobs, /admin/audit)\n"
         f"Try:  curl -H 'Authorization: Bearer {token}' '{base}/Users?count=2'\n"
     )
     out.flush()

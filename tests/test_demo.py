@@ -1,0 +1,75 @@
+"""The README's run command: ``python -m scim_bridge demo`` starts the sandbox and the bridge,
+prints a SCIM base URL, a SCIM bearer token and an admin token that work, and stops on SIGINT."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import urllib3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_serves_scim_and_admin_with_the_printed_tokens(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GENESYS_", "DATABASE_URL"))}
+    env.pop("SCIM_BRIDGE_ADMIN_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scim_bridge", "demo", "--port", str(_free_port()), "--users", "12"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        printed: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while len(printed) < 3 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            for label in ("SCIM base URL", "Bearer token", "Admin token"):
+                if line.startswith(label):
+                    printed[label] = line[len(label) :].split()[0]
+        assert len(printed) == 3, printed
+        http = urllib3.PoolManager()
+        base = printed["SCIM base URL"]
+        users = http.request(
+            "GET",
+            f"{base}/Users?count=2",
+            headers={"Authorization": f"Bearer {printed['Bearer token']}"},
+        )
+        assert users.status == 200
+        body = json.loads(users.data)
+        assert body["totalResults"] >= 2
+        assert len(body["Resources"]) == 2
+        refused = http.request("GET", f"{base}/Users", headers={"Authorization": "Bearer nope"})
+        assert refused.status == 401
+        root = base.removesuffix("/scim/v2")
+        jobs = http.request(
+            "GET",
+            f"{root}/admin/jobs",
+            headers={"Authorization": f"Bearer {printed['Admin token']}"},
+        )
+        assert jobs.status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    assert proc.returncode in (0, 130)
