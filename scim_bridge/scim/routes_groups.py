@@ -19,7 +19,7 @@ from scim_bridge.directory.service import GroupView
 from scim_bridge.scim import filters, http, quirks
 from scim_bridge.scim.context import context, token_name
 from scim_bridge.scim.discovery import base_url
-from scim_bridge.scim.errors import InvalidValue, Mutability, PreconditionFailed, scim_response
+from scim_bridge.scim.errors import Mutability, PreconditionFailed, scim_response
 from scim_bridge.scim.patch import apply_patch, parse_operations
 from scim_bridge.scim.schemas import validate_resource
 
@@ -132,16 +132,9 @@ def register(bp: Blueprint) -> None:
     @bp.patch("/Groups/<group_id>")
     def patch_group(group_id: str) -> Response:
         ctx = context()
-        body = http.json_body()
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("Operations"), list)
-            or not body["Operations"]
-        ):
-            raise InvalidValue(
-                "A PATCH body needs a non-empty 'Operations' list (RFC 7644 §3.5.2)."
-            )
-        operations = parse_operations(quirks.normalise_patch(body, resource_id=group_id))
+        operations = parse_operations(
+            quirks.normalise_patch(http.json_body(), resource_id=group_id)
+        )
 
         def patch(before: Resource) -> Resource:
             return _validated(apply_patch(before, operations, "Group"))

@@ -243,16 +243,7 @@ def register(bp: Blueprint) -> None:
     @bp.patch("/Users/<user_id>")
     def patch_user(user_id: str) -> Response:
         ctx = context()
-        body = http.json_body()
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("Operations"), list)
-            or not body["Operations"]
-        ):
-            raise InvalidValue(
-                "A PATCH body needs a non-empty 'Operations' list (RFC 7644 §3.5.2)."
-            )
-        operations = parse_operations(quirks.normalise_patch(body, resource_id=user_id))
+        operations = parse_operations(quirks.normalise_patch(http.json_body(), resource_id=user_id))
 
         def patch(before: Resource) -> Resource:
             return _validated(apply_patch(before, operations, "User"))
