@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import request
+from flask import Response, request
 
 from scim_bridge.scim import definitions
 from scim_bridge.scim.errors import (
@@ -25,6 +25,7 @@ from scim_bridge.scim.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     UnsupportedMediaType,
+    scim_response,
 )
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -241,3 +242,17 @@ def if_match() -> int | None:
     if match is None:
         raise PreconditionFailed(f"If-Match {header[:60]!r} is not a version this service issued.")
     return int(match.group(1))
+
+
+def respond(resource: Mapping[str, Any], *, etag: str, status: int = 200) -> Response:
+    """A resource answer: its ``ETag``, a ``Location`` on 201 (RFC 7644 §3.3), and the
+    request's ``attributes`` / ``excludedAttributes`` applied (§3.4.2.5)."""
+    headers = {"ETag": etag}
+    if status == 201:
+        headers["Location"] = resource["meta"]["location"]
+    shaped = project(
+        dict(resource),
+        names(request.args.get("attributes")),
+        names(request.args.get("excludedAttributes")),
+    )
+    return scim_response(shaped, status, headers)

@@ -53,16 +53,7 @@ def _members_wanted(attributes_: list[str], excluded_: list[str]) -> bool:
 
 
 def _respond(view: GroupView, status: int = 200) -> Response:
-    headers = {"ETag": mapping.etag(view.group.version)}
-    resource = render(view)
-    if status == 201:
-        headers["Location"] = resource["meta"]["location"]
-    shaped = http.project(
-        resource,
-        http.names(request.args.get("attributes")),
-        http.names(request.args.get("excludedAttributes")),
-    )
-    return scim_response(shaped, status, headers)
+    return http.respond(render(view), etag=mapping.etag(view.group.version), status=status)
 
 
 def _validated(resource: Resource) -> Resource:

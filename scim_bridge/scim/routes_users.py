@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from scim_bridge.audit import Tag
 from scim_bridge.deprovision.api import Action, OpenJob, Outcome, Refused, Requester
@@ -75,15 +75,7 @@ def _visible(ctx: ScimContext, user_id: str) -> OpenJob | None:
 
 
 def _respond(resource: Resource, version: int, status: int = 200) -> Response:
-    headers = {"ETag": mapping.etag(version)}
-    if status == 201:
-        headers["Location"] = resource["meta"]["location"]
-    shaped = http.project(
-        resource,
-        http.names(request.args.get("attributes")),
-        http.names(request.args.get("excludedAttributes")),
-    )
-    return scim_response(shaped, status, headers)
+    return http.respond(resource, etag=mapping.etag(version), status=status)
 
 
 def _validated(resource: Resource) -> Resource:
