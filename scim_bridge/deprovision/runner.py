@@ -1,8 +1,8 @@
 """The imperative shell around ``model.decide``: read Genesys, act, record.
 
 For the claimed job's current step the runner reads what the step needs (or takes it from the
-same run's previous read, or from the worker's batched history query), asks the model what to
-do, performs the Genesys effects, and then, in one database transaction fenced on the lease,
+same run's previous read, or from the worker's batched history query or batched user read), asks
+the model what to do, performs the Genesys effects, and then, in one database transaction fenced on the lease,
 writes the job's new step and state, a ``job_steps`` row and the audit events, each carrying the
 ``inin-correlation-id`` of every Genesys call the step made. If the process dies between the
 Genesys call and that commit, the step is simply done again by whoever resumes the job: every
@@ -19,7 +19,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -44,8 +44,12 @@ from scim_bridge.store.engine import is_sqlite, write_transaction
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _BREAKER_LOCK = zlib.crc32(b"scim_bridge.deprovision.breaker")
 STEP_DEADLINE_S = 120.0  # one step's Genesys calls, in the worker (leases are renewed meanwhile)
+# Steps whose one user read the worker may answer for many jobs with one bulk read.
+READ_STEPS: tuple[m.Step, ...] = ("snapshot", "confirm_deleted")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,12 +60,29 @@ class HistoryResult:
     window: evidence.Window
     queries: int
     batch_users: int
+    # interval ("start/end") -> this user's ids found in it (``History.by_interval``)
+    by_interval: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchedRead:
+    """The worker's bulk read (``get_users``) answering one job's read step.
+
+    ``user`` is None when the bulk read cannot settle the step (the user absent, or not in a state
+    the step accepts from it): the step then reads the user itself, as it would alone. ``calls``:
+    the bulk read's Genesys calls, listed in the step's audit detail.
+    """
+
+    user: GenesysUser | None
+    calls: tuple[CallRecord, ...] = ()
+    users_in_read: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class RunResult:
     """Where a run left the job. ``stopped``: finished (state not running), ``budget``,
-    ``needs-history`` (still claimed: the worker batches the query), ``stopping``, ``lease-lost``."""
+    ``needs-history`` / ``needs-read`` (still claimed: the worker batches the query or the user
+    read), ``stopping``, ``lease-lost``."""
 
     job: JobRow
     claim: Claim
@@ -127,6 +148,10 @@ class _StepContext:
     user: GenesysUser | None = None
     queues: tuple[QueueMembership, ...] | None = None
     history: HistoryResult | None = None
+    # The user as await_idle's GET returned it: the deactivate right after PATCHes with its
+    # version instead of reading again (a stale one is a 409 and a re-read).
+    fresh: GenesysUser | None = None
+    read: BatchedRead | None = None
     removed: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     restored: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     error: dict[str, Any] | None = None
@@ -166,6 +191,14 @@ class Runner:
         self._local.calls = calls
         return calls
 
+    def calls_of(self, fn: Callable[[], T]) -> tuple[T, tuple[CallRecord, ...]]:
+        """``fn()`` and the Genesys calls it made in this thread (a worker's shared read)."""
+        calls = self._collect()
+        try:
+            return fn(), tuple(calls)
+        finally:
+            self._local.calls = None
+
     # -- the loop ------------------------------------------------------------------------------
 
     def run(
@@ -175,6 +208,8 @@ class Runner:
         deadline: float | None = None,
         history: Mapping[tuple[str, str], HistoryResult] | None = None,
         stop_before_history: bool = False,
+        reads: Mapping[tuple[str, str], BatchedRead] | None = None,
+        stop_before_reads: bool = False,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> RunResult:
         """Advance the claimed job step by step until it stops running or a limit is hit.
@@ -182,6 +217,7 @@ class Runner:
         ``deadline`` (monotonic): a request's sync budget; past it the job is handed back, due
         now, for the worker. ``stop_before_history``: keep the claim and return at a history step
         that ``history`` does not answer (the worker batches those queries).
+        ``stop_before_reads``: the same at a ``READ_STEPS`` step ``reads`` has no entry for.
         """
         job = claim.job
         carried = _StepContext()
@@ -192,9 +228,14 @@ class Runner:
             if deadline is not None and time.monotonic() >= deadline:
                 jobs.release(self.engine, claim, now=self.clock())
                 return RunResult(job, claim, "budget")
-            answer = (history or {}).get((job.id, job.step))
+            key = (job.id, job.step)
+            answer = (history or {}).get(key)
             if job.step in m.HISTORY_STEPS and answer is None and stop_before_history:
                 return RunResult(job, claim, "needs-history")
+            read = (reads or {}).get(key) if job.step in READ_STEPS else None
+            if job.step in READ_STEPS and read is None and stop_before_reads:
+                return RunResult(job, claim, "needs-read")
+            carried.read = read
             try:
                 job, carried = self._step(claim, job, carried, answer, deadline)
             except LeaseLost:
@@ -212,8 +253,12 @@ class Runner:
         deadline: float | None,
     ) -> tuple[JobRow, _StepContext]:
         step_deadline = deadline if deadline is not None else time.monotonic() + STEP_DEADLINE_S
-        ctx = _StepContext(user=carried.user, queues=carried.queues)
+        ctx = _StepContext(
+            user=carried.user, queues=carried.queues, fresh=carried.fresh, read=carried.read
+        )
         calls = self._collect()
+        if ctx.read is not None:
+            calls.extend(ctx.read.calls)
         try:
             if job.step == "guard":
                 # Observed and recorded in one transaction: the breaker's count cannot race.
@@ -236,6 +281,7 @@ class Runner:
         return new, _StepContext(
             user=ctx.user if keep else None,
             queues=ctx.queues if keep and decision.step in ("guard", "drain") else None,
+            fresh=ctx.fresh if keep and decision.step == "deactivate" else None,
         )
 
     def _decide_and_act(
@@ -255,9 +301,16 @@ class Runner:
 
     # -- reading ------------------------------------------------------------------------------------
 
-    def _read_user(self, job: JobRow, deadline: float) -> GenesysUser | None:
+    def _read_user(
+        self, job: JobRow, deadline: float, *, expect_deleted: bool = False
+    ) -> GenesysUser | None:
         try:
-            return self.gateway.get_user(job.user_id, include_deleted=True, deadline=deadline)
+            return self.gateway.get_user(
+                job.user_id,
+                include_deleted=True,
+                expect_deleted=expect_deleted,
+                deadline=deadline,
+            )
         except NotFound:
             return None
 
@@ -266,7 +319,8 @@ class Runner:
     ) -> m.Observation:
         step = job.step
         if step == "snapshot":
-            ctx.user = self._read_user(job, deadline)
+            shared = ctx.read.user if ctx.read is not None else None
+            ctx.user = shared if shared is not None else self._read_user(job, deadline)
             if ctx.user is None:
                 return m.UserSeen(None)
             if ctx.user.state != "deleted" and job.action != "reactivate":
@@ -278,12 +332,19 @@ class Runner:
             return m.QueuesSeen(frozenset(q.queue_id for q in ctx.queues))
         if step == "await_idle":
             status = self.gateway.conversation_status(job.user_id, deadline=deadline)
+            ctx.fresh = status.user
             return m.ConversationsSeen(status.busy, self.clock())
         if step in m.HISTORY_STEPS:
             ctx.history = answer or self._history_alone(job, deadline)
             return m.HistorySeen(ctx.history.ids)
         if step == "confirm_deleted":
-            ctx.user = self._read_user(job, deadline)
+            # The job deleted this user: ask ?state=deleted first (one call, not a 404 and two).
+            shared = ctx.read.user if ctx.read is not None else None
+            ctx.user = (
+                shared
+                if shared is not None
+                else self._read_user(job, deadline, expect_deleted=True)
+            )
             return m.UserSeen(ctx.user.state if ctx.user else None)
         return m.Ready()
 
@@ -295,10 +356,27 @@ class Runner:
                 return evidence.Window.from_dict(before["window"])
         return evidence.window(self.clock(), self.policies.history_lookback_days)
 
+    def history_expected(self, job: JobRow) -> Mapping[str, frozenset[str]] | None:
+        """For verify_after: what verify_before found, per interval of the same window, so that
+        only those intervals are read again and each only until its ids are back (None: read the
+        window in full, e.g. evidence recorded before intervals were kept)."""
+        if job.step != "verify_after":
+            return None
+        stored = job.data.get("history_before_intervals")
+        if not isinstance(stored, dict):
+            return None
+        return {str(i): frozenset(ids) for i, ids in stored.items()}
+
     def _history_alone(self, job: JobRow, deadline: float) -> HistoryResult:
         win = self.history_window(job)
+        expected = self.history_expected(job)
         result = self.gateway.conversation_history(
-            HistoryQuery(user_ids=(job.user_id,), since=win.since, until=win.until),
+            HistoryQuery(
+                user_ids=(job.user_id,),
+                since=win.since,
+                until=win.until,
+                expected=None if expected is None else {job.user_id: expected},
+            ),
             deadline=deadline,
         )
         return HistoryResult(
@@ -306,6 +384,7 @@ class Runner:
             win,
             result.queries_made,
             1,
+            by_interval=result.by_interval.get(job.user_id, {}),
         )
 
     def _policy_view(self, conn: sa.Connection, job: JobRow, ctx: _StepContext) -> m.PolicyView:
@@ -344,7 +423,9 @@ class Runner:
                 self.gateway.add_queue_member(queue_id, uid, joined=joined, deadline=deadline)
                 ctx.restored.append(wanted.get(queue_id, {"id": queue_id}))
         elif isinstance(effect, m.SetState):
-            ctx.user = self.gateway.set_state(uid, effect.state, deadline=deadline)
+            ctx.user = self.gateway.set_state(
+                uid, effect.state, current=ctx.fresh, deadline=deadline
+            )
         elif isinstance(effect, m.DeleteUser):
             self.gateway.delete_user(uid, deadline=deadline)
         # Everything else is local and happens in the commit.
@@ -493,6 +574,9 @@ class Runner:
             data["evidence"] = {**data["evidence"], effect.phase: summary}
             if effect.phase == "before":
                 data["history_before_ids"] = sorted(ctx.history.ids)
+                data["history_before_intervals"] = {
+                    interval: sorted(ids) for interval, ids in ctx.history.by_interval.items()
+                }
             detail["evidence"] = summary
         elif isinstance(effect, m.StartWaiting):
             values["waiting_since"] = effect.since

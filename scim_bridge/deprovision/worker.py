@@ -1,9 +1,11 @@
 """The worker: finishes what requests left, in batches, until told to stop.
 
 Each round it claims up to ``batch`` due jobs and advances them on a small thread pool until
-each one finishes, waits, or reaches a history check; the history checks of the round are then
-answered with one analytics query per window for up to ``HISTORY_BATCH_USERS`` users at a time
-(``conversation_history(HistoryQuery(user_ids=(...)))``), and the jobs go on. A heartbeat thread
+each one finishes, waits, or reaches a history check or a user read it can share; the history
+checks of the round are then answered with one analytics query per window for up to
+``HISTORY_BATCH_USERS`` users at a time (``conversation_history(HistoryQuery(user_ids=(...)))``),
+the user reads of ``snapshot`` and ``confirm_deleted`` with one ``GET /api/v2/users?id=...``
+per 100 users (``get_users``), and the jobs go on. A heartbeat thread
 renews the leases the worker holds and its row in ``worker_heartbeats``. On stop (SIGTERM), each
 job is handed back at its next step boundary: nothing is lost, the next worker resumes it.
 
@@ -25,15 +27,29 @@ import sqlalchemy as sa
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
 from scim_bridge.deprovision.jobs import Claim
-from scim_bridge.deprovision.runner import HistoryResult, Runner, RunResult, chunks
+from scim_bridge.deprovision.runner import (
+    BatchedRead,
+    HistoryResult,
+    Runner,
+    RunResult,
+    chunks,
+)
 from scim_bridge.deprovision.service import DeprovisioningService, owner_id
 from scim_bridge.genesys.errors import GenesysError
-from scim_bridge.genesys.types import HistoryQuery
+from scim_bridge.genesys.types import CallRecord, GenesysUser, HistoryQuery
 
 log = logging.getLogger(__name__)
 
 HISTORY_BATCH_USERS = 50
 POLICY_INTERVAL_S = 60.0
+# Shared stops in a round: snapshot read, verify_before, confirm read, verify_after, and slack.
+_MAX_BARRIERS = 6
+_STOPS = ("needs-history", "needs-read")
+# What a bulk read may settle for a step; anything else the step reads for itself, alone.
+_SETTLES: dict[str, tuple[str, ...]] = {
+    "snapshot": ("active", "inactive"),
+    "confirm_deleted": ("deleted",),
+}
 
 
 class Worker:
@@ -120,10 +136,9 @@ class Worker:
             return 0
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="deprovision") as pool:
             results = list(pool.map(self._advance, claims))
-            # verify_before, then (after the delete) verify_after: two batched rounds at most.
-            for _ in range(3):
-                needing = [r for r in results if r.stopped == "needs-history"]
-                others = [r for r in results if r.stopped != "needs-history"]
+            for _ in range(_MAX_BARRIERS):
+                needing = [r for r in results if r.stopped in _STOPS]
+                others = [r for r in results if r.stopped not in _STOPS]
                 self._count(others)
                 if not needing:
                     results = []
@@ -133,19 +148,28 @@ class Worker:
                         jobs.release(self.engine, r.claim, now=self.service.clock())
                     results = []
                     break
-                answers = self._history_for(needing)
-                advance = functools.partial(self._advance, answers=answers)
+                answers = self._history_for([r for r in needing if r.stopped == "needs-history"])
+                reads = self._reads_for([r for r in needing if r.stopped == "needs-read"])
+                advance = functools.partial(self._advance, answers=answers, reads=reads)
                 results = list(pool.map(advance, [r.claim for r in needing]))
             for r in results:
-                if r.stopped == "needs-history":
+                if r.stopped in _STOPS:
                     jobs.release(self.engine, r.claim, now=self.service.clock())
         return len(claims)
 
     def _advance(
-        self, claim: Claim, answers: dict[tuple[str, str], HistoryResult] | None = None
+        self,
+        claim: Claim,
+        answers: dict[tuple[str, str], HistoryResult] | None = None,
+        reads: dict[tuple[str, str], BatchedRead] | None = None,
     ) -> RunResult:
         result = self.runner.run(
-            claim, history=answers, stop_before_history=True, should_stop=lambda: self.stopping
+            claim,
+            history=answers,
+            stop_before_history=True,
+            reads=reads,
+            stop_before_reads=True,
+            should_stop=lambda: self.stopping,
         )
         if self._on_result is not None:
             self._on_result(result)
@@ -154,15 +178,46 @@ class Worker:
     def _count(self, results: list[RunResult]) -> None:
         self.jobs_finished += sum(1 for r in results if r.stopped == "stopped" and not r.job.open)
 
+    # -- batched user reads ---------------------------------------------------------------------------
+
+    def _reads_for(self, needing: list[RunResult]) -> dict[tuple[str, str], BatchedRead]:
+        """One bulk read (``GET /api/v2/users?id=...&state=any``, 100 ids a call) for every job at
+        a read step. It settles a step only with a state that step accepts from it (``_SETTLES``:
+        ``deleted`` for confirm_deleted, so the bulk read only ever shortcuts the proof it reads);
+        every other job gets an empty answer and reads its user itself, as it would alone."""
+        if not needing:
+            return {}
+        user_ids = sorted({r.job.user_id for r in needing})
+        found: dict[str, GenesysUser] = {}
+        calls: tuple[CallRecord, ...] = ()
+        try:
+            found, calls = self.runner.calls_of(
+                lambda: self.runner.gateway.get_users(user_ids, deadline=time.monotonic() + 120)
+            )
+        except GenesysError as error:
+            log.warning("batched user read failed", extra={"error": error.describe()})
+        answers: dict[tuple[str, str], BatchedRead] = {}
+        for r in needing:
+            user = found.get(r.job.user_id)
+            if user is not None and user.state not in _SETTLES.get(r.job.step, ()):
+                user = None
+            answers[(r.job.id, r.job.step)] = BatchedRead(
+                user, calls if user is not None else (), len(user_ids)
+            )
+        return answers
+
     # -- batched history ------------------------------------------------------------------------------
 
     def _history_for(self, needing: list[RunResult]) -> dict[tuple[str, str], HistoryResult]:
-        """One analytics query per window and chunk of users, for every job at a history step."""
-        by_window: dict[tuple[str, str], list[RunResult]] = defaultdict(list)
+        """One analytics query per window and chunk of users, for every job at a history step.
+
+        verify_before and verify_after jobs are queried apart: the checks after a delete pass
+        what was found before (``HistoryQuery.expected``) and read only what confirms it."""
+        by_window: dict[tuple[str, str, str], list[RunResult]] = defaultdict(list)
         windows = {}
         for r in needing:
             win = self.runner.history_window(r.job)
-            key = (win.since.isoformat(), win.until.isoformat())
+            key = (win.since.isoformat(), win.until.isoformat(), str(r.job.step))
             windows[key] = win
             by_window[key].append(r)
         answers: dict[tuple[str, str], HistoryResult] = {}
@@ -170,9 +225,19 @@ class Worker:
             win = windows[key]
             for part in chunks(group, HISTORY_BATCH_USERS):
                 user_ids = tuple(sorted({r.job.user_id for r in part}))
+                expected = {}
+                for r in part:
+                    mine = self.runner.history_expected(r.job)
+                    if mine is not None:
+                        expected[r.job.user_id] = mine
                 try:
                     history = self.runner.gateway.conversation_history(
-                        HistoryQuery(user_ids=user_ids, since=win.since, until=win.until),
+                        HistoryQuery(
+                            user_ids=user_ids,
+                            since=win.since,
+                            until=win.until,
+                            expected=expected if len(expected) == len(user_ids) else None,
+                        ),
                         deadline=time.monotonic() + 120,
                     )
                 except GenesysError as error:
@@ -186,6 +251,7 @@ class Worker:
                         win,
                         history.queries_made,
                         len(user_ids),
+                        by_interval=history.by_interval.get(r.job.user_id, {}),
                     )
         return answers
 

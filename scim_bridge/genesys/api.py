@@ -43,10 +43,18 @@ class Gateway(Protocol):
 
     # --- users ---------------------------------------------------------------------------
     def get_user(
-        self, user_id: str, *, include_deleted: bool = False, deadline: float | None = None
+        self,
+        user_id: str,
+        *,
+        include_deleted: bool = False,
+        expect_deleted: bool = False,
+        deadline: float | None = None,
     ) -> GenesysUser:
         """GET /api/v2/users/{id}; with ``include_deleted`` falls back to ``?state=deleted``.
-        Raises ``NotFound``."""
+
+        ``expect_deleted`` (implies ``include_deleted``): asks ``?state=deleted`` first and falls
+        back to the default read, one call instead of two when the user is deleted, as a caller
+        confirming its own delete expects. Raises ``NotFound``."""
 
     def get_users(
         self, user_ids: Sequence[str], *, deadline: float | None = None
@@ -95,13 +103,20 @@ class Gateway(Protocol):
         """
 
     def set_state(
-        self, user_id: str, state: UserState, *, deadline: float | None = None
+        self,
+        user_id: str,
+        state: UserState,
+        *,
+        current: GenesysUser | None = None,
+        deadline: float | None = None,
     ) -> GenesysUser:
         """Move a user to ``active`` or ``inactive`` (restores a deleted user too).
 
         Re-reads the user first (``?state=deleted`` when needed) and does nothing when it is
         already in ``state``; PATCHes ``{"state", "version"}`` alone; re-reads and retries on a
         409 version conflict. A 409 for an active conversation raises ``ActiveConversation``.
+        ``current``: a read of this user the caller has just made, used instead of the first
+        re-read (a stale version is a 409 and a re-read, as any race).
         """
 
     def delete_user(self, user_id: str, *, deadline: float | None = None) -> None:
@@ -127,7 +142,8 @@ class Gateway(Protocol):
     def conversation_status(
         self, user_id: str, *, deadline: float | None = None
     ) -> ConversationStatus:
-        """GET /api/v2/users/{id}?expand=conversationSummary, summed over media."""
+        """GET /api/v2/users/{id}?expand=conversationSummary, summed over media; ``.user`` is
+        the user that GET returned."""
 
     # --- analytics -----------------------------------------------------------------------
     def conversation_history(
@@ -137,7 +153,9 @@ class Gateway(Protocol):
 
         POST /api/v2/analytics/conversations/details/query with one ``userId`` predicate per
         user in a single ``or`` segment filter, the window split into intervals Genesys accepts,
-        each paged to the end (``conversations`` omitted), de-duplicated by conversationId.
+        each paged to its end (``history.py``: the empty page; a short page of a closed interval
+        that covers ``totalHits``), de-duplicated by conversationId. With ``query.expected``
+        only what is needed to confirm those ids (``HistoryQuery``).
         """
 
     # --- groups (genesys-api.md 7) ---------------------------------------------------------

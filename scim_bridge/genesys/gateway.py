@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from scim_bridge.config import Settings
@@ -178,18 +179,34 @@ class SdkGateway:
 
     # ================================================================= users
     def get_user(
-        self, user_id: str, *, include_deleted: bool = False, deadline: float | None = None
+        self,
+        user_id: str,
+        *,
+        include_deleted: bool = False,
+        expect_deleted: bool = False,
+        deadline: float | None = None,
     ) -> GenesysUser:
         deadline = self._deadline(deadline)
-        try:
-            model = self._request(_GET_USER, lambda: self._sdk.users.get_user(user_id), deadline)
-        except NotFound:
-            if not include_deleted:
-                raise
-            model = self._request(
-                _GET_USER, lambda: self._sdk.users.get_user(user_id, state="deleted"), deadline
-            )
-        return mapping.user(model)
+        # A deleted user answers only ?state=deleted, any other user only the default read
+        # (2.1): ask first where the caller expects the user, the other way only after a 404.
+        states: tuple[str | None, ...] = (None,)
+        if expect_deleted:
+            states = ("deleted", None)
+        elif include_deleted:
+            states = (None, "deleted")
+        for state in states[:-1]:
+            try:
+                return mapping.user(self._read_user(user_id, state, deadline))
+            except NotFound:
+                continue
+        return mapping.user(self._read_user(user_id, states[-1], deadline))
+
+    def _read_user(self, user_id: str, state: str | None, deadline: float) -> Any:
+        if state is None:
+            return self._request(_GET_USER, lambda: self._sdk.users.get_user(user_id), deadline)
+        return self._request(
+            _GET_USER, lambda: self._sdk.users.get_user(user_id, state=state), deadline
+        )
 
     def get_users(
         self, user_ids: Sequence[str], *, deadline: float | None = None
@@ -300,17 +317,28 @@ class SdkGateway:
         )
 
     def set_state(
-        self, user_id: str, state: UserState, *, deadline: float | None = None
+        self,
+        user_id: str,
+        state: UserState,
+        *,
+        current: GenesysUser | None = None,
+        deadline: float | None = None,
     ) -> GenesysUser:
         deadline = self._deadline(deadline)
         if state == "deleted":
             self.delete_user(user_id, deadline=deadline)
-            return self.get_user(user_id, include_deleted=True, deadline=deadline)
+            return self.get_user(user_id, expect_deleted=True, deadline=deadline)
+        # The caller's own fresh read stands in for the first one: a stale version costs a 409,
+        # which re-reads as any version race does.
+        known = current if current is not None and current.id == user_id else None
         last: GenesysError | None = None
         for retry in range(self._retry.version_attempts):
             if retry:
                 self._pause(self._retry.version_backoff(retry), deadline, last)
-            current = self.get_user(user_id, include_deleted=True, deadline=deadline)
+            if known is not None:
+                current, known = known, None
+            else:
+                current = self.get_user(user_id, include_deleted=True, deadline=deadline)
             if current.state == state:
                 return current  # idempotent: a resumed step does no harm twice
             # A state change must be alone in its PATCH (genesys-api.md 2.3); restoring a
@@ -349,7 +377,7 @@ class SdkGateway:
                 self._request(_DELETE_USER, lambda: self._sdk.users.delete_user(user_id), deadline)
             except NotFound:
                 # Already deleted is success; a user that never existed is not.
-                self.get_user(user_id, include_deleted=True, deadline=deadline)
+                self.get_user(user_id, expect_deleted=True, deadline=deadline)
                 return
             except VersionConflict as e:
                 # "Directory occasionally returns version errors on deletes" (TF, genesys-api.md 2.4)
@@ -426,39 +454,87 @@ class SdkGateway:
             raise Unavailable(
                 "GET /api/v2/users/{userId}: conversationSummary was not returned", status=0
             )
-        return ConversationStatus(user_id=user_id, active=counts[0], acw=counts[1])
+        return ConversationStatus(
+            user_id=user_id, active=counts[0], acw=counts[1], user=mapping.user(model)
+        )
 
     # ================================================================= analytics
     def conversation_history(
         self, query: HistoryQuery, *, deadline: float | None = None
     ) -> History:
         deadline = self._deadline(deadline)
-        wanted = set(query.user_ids)
         found: dict[str, set[str]] = {uid: set() for uid in query.user_ids}
+        by_interval: dict[str, dict[str, set[str]]] = {uid: {} for uid in query.user_ids}
+        intervals = history.intervals(query.since, query.until)
         queries = 0
-        for interval in history.intervals(query.since, query.until):
-            for batch in history.batches(query.user_ids):
-                for page in range(1, _MAX_PAGES + 1):
-                    body = history.query_body(interval, batch, page)
-                    response = self._request(
-                        _DETAILS_QUERY,
-                        functools.partial(
-                            self._sdk.analytics.post_analytics_conversations_details_query, body
-                        ),
-                        deadline,
-                    )
-                    queries += 1
-                    conversations = mapping.conversation_participants(response)
-                    if not conversations:
-                        break  # "conversations" omitted: past the last page
-                    for conversation_id, participants in conversations:
-                        for uid in participants & wanted:
-                            found[uid].add(conversation_id)
+        for batch in history.batches(query.user_ids):
+            expected = _expected_for(query, batch, intervals)
+            for interval in intervals:
+                if expected is not None and not expected.get(interval):
+                    continue  # nothing was found here before: nothing to confirm here
+                queries += self._history_interval(
+                    interval,
+                    batch,
+                    expected=None if expected is None else expected[interval],
+                    found=found,
+                    by_interval=by_interval,
+                    deadline=deadline,
+                )
         return History(
             query=query,
             conversations={uid: frozenset(ids) for uid, ids in found.items()},
             queries_made=queries,
+            by_interval={
+                uid: {i: frozenset(ids) for i, ids in per.items()}
+                for uid, per in by_interval.items()
+            },
         )
+
+    def _history_interval(
+        self,
+        interval: str,
+        batch: tuple[str, ...],
+        *,
+        expected: frozenset[tuple[str, str]] | None,
+        found: dict[str, set[str]],
+        by_interval: dict[str, dict[str, set[str]]],
+        deadline: float,
+    ) -> int:
+        """Page one interval for one batch of users (history.py: when a page is the last);
+        with ``expected`` ((userId, conversationId) pairs), only until each of those
+        conversations has come back attributed to that user. The queries made."""
+        wanted = set(batch)
+        closed = history.is_closed(interval, datetime.now(UTC))
+        seen: set[str] = set()
+        attributed: set[tuple[str, str]] = set()
+        hits: int | None = None
+        for page in range(1, _MAX_PAGES + 1):
+            body = history.query_body(interval, batch, page)
+            response = self._request(
+                _DETAILS_QUERY,
+                functools.partial(
+                    self._sdk.analytics.post_analytics_conversations_details_query, body
+                ),
+                deadline,
+            )
+            rows, total_hits = mapping.details_page_shape(response)
+            if total_hits is not None:
+                hits = total_hits if hits is None else max(hits, total_hits)
+            for conversation_id, participants in mapping.conversation_participants(response):
+                seen.add(conversation_id)
+                for uid in participants & wanted:
+                    attributed.add((uid, conversation_id))
+                    found[uid].add(conversation_id)
+                    by_interval[uid].setdefault(interval, set()).add(conversation_id)
+            if expected is not None:
+                if expected <= attributed:
+                    return page  # every id found before is back: the proof is complete
+                if rows == 0:
+                    return page
+                continue  # an id is missing: read to the documented end before saying so
+            if history.last_page(closed=closed, rows=rows, seen=len(seen), total_hits=hits):
+                return page
+        return _MAX_PAGES
 
     # ================================================================= groups
     def list_groups(
@@ -730,6 +806,25 @@ class SdkGateway:
                 observer(record)
             except Exception:
                 _log.warning("genesys call observer failed", exc_info=True)
+
+
+def _expected_for(
+    query: HistoryQuery, batch: tuple[str, ...], intervals: Sequence[str]
+) -> dict[str, frozenset[tuple[str, str]]] | None:
+    """The (userId, conversationId) pairs to confirm per interval for ``batch``, or None to read
+    the window in full: when a user of the batch has no expectation, or names an interval this
+    window does not have."""
+    if query.expected is None:
+        return None
+    known = set(intervals)
+    per_interval: dict[str, set[tuple[str, str]]] = {}
+    for uid in batch:
+        mine = query.expected.get(uid)
+        if mine is None or not set(mine) <= known:
+            return None
+        for interval, ids in mine.items():
+            per_interval.setdefault(interval, set()).update((uid, cid) for cid in ids)
+    return {i: frozenset(pairs) for i, pairs in per_interval.items()}
 
 
 def connect(settings: Settings, *, budget: RateBudget | None = None) -> SdkGateway:

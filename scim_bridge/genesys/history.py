@@ -5,6 +5,27 @@ The body has only keys ``ConversationQuery`` has (``models/conversation_query.py
 ``metrics`` (those belong to the aggregates query, 4.2). Users go in as ``userId`` predicates of
 one ``or`` segment filter, at most 100 to a query; the window is cut into intervals of at most 30
 days (the community-documented maximum; the real limit is UNCONFIRMED).
+
+When an interval has been read to its end (:func:`last_page`): Genesys marks the end with a page
+that omits ``conversations`` (4.1), and that is the only end marker it documents. The same section
+says ``totalHits`` is approximate and changes on live intervals, and that pages can overlap or
+repeat. So an interval stops one query early, on a page *shorter* than ``pageSize``, only when all
+of these hold:
+
+* the interval is **closed**: it ended at least :data:`CLOSED_AFTER` before the query. A sync query
+  returns "conversations that started on a day touched by the interval", so an interval ending
+  within today is live whatever its end time; 48 hours is past the end of the last day it touches
+  in any time zone (UTC-12 to UTC+14), should Genesys count days in the org's zone;
+* the page is short: Genesys had fewer rows left than were asked for;
+* the distinct conversation ids read from the interval so far number at least the largest
+  ``totalHits`` any of its pages reported, so a short page cannot be a server-side cap on the page
+  size (the true maximum is UNCONFIRMED) nor a page thinned by repeats: both leave ids unread,
+  which ``totalHits`` would show. A response without ``totalHits`` never stops early.
+
+The last interval of a window always touches today (the window ends "now", cut to the minute), so
+it is always read to its empty page. The check after a delete needs less (``HistoryQuery.expected``):
+it stops as soon as every id found before has come back, and reads to the empty page when one has
+not (a mismatch restores the user; one more query is cheap beside a false alarm).
 """
 
 from __future__ import annotations
@@ -16,6 +37,7 @@ from typing import Any
 MAX_INTERVAL = timedelta(days=30)
 MAX_USERS_PER_QUERY = 100
 PAGE_SIZE = 100
+CLOSED_AFTER = timedelta(hours=48)
 
 
 def _iso(moment: datetime) -> str:
@@ -38,6 +60,23 @@ def intervals(since: datetime, until: datetime) -> list[str]:
         result.append(f"{_iso(start)}/{_iso(end)}")
         start = end
     return result
+
+
+def is_closed(interval: str, now: datetime) -> bool:
+    """Whether ``interval`` ("start/end") ended at least :data:`CLOSED_AFTER` before ``now``."""
+    end = datetime.fromisoformat(interval.split("/", 1)[1].replace("Z", "+00:00"))
+    return end + CLOSED_AFTER <= now
+
+
+def last_page(*, closed: bool, rows: int, seen: int, total_hits: int | None) -> bool:
+    """After a non-empty page of ``rows`` rows: is the interval read to its end? (module doc)
+
+    ``seen``: distinct conversation ids read from this interval so far (this page included);
+    ``total_hits``: the largest ``totalHits`` its pages reported, None when absent.
+    """
+    if rows == 0:
+        return True  # "conversations" omitted: past the last page (the documented end)
+    return closed and rows < PAGE_SIZE and total_hits is not None and seen >= total_hits
 
 
 def batches(user_ids: Sequence[str]) -> Iterator[tuple[str, ...]]:

@@ -259,3 +259,10 @@ def conversation_participants(response: Any) -> list[tuple[str, frozenset[str]]]
         )
         result.append((conversation_id, participants))
     return result
+
+
+def details_page_shape(response: Any) -> tuple[int, int | None]:
+    """(rows on the page, ``totalHits`` or None when absent) of a details-query page."""
+    hits = getattr(response, "total_hits", None)
+    total = hits if isinstance(hits, int) and not isinstance(hits, bool) else None
+    return len(_list(response, "conversations")), total

@@ -103,6 +103,9 @@ class ConversationStatus:
     user_id: str
     active: int  # active conversations over all media
     acw: int  # conversations in after-call work
+    # The user as the same GET returned it (state, version): a caller about to change the user's
+    # state may use it instead of reading again (``Gateway.set_state(current=...)``).
+    user: GenesysUser | None = None
 
     @property
     def busy(self) -> bool:
@@ -111,9 +114,19 @@ class ConversationStatus:
 
 @dataclasses.dataclass(frozen=True)
 class HistoryQuery:
+    """Whose history, over which window.
+
+    ``expected``: for a check *after* a delete, what an earlier query over the same window found,
+    per user and per interval (``History.by_interval``). Given for every user of a query batch, the
+    gateway reads only the intervals where something was found, each only until every expected id
+    has come back (a present id is proof whatever the paging does); an interval where an id stays
+    missing is read to its empty page. A user without an entry is read in full.
+    """
+
     user_ids: tuple[str, ...]
     since: datetime
     until: datetime
+    expected: Mapping[str, Mapping[str, frozenset[str]]] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +140,11 @@ class History:
     query: HistoryQuery
     conversations: Mapping[str, frozenset[str]]
     queries_made: int  # analytics requests it took (pages x intervals), for the evidence
+    # Per user, the interval (as sent, "start/end") -> the ids found in it; intervals where
+    # nothing was found are absent. What a later check passes back as ``HistoryQuery.expected``.
+    by_interval: Mapping[str, Mapping[str, frozenset[str]]] = dataclasses.field(
+        default_factory=dict
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -53,8 +53,11 @@ def test_every_step_names_its_genesys_correlation_ids(deprov: Engine) -> None:
         if e.tag == Tag.DEPROVISION_USER_DEACTIVATED
     )
     calls = deactivated.detail["calls"]
-    assert [c["method"] for c in calls] == ["GET", "PATCH"]
+    # The PATCH carries the version await_idle's GET (recorded on that step) just read.
+    assert [c["method"] for c in calls] == ["PATCH"]
     assert all(c["correlation_id"] for c in calls)
+    for event in deprov.audit.events(job_id=outcome.job_id):
+        assert all(c["correlation_id"] for c in event.detail.get("calls", []))
 
 
 def test_reactivate_restores_the_queues_the_bridge_removed(deprov: Engine) -> None:
