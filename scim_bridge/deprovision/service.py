@@ -208,7 +208,7 @@ class DeprovisioningService:
             return jobs.find(self.engine, job.id) or job
         # Mass offboarding: when other deletes already wait for a history check, leave this one
         # at its own so that the worker checks them all in one analytics query.
-        batch = self._wake_worker is not None and jobs.waiting_for_history(self.engine) > 0
+        batch = jobs.waiting_for_history(self.engine) > 0 and self._worker_available()
         result = self.runner.run(claim, deadline=deadline, stop_before_history=batch)
         if result.stopped == "needs-history":
             jobs.release(self.engine, result.claim, now=self.clock())
@@ -261,6 +261,14 @@ class DeprovisioningService:
         job = operators.retry(self.engine, self.audit, job_id, actor=actor, now=self.clock())
         self._wake()
         return job
+
+    def _worker_available(self) -> bool:
+        """A worker will pick up what this request leaves: the in-process one (it can be woken),
+        or a separate ``scim-bridge worker`` that reported within two lease periods."""
+        if self._wake_worker is not None:
+            return True
+        workers = jobs.workers(self.engine)
+        return bool(workers) and self.clock() - float(workers[0]["seen_at"]) < 2 * self.lease_s
 
     def _wake(self) -> None:
         if self._wake_worker is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import sqlalchemy as sa
 from flask.testing import FlaskClient
@@ -108,3 +109,40 @@ def test_jobs_command(deprov: Engine, db_url: str, engine: sa.Engine) -> None:
     assert "pending" in approved.stdout
     assert cli("approve", held.job_id, "--by", "bob").returncode == 1
     assert jobs.find(engine, held.job_id).approved_by == "cli:bob"
+
+
+def test_requests_leave_history_checks_to_a_separate_worker_that_reports(deprov: Engine) -> None:
+    """With ``scim-bridge worker`` running elsewhere (no in-process worker to wake), a request
+    that finds other deletes waiting for a history check stops at its own, so that the worker
+    checks them together; with no live worker it runs its check itself."""
+    service, worker = deprov.build(worker=False)
+    alone, first, second = users(deprov.sandbox, deprov.gateway)[:3]
+
+    # No worker has reported: nothing would pick the job up, so it runs to the end inline.
+    assert service.request("delete", alone, requester=OKTA).state == "done"
+
+    # A delete parked at its history check (as a worker round leaves it)...
+    parked, _created = service.enqueue("delete", first, requester=OKTA)
+    claim = jobs.claim_one(deprov.engine, parked.id, owner="test", now=service.clock(), lease_s=30)
+    assert claim is not None
+    result = service.runner.run(claim, deadline=time.monotonic() + 30, stop_before_history=True)
+    assert result.stopped == "needs-history"
+    jobs.release(deprov.engine, result.claim, now=service.clock())
+    # ...and a worker process elsewhere that reported a moment ago.
+    jobs.heartbeat(
+        deprov.engine,
+        worker_id="worker-elsewhere",
+        now=service.clock(),
+        started_at=service.clock(),
+        jobs_finished=0,
+        state="running",
+    )
+    outcome = service.request("delete", second, requester=OKTA)
+    assert outcome.access_cut
+    assert not outcome.final  # left at its history check for the worker
+
+    assert worker.run_until_idle() >= 2
+    done = {j.user_id: j for j in jobs.listing(deprov.engine)}
+    for uid in (first, second):
+        assert done[uid].state == "done"
+        assert done[uid].data["evidence"]["before"]["users_in_query"] == 2
