@@ -31,9 +31,10 @@ from scim_bridge.store.engine import make_engine
 from scim_bridge.store.migrate import upgrade
 from scim_bridge.store.rate_budget import SlotTable
 
-# Genesys counts a minute; a slot is reused one window plus a second after it was taken, for
-# the transit time between our clock and theirs (as genesys/budget.py's in-process budget).
-BUDGET_WINDOW_S = 61.0
+# Genesys counts a minute (GENESYS_RATE_LIMIT_WINDOW); a slot is reused one window plus a second
+# after it was taken, for the transit time between the grant here and the request's arrival there
+# (as genesys/budget.py's in-process budget).
+BUDGET_MARGIN_S = 1.0
 # /readyz: a worker that has not reported for this long is presumed gone.
 WORKER_STALE_S = 120.0
 
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["scim_bridge"] = components
     _init_request_context(app, components)
     if settings.genesys_api_host and settings.genesys_client_id and settings.genesys_client_secret:
-        components.gateway = _gateway(components)
+        components.gateway = genesys_gateway(settings, engine, components.metrics)
         components.deprovisioner = wiring.build(
             settings,
             engine=engine,
@@ -110,18 +111,25 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _gateway(components: Components) -> SdkGateway:
+def genesys_gateway(
+    settings: Settings, engine: sa.Engine, metrics: Metrics | None = None
+) -> SdkGateway:
     """The Genesys gateway, spending the rate budget shared through the database (one budget per
-    OAuth client however many processes and replicas run), with its calls in the metrics."""
-    settings, metrics = components.settings, components.metrics
+    OAuth client however many processes and replicas run), with its calls in ``metrics``.
+
+    Every process that calls Genesys builds its gateway here (``create_app`` and
+    ``scim-bridge worker``), so that all of them take slots from the same ring.
+    """
     slots = SlotTable(
-        components.engine,
+        engine,
         f"{settings.genesys_client_id}@{settings.genesys_api_host}",
         settings.rate_limit_per_minute,
-        window_s=BUDGET_WINDOW_S,
+        window_s=settings.rate_limit_window_s + BUDGET_MARGIN_S,
     )
-    budget = _MeteredBudget(SharedBudget(settings.rate_limit_per_minute, slots.try_take), metrics)
-    gateway = connect(settings, budget=budget)
+    budget: RateBudget = SharedBudget(settings.rate_limit_per_minute, slots.try_take)
+    if metrics is None:
+        return connect(settings, budget=budget)
+    gateway = connect(settings, budget=_MeteredBudget(budget, metrics))
     gateway.add_observer(
         lambda call: metrics.observe_genesys_call(
             endpoint=call.endpoint,

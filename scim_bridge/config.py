@@ -80,6 +80,9 @@ class Settings:
     sync_budget_s: float = 10.0
     ack_mode: str = "success"  # or "strict" (SCIM_ACK)
     rate_limit_per_minute: int = 300
+    # The window Genesys counts ``rate_limit_per_minute`` over (a minute). A shorter one is for a
+    # sandbox whose window was shortened (its ``rate_limit_window_s`` fault).
+    rate_limit_window_s: float = 60.0
     genesys_connect_timeout_s: float = 5.0
     genesys_read_timeout_s: float = 30.0
     worker_in_process: bool = True
@@ -103,6 +106,11 @@ class Settings:
         if ack not in ("success", "strict"):
             raise ConfigError(f"SCIM_ACK: expected success or strict, got {ack!r}")
         lookback = int(get("HISTORY_LOOKBACK_DAYS") or 90)
+        window = parse_duration(
+            get("GENESYS_RATE_LIMIT_WINDOW") or "60s", name="GENESYS_RATE_LIMIT_WINDOW"
+        )
+        if window <= 0:
+            raise ConfigError("GENESYS_RATE_LIMIT_WINDOW: expected a positive duration")
         if not 1 <= lookback <= 3650:
             raise ConfigError("HISTORY_LOOKBACK_DAYS: expected 1 to 3650")
         return cls(
@@ -127,6 +135,7 @@ class Settings:
             ),
             ack_mode=ack,
             rate_limit_per_minute=int(get("GENESYS_RATE_LIMIT_PER_MINUTE") or 300),
+            rate_limit_window_s=window,
             genesys_connect_timeout_s=parse_duration(
                 get("GENESYS_CONNECT_TIMEOUT") or "5", name="GENESYS_CONNECT_TIMEOUT"
             ),

@@ -91,3 +91,10 @@ def test_the_bridge_refuses_to_start_without_credentials() -> None:
             "GENESYS_CLIENT_SECRET": "secret",
         }
     ).require_genesys()
+
+
+def test_the_rate_limit_window_is_a_minute_unless_told() -> None:
+    assert Settings.from_env({}).rate_limit_window_s == 60.0
+    assert Settings.from_env({"GENESYS_RATE_LIMIT_WINDOW": "2s"}).rate_limit_window_s == 2.0
+    with pytest.raises(ConfigError, match="GENESYS_RATE_LIMIT_WINDOW"):
+        Settings.from_env({"GENESYS_RATE_LIMIT_WINDOW": "0s"})

@@ -20,10 +20,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scim_bridge import logs
+    from scim_bridge.app import genesys_gateway
     from scim_bridge.audit import AuditLog
     from scim_bridge.config import Settings
     from scim_bridge.deprovision import wiring
-    from scim_bridge.genesys.gateway import connect
     from scim_bridge.store.engine import make_engine
     from scim_bridge.store.migrate import upgrade
 
@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     built = wiring.build(
         settings,
         engine=engine,
-        gateway=connect(settings),
+        # The rate budget shared with the bridge replicas and other workers (through the database).
+        gateway=genesys_gateway(settings, engine),
         audit=AuditLog(engine),
         batch=args.batch,
         concurrency=args.concurrency,

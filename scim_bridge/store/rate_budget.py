@@ -67,23 +67,32 @@ class SlotTable:
                     ).scalar_one()
                 )
             )
-            query = (
-                sa.select(slots.c.slot, slots.c.taken_at)
-                .where(slots.c.budget_key == self._key, slots.c.slot < self._per_minute)
+            ring = sa.and_(slots.c.budget_key == self._key, slots.c.slot < self._per_minute)
+            # A free slot: taken at least a window ago. The condition is in the query, not checked
+            # on the row it returns: on PostgreSQL (READ COMMITTED) a row that another taker
+            # updated between this statement's snapshot and its lock is returned with its new
+            # values, so "the least recently taken row" could come back just taken, and reading
+            # its time would report a full window's wait with free slots to spare. A condition
+            # in the WHERE clause is re-checked on the new values, and such a row is skipped.
+            free = (
+                sa.select(slots.c.slot)
+                .where(ring, slots.c.taken_at <= now - self._window_s)
                 .order_by(slots.c.taken_at)
                 .limit(1)
             )
             if not sqlite:
-                query = query.with_for_update(skip_locked=True)
-            row = conn.execute(query).first()
-            if row is None:  # every slot is being taken by someone else this instant
+                free = free.with_for_update(skip_locked=True)
+            slot = conn.execute(free).scalar()
+            if slot is not None:
+                conn.execute(
+                    slots.update()
+                    .where(slots.c.budget_key == self._key, slots.c.slot == slot)
+                    .values(taken_at=now)
+                )
+                return 0.0
+            # None free: the wait until the oldest frees. When that one is free already, other
+            # takers hold it (and every other free one) this instant: look again shortly.
+            oldest = conn.execute(sa.select(sa.func.min(slots.c.taken_at)).where(ring)).scalar()
+            if oldest is None:
                 return 0.05
-            frees_at = float(row.taken_at) + self._window_s
-            if frees_at > now:
-                return frees_at - now
-            conn.execute(
-                slots.update()
-                .where(slots.c.budget_key == self._key, slots.c.slot == row.slot)
-                .values(taken_at=now)
-            )
-            return 0.0
+            return max(float(oldest) + self._window_s - now, 0.05)
