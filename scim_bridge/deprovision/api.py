@@ -45,6 +45,8 @@ class Outcome:
         None  # e.g. "rate-limit", "active-conversation", "genesys-outage", "approval"
     )
     retry_after_s: float | None = None
+    # The user was already deleted in Genesys before this request (RFC 7644 §3.6: 404 to a DELETE).
+    already_deleted: bool = False
 
 
 class Refused(Exception):

@@ -238,6 +238,7 @@ class DeprovisioningService:
             joined_existing=joined,
             waiting_on=None if job.state in m.FINISHED_STATES else waiting_on,
             retry_after_s=None if access_cut else retry_after,
+            already_deleted=job.state == "done" and job.reason == "already-deleted",
         )
 
     @staticmethod

@@ -245,12 +245,19 @@ def register(bp: Blueprint) -> None:
     @bp.delete("/Users/<user_id>")
     def delete_user(user_id: str) -> Response:
         ctx = context()
-        expected = http.if_match()
-        view = ctx.directory.get_user(user_id)
         _visible(ctx, user_id)
-        if expected is not None and expected != view.user.version:
-            raise PreconditionFailed(
-                f"If-Match names version {expected}; the current one is {view.user.version}."
-            )
-        deprovision(ctx, "delete", user_id)
+        expected = http.if_match()
+        if expected is not None:  # only a conditional DELETE needs the current version first
+            view = ctx.directory.get_user(user_id)
+            if expected != view.user.version:
+                raise PreconditionFailed(
+                    f"If-Match names version {expected}; the current one is {view.user.version}."
+                )
+        # No Genesys read before the job is recorded: with the rate budget spent (a mass
+        # offboarding on other replicas) a read could not finish within the request, and the IdP
+        # must then hear "durably queued", not a 503 (DESIGN.md). The engine's own first read
+        # tells an unknown user (Refused: 404) and one already deleted (404, RFC 7644 §3.6).
+        outcome = deprovision(ctx, "delete", user_id)
+        if outcome.already_deleted:
+            raise NotFound(f"User {user_id} does not exist (it is deleted).")
         return Response(status=204)

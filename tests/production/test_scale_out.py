@@ -226,12 +226,6 @@ def test_two_replicas_and_two_workers_share_jobs_and_the_rate_budget(
     assert peak <= RATE_LIMIT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DELETE /Users/{id} reads the user from Genesys before it creates the job; with the "
-    "shared budget spent for longer than SCIM_SYNC_BUDGET_S (a 61 s window in production) that "
-    "read fails and the IdP gets a 503 instead of a durably queued job",
-)
 def test_a_delete_is_queued_not_refused_while_other_replicas_have_spent_the_budget(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
