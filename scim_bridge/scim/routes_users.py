@@ -15,6 +15,7 @@ from flask import Blueprint, Response
 
 from scim_bridge.audit import Tag
 from scim_bridge.deprovision.api import Action, OpenJob, Outcome, Refused, Requester
+from scim_bridge.directory import errors as directory_errors
 from scim_bridge.directory import mapping
 from scim_bridge.directory.service import UserView
 from scim_bridge.scim import definitions, filters, http, quirks
@@ -30,7 +31,7 @@ from scim_bridge.scim.errors import (
     ServiceUnavailable,
     scim_response,
 )
-from scim_bridge.scim.patch import apply_patch, parse_operations
+from scim_bridge.scim.patch import Operation, apply_patch, parse_operations
 from scim_bridge.scim.schemas import validate_resource
 
 Resource = dict[str, Any]
@@ -169,6 +170,29 @@ def _update(ctx: ScimContext, user_id: str, transform: Callable[[Resource], Reso
     return _respond(_with_job(render(view), _visible(ctx, user_id)), view.user.version)
 
 
+def _deactivation_only(operations: list[Operation]) -> bool:
+    """The PATCH sets ``active`` to false and nothing else (Okta's deactivate, Entra's disable,
+    after the quirks have turned ``"False"`` into false)."""
+
+    def is_active(name: object) -> bool:
+        return isinstance(name, str) and name.lower() == "active"
+
+    for op in operations:
+        if op.op not in ("add", "replace"):
+            return False
+        if op.path is not None:
+            plain = op.path.uri is None and op.path.sub is None and op.path.value_filter is None
+            if not (plain and is_active(op.path.attr) and op.value is False):
+                return False
+        elif not (
+            isinstance(op.value, dict)
+            and len(op.value) == 1
+            and all(is_active(k) and v is False for k, v in op.value.items())
+        ):
+            return False
+    return bool(operations)
+
+
 def search(params: http.Query) -> Resource:
     """A ListResponse of Users (GET /Users, POST /Users/.search, part of POST /.search)."""
     ctx = context()
@@ -240,7 +264,17 @@ def register(bp: Blueprint) -> None:
         def patch(before: Resource) -> Resource:
             return _validated(apply_patch(before, operations, "User"))
 
-        return _update(ctx, user_id, patch)
+        try:
+            return _update(ctx, user_id, patch)
+        except (directory_errors.Busy, directory_errors.Unavailable):
+            # Genesys is rate limiting (the shared budget spent by a mass offboarding) or down,
+            # so the user cannot be read now. A deactivation needs no read to be recorded: queue
+            # it durably and answer 204, which both IdPs accept for PATCH, rather than a 503
+            # that Entra counts towards quarantine (DESIGN.md "What the IdP is told").
+            if not _deactivation_only(operations) or http.if_match() is not None:
+                raise
+            deprovision(ctx, "deactivate", user_id)
+            return Response(status=204)
 
     @bp.delete("/Users/<user_id>")
     def delete_user(user_id: str) -> Response:

@@ -244,3 +244,47 @@ def test_a_delete_is_queued_not_refused_while_other_replicas_have_spent_the_budg
         assert [j.action for j in jobs.listing(bridge.engine, user_id=ids[1])] == ["delete"]
     finally:
         close_bridge(bridge)
+
+
+OKTA_DEACTIVATE = {  # idp-behaviour.md 1(d): a path-less replace with an object value
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [{"op": "replace", "value": {"active": False}}],
+}
+ENTRA_DISABLE = {  # idp-behaviour.md 2(d): capitalised op, the boolean as a string
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+}
+
+
+@pytest.mark.parametrize("body", [OKTA_DEACTIVATE, ENTRA_DISABLE], ids=["okta", "entra"])
+def test_a_deactivation_is_queued_not_refused_while_the_budget_is_spent(
+    sandbox: Sandbox, tmp_path: Path, body: dict[str, object]
+) -> None:
+    """The same for PATCH active=false (how Okta and Entra deprovision): the user cannot be read
+    for the usual 200 answer, so the job is recorded and the answer is 204. Other changes, which
+    need the read, still get a 503 with Retry-After."""
+    bridge = make_bridge(
+        sandbox, tmp_path, rate_limit_per_minute=5, rate_limit_window_s=30.0, sync_budget_s=1.0
+    )
+    try:
+        ids = [
+            u["id"]
+            for u in bridge.get("/Users?count=10&filter=active eq true").get_json()["Resources"]
+        ]
+        while bridge.get(f"/Users/{ids[0]}").status_code == 200:
+            pass  # spend what is left of the budget
+        response = bridge.patch(f"/Users/{ids[1]}", json=body)
+        assert response.status_code == 204, response.get_data(as_text=True)
+        assert [j.action for j in jobs.listing(bridge.engine, user_id=ids[1])] == ["deactivate"]
+        renamed = bridge.patch(
+            f"/Users/{ids[2]}",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "title", "value": "Lead"}],
+            },
+        )
+        assert renamed.status_code == 503
+        assert renamed.headers["Retry-After"]
+        assert jobs.listing(bridge.engine, user_id=ids[2]) == []
+    finally:
+        close_bridge(bridge)
