@@ -30,11 +30,8 @@ from scim_bridge.deprovision import jobs
 from scim_bridge.sandbox import SandboxConfig, create_app
 from scim_bridge.sandbox.server import ServerThread
 from scim_bridge.scim import TokenStore
-from scim_bridge.store.engine import make_engine
-from scim_bridge.store.migrate import upgrade
 from scim_bridge.store.schema import jobs as jobs_table
 from tests.fixtures.bridge import close_bridge, make_bridge
-from tests.fixtures.database import create_pg_database, drop_pg_database
 from tests.fixtures.sandbox import Sandbox
 from tests.production.servers import (
     ArrivalRecorder,
@@ -62,25 +59,6 @@ ONCE = (
     Tag.DEPROVISION_TOMBSTONE_WRITTEN,
     Tag.DEPROVISION_JOB_COMPLETED,
 )
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    url = create_pg_database()
-    try:
-        yield url
-    finally:
-        drop_pg_database(url)
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[sa.Engine]:
-    engine = make_engine(pg_url)
-    upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
