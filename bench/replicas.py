@@ -18,123 +18,35 @@ its user. PostgreSQL: ``SCIM_BRIDGE_TEST_PG`` (maintenance database URL) or the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import requests
 import sqlalchemy as sa
-from psycopg import sql
 
-from scim_bridge.audit import AuditLog, Tag
+from scim_bridge.audit import AuditLog
 from scim_bridge.sandbox import SandboxConfig, create_app
 from scim_bridge.sandbox.control import SandboxControl
 from scim_bridge.sandbox.server import ServerThread
 from scim_bridge.scim.tokens import TokenStore
 from scim_bridge.store.engine import make_engine
 from scim_bridge.store.migrate import upgrade
-
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-PG_ADMIN_URL = os.environ.get(
-    "SCIM_BRIDGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
+from tests.fixtures.database import create_pg_database, drop_pg_database
+from tests.production.servers import (
+    ONCE_PER_DELETE,
+    ArrivalRecorder,
+    free_port,
+    max_in_window,
+    start_gunicorn,
+    start_worker,
+    stop_all,
+    wait_healthy,
 )
-ONCE = (
-    Tag.DEPROVISION_JOB_CREATED,
-    Tag.DEPROVISION_USER_SNAPSHOT,
-    Tag.DEPROVISION_USER_DEACTIVATED,
-    Tag.DEPROVISION_HISTORY_CAPTURED,
-    Tag.DEPROVISION_USER_DELETED,
-    Tag.DEPROVISION_HISTORY_VERIFIED,
-    Tag.DEPROVISION_TOMBSTONE_WRITTEN,
-    Tag.DEPROVISION_JOB_COMPLETED,
-)
-
-
-class ArrivalRecorder:
-    """WSGI middleware: (arrival time, method, path, status) of each ``/api/`` request."""
-
-    def __init__(self, wrapped: Callable[..., Any]) -> None:
-        self._wrapped = wrapped
-        self._lock = threading.Lock()
-        self.calls: list[tuple[float, str, str, int]] = []
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        path = str(environ.get("PATH_INFO", ""))
-        if not path.startswith("/api/"):
-            return self._wrapped(environ, start_response)
-        arrived, method = time.time(), str(environ.get("REQUEST_METHOD"))
-
-        def recording(status: str, headers: Any, *args: Any) -> Any:
-            with self._lock:
-                self.calls.append((arrived, method, path, int(status.split(maxsplit=1)[0])))
-            return start_response(status, headers, *args)
-
-        return self._wrapped(environ, recording)
-
-
-def max_in_window(times: list[float], window_s: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window_s:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pg_admin() -> psycopg.Connection[Any]:
-    url = sa.make_url(PG_ADMIN_URL).set(drivername="postgresql")
-    return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop_all(procs: list[subprocess.Popen[bytes]]) -> list[int | None]:
-    """One SIGTERM each (a second could land in a Python process's interpreter shutdown, where
-    the default action applies again), a wait, then SIGKILL to whatever is left of the session."""
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    codes: list[int | None] = []
-    for p in procs:
-        try:
-            codes.append(p.wait(45))
-        except subprocess.TimeoutExpired:
-            codes.append(None)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGKILL)
-        if p.poll() is None:
-            p.wait(10)
-    return codes
 
 
 def main() -> None:
@@ -146,14 +58,7 @@ def main() -> None:
     parser.add_argument("--logs", type=Path, help="keep the processes' logs in this directory")
     args = parser.parse_args()
 
-    db_name = f"scim_bridge_bench_{uuid.uuid4().hex[:12]}"
-    with pg_admin() as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db_name)))
-    db_url = (
-        sa.make_url(PG_ADMIN_URL)
-        .set(drivername="postgresql+psycopg", database=db_name)
-        .render_as_string(hide_password=False)
-    )
+    db_url = create_pg_database()
     config = SandboxConfig(
         users=int(args.deletes * 1.3) + 20, seed=7, rate_limit_per_minute=args.rate
     )
@@ -195,20 +100,15 @@ def main() -> None:
                     "SCIM_BRIDGE_THREADS": "8",
                     "SCIM_BRIDGE_IN_PROCESS_WORKER": "false",
                 }
-                command = [str(GUNICORN), "-c", "gunicorn.conf.py", "wsgi:app"]
-                procs.append(start(command, replica_env, tmp / f"replica-{i}.log"))
+                procs.append(start_gunicorn(replica_env, tmp / f"replica-{i}.log"))
             for i in range(2):
-                command = [sys.executable, "-m", "scim_bridge", "worker", "--poll", "0.2"]
-                command += ["--concurrency", "4", "--batch", "100"]
-                procs.append(start(command, env, tmp / f"worker-{i}.log"))
+                procs.append(
+                    start_worker(
+                        env, tmp / f"worker-{i}.log", "--poll", "0.2", "--concurrency", "4"
+                    )
+                )
             for base, proc in zip(bases, procs, strict=False):
-                while True:
-                    if proc.poll() is not None:
-                        raise SystemExit(f"replica exited with {proc.returncode}")
-                    with contextlib.suppress(requests.RequestException):
-                        if requests.get(f"{base}/healthz", timeout=1).ok:
-                            break
-                    time.sleep(0.1)
+                wait_healthy(base, proc)
 
             auth = {"Authorization": f"Bearer {token}"}
             targets: list[str] = []
@@ -261,10 +161,10 @@ def main() -> None:
                         break
                 time.sleep(0.2)
             finished = time.monotonic() - began
-            codes = stop_all(procs)
+            codes = stop_all(procs, timeout_s=45)
             stats = control.stats()
     finally:
-        stop_all(procs)
+        stop_all(procs, timeout_s=45)
         with engine.connect() as conn:
             job_states = Counter(
                 dict(conn.execute(sa.text("SELECT state, count(*) FROM jobs GROUP BY state")).all())
@@ -286,16 +186,13 @@ def main() -> None:
             )
         chain_ok = AuditLog(engine).verify().ok
         engine.dispose()
-        with pg_admin() as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name))
-            )
+        drop_pg_database(db_url)
 
     # --- the figures ---
     calls = recorder.calls[first_call:]
     times = sorted(c[0] for c in calls)
     lifetime = args.window + 1.0  # the bridge's slot lifetime (app.BUDGET_MARGIN_S)
-    once = {str(t) for t in ONCE}
+    once = {str(t) for t in ONCE_PER_DELETE}
     twice = {job for job, tag, n in tag_counts if tag in once and n > 1}
     deletes = Counter(
         path.rsplit("/", 1)[1]

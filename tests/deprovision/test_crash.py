@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from scim_bridge.audit import AuditLog, Tag
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
+from scim_bridge.deprovision.model import SEQUENCES
 from scim_bridge.deprovision.policies import Policies
 from scim_bridge.deprovision.service import DeprovisioningService
 from scim_bridge.store.schema import jobs as jobs_table
@@ -29,18 +30,7 @@ from tests.fixtures.sandbox import Sandbox
 
 pytestmark = pytest.mark.slow
 
-STEPS = [
-    "snapshot",
-    "guard",
-    "drain",
-    "await_idle",
-    "deactivate",
-    "verify_before",
-    "delete",
-    "confirm_deleted",
-    "verify_after",
-    "tombstone",
-]
+STEPS = [step for step in SEQUENCES["delete"] if step != "done"]
 LEASE_S = 1.0
 
 

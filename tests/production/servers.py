@@ -21,8 +21,22 @@ from typing import Any
 
 import requests
 
+from scim_bridge.audit import Tag
+
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+# Each audit tag a completed delete job records exactly once: the check for "no job run twice".
+ONCE_PER_DELETE = (
+    Tag.DEPROVISION_JOB_CREATED,
+    Tag.DEPROVISION_USER_SNAPSHOT,
+    Tag.DEPROVISION_USER_DEACTIVATED,
+    Tag.DEPROVISION_HISTORY_CAPTURED,
+    Tag.DEPROVISION_USER_DELETED,
+    Tag.DEPROVISION_HISTORY_VERIFIED,
+    Tag.DEPROVISION_TOMBSTONE_WRITTEN,
+    Tag.DEPROVISION_JOB_COMPLETED,
+)
 
 # Settings a test must not inherit from the shell that runs it.
 _OWN_PREFIXES = ("GENESYS_", "SCIM_BRIDGE_", "SCIM_", "DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")

@@ -18,20 +18,11 @@ from scim_bridge.genesys.budget import SharedBudget
 from scim_bridge.genesys.errors import RateLimited
 from scim_bridge.store.engine import make_engine
 from scim_bridge.store.rate_budget import SlotTable
+from tests.production.servers import max_in_window
 
 # The check allows for the gap between the database's clock (which decides) and the moment
 # each process notes its grant.
 CLOCK_SLACK_S = 0.15
-
-
-def _max_in_window(times: list[float], window_s: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window_s:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def test_a_full_ring_says_how_long_until_the_oldest_slot_frees(engine: Any) -> None:
@@ -109,7 +100,7 @@ def test_three_processes_together_never_overspend(db_url: str, engine: Any) -> N
     # Spent, not starved: about per_window per window over the run...
     assert len(grants) >= per_window * 2
     # ...and never more than per_window in any window.
-    assert _max_in_window(grants, window_s - CLOCK_SLACK_S) <= per_window
+    assert max_in_window(grants, window_s - CLOCK_SLACK_S) <= per_window
 
 
 def test_two_gateways_sharing_the_budget_get_no_429_from_genesys(
