@@ -45,6 +45,12 @@ class Faults:
     search_lag_s: float = 0.0
     purge_history_on_delete: bool = False
     block_deactivation_on_active_conversation: bool = True
+    # Whether deactivation and delete also remove routing skills and languages is UNCONFIRMED
+    # (genesys-api.md 2.4 names roles only): the stricter reading removes them.
+    strip_routing_on_deactivate: bool = True
+    # Expand names GET /users/{id} silently leaves out: expands are "resolved with a best effort
+    # approach and not guaranteed to be returned" (PYDOCS UsersApi get_user).
+    drop_expands: list[str] = field(default_factory=list)
     fail_next: list[FailRule] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -63,7 +69,11 @@ class Faults:
             "token_ttl_s": int,
             "search_lag_s": float,
         }
-        flags = ("purge_history_on_delete", "block_deactivation_on_active_conversation")
+        flags = (
+            "purge_history_on_delete",
+            "block_deactivation_on_active_conversation",
+            "strip_routing_on_deactivate",
+        )
         for key, value in body.items():
             if key in numbers:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -75,6 +85,11 @@ class Faults:
                 setattr(self, key, value)
             elif key == "fail_next":
                 self.fail_next = [_fail_rule(item) for item in _list(value, key)]
+            elif key == "drop_expands":
+                names = _list(value, key)
+                if not all(isinstance(n, str) for n in names):
+                    raise ApiError.bad_request("drop_expands must be a list of expand names")
+                self.drop_expands = [str(n) for n in names]
             else:
                 raise ApiError.bad_request(f"unknown fault: {key}")
         if self.error_rate > 1:
