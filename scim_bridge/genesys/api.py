@@ -159,6 +159,10 @@ class Gateway(Protocol):
         ``/users/{id}/routingskills`` or ``/routinglanguages``. Raises ``NotFound`` for a
         deleted or unknown user. Needs ``authorization:grant:view``."""
 
+    def role_grants(self, user_id: str, *, deadline: float | None = None) -> tuple[RoleGrant, ...]:
+        """Every grant the user holds, its own and its groups' (``subject_id`` tells them apart):
+        GET /authorization/subjects/{id}?includeDuplicates=true. ``authorization:grant:view``."""
+
     def grant_roles(
         self, user_id: str, grants: Sequence[RoleGrant], *, deadline: float | None = None
     ) -> None:

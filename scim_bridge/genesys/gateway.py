@@ -503,14 +503,7 @@ class SdkGateway:
                 page_size=100,
             )
         groups = mapping.expanded(model, "groups")
-        subject = self._request(
-            _SUBJECT,
-            lambda: self._sdk.authorization.get_authorization_subject(
-                user_id, include_duplicates=True
-            ),
-            deadline,
-        )
-        every = mapping.grants(subject)
+        every = self.role_grants(user_id, deadline=deadline)
         return Footprint(
             user=user,
             division_id=user.division_id,
@@ -520,6 +513,17 @@ class SdkGateway:
             languages=mapping.proficiencies(languages),
             group_ids=None if groups is None else mapping.user_ids(groups),
         )
+
+    def role_grants(self, user_id: str, *, deadline: float | None = None) -> tuple[RoleGrant, ...]:
+        deadline = self._deadline(deadline)
+        subject = self._request(
+            _SUBJECT,
+            lambda: self._sdk.authorization.get_authorization_subject(
+                user_id, include_duplicates=True
+            ),
+            deadline,
+        )
+        return mapping.grants(subject)
 
     def grant_roles(
         self, user_id: str, grants: Sequence[RoleGrant], *, deadline: float | None = None
