@@ -380,8 +380,10 @@ def delete_user(user_id: str) -> Response:
         user.division_id = org.home_division_id
         user.state = "deleted"
         org.touched(user, state.clock())
-        if state.faults.purge_history_on_delete:
-            org.purge_history(user.id)
+        faults = state.faults
+        if faults.purge_history_on_delete:
+            days = faults.purge_history_older_than_days
+            org.purge_history(user.id, state.clock() - days * 86400.0 if days else None)
     return json_response({})
 
 
