@@ -106,6 +106,8 @@ def create_app(settings: Settings | None = None) -> Flask:
             audit=components.audit,
             deprovisioning=components.deprovisioner.service if components.deprovisioner else None,
             ack_mode=settings.ack_mode,
+            rehire=settings.rehire,
+            rehire_restore_footprint=settings.rehire_restore_footprint,
         ),
     )
     return app

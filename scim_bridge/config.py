@@ -87,6 +87,11 @@ class Settings:
     genesys_read_timeout_s: float = 30.0
     worker_in_process: bool = True
     log_level: str = "INFO"
+    # POST /Users with the email of a user Genesys holds as deleted: restore that user (same id)
+    # or refuse (409), REHIRE; restore the footprint from the tombstone too,
+    # REHIRE_RESTORE_FOOTPRINT (issue 12).
+    rehire: str = "restore"
+    rehire_restore_footprint: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +110,9 @@ class Settings:
         ack = (get("SCIM_ACK") or "success").lower()
         if ack not in ("success", "strict"):
             raise ConfigError(f"SCIM_ACK: expected success or strict, got {ack!r}")
+        rehire = (get("REHIRE") or "restore").lower()
+        if rehire not in ("restore", "refuse"):
+            raise ConfigError(f"REHIRE: expected restore or refuse, got {rehire!r}")
         lookback = int(get("HISTORY_LOOKBACK_DAYS") or 90)
         window = parse_duration(
             get("GENESYS_RATE_LIMIT_WINDOW") or "60s", name="GENESYS_RATE_LIMIT_WINDOW"
@@ -146,6 +154,10 @@ class Settings:
                 get("SCIM_BRIDGE_IN_PROCESS_WORKER") or "true", name="SCIM_BRIDGE_IN_PROCESS_WORKER"
             ),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            rehire=rehire,
+            rehire_restore_footprint=parse_bool(
+                get("REHIRE_RESTORE_FOOTPRINT") or "false", name="REHIRE_RESTORE_FOOTPRINT"
+            ),
         )
 
     def require_genesys(self) -> None:

@@ -98,3 +98,14 @@ def test_the_rate_limit_window_is_a_minute_unless_told() -> None:
     assert Settings.from_env({"GENESYS_RATE_LIMIT_WINDOW": "2s"}).rate_limit_window_s == 2.0
     with pytest.raises(ConfigError, match="GENESYS_RATE_LIMIT_WINDOW"):
         Settings.from_env({"GENESYS_RATE_LIMIT_WINDOW": "0s"})
+
+
+def test_rehire_settings_issue_12() -> None:
+    default = Settings.from_env({})
+    assert (default.rehire, default.rehire_restore_footprint) == ("restore", False)
+    told = Settings.from_env({"REHIRE": "Refuse", "REHIRE_RESTORE_FOOTPRINT": "true"})
+    assert (told.rehire, told.rehire_restore_footprint) == ("refuse", True)
+    with pytest.raises(ConfigError, match="REHIRE"):
+        Settings.from_env({"REHIRE": "sometimes"})
+    with pytest.raises(ConfigError, match="REHIRE_RESTORE_FOOTPRINT"):
+        Settings.from_env({"REHIRE_RESTORE_FOOTPRINT": "maybe"})

@@ -16,6 +16,7 @@ class Tag(StrEnum):
     SCIM_USER_REACTIVATE_REQUESTED = "scim:user:reactivate-requested"
     SCIM_USER_DELETE_REQUESTED = "scim:user:delete-requested"
     SCIM_USER_REFUSED = "scim:user:refused"
+    SCIM_USER_REHIRED = "scim:user:rehired"
     SCIM_GROUP_CREATED = "scim:group:created"
     SCIM_GROUP_UPDATED = "scim:group:updated"
     SCIM_GROUP_DELETED = "scim:group:deleted"

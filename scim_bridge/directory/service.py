@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scim_bridge.directory import mapping
+from scim_bridge.directory import mapping, rehire
 from scim_bridge.directory.errors import AlreadyExists, Busy, NotFound, VersionMismatch, translated
 from scim_bridge.directory.queries import GroupQuery, UserQuery
 from scim_bridge.directory.records import LocalFields, LocalRecord, Records
@@ -138,6 +138,26 @@ class Directory:
                 "(Genesys counts deleted users too)."
             ) from e
         local = self.records.save("User", user.id, self._local(resource, user.name), owner=owner)
+        return UserView(user, local)
+
+    def deleted_holder(self, resource: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(the id of the deleted Genesys user holding the resource's userName, where it was
+        found: "tombstone" or "search"), or None (re-hire, issue 12)."""
+        email = mapping.create_fields(resource).email
+        if not email:
+            return None
+        return rehire.deleted_user_id(
+            self.gateway, self.records.engine, email, deadline=self._deadline()
+        )
+
+    def rehire_user(self, user_id: str, resource: Mapping[str, Any], *, owner: str) -> UserView:
+        """Restore the deleted ``user_id`` with the resource's attributes (``rehire.rehire``);
+        the bridge's record starts afresh, owned by the re-hiring token."""
+        # Restore, update and maybe deactivate: a few calls, each within the call budget.
+        deadline = time.monotonic() + 3 * self.call_budget_s
+        user = rehire.rehire(self.gateway, user_id, resource, deadline=deadline)
+        self.records.delete("User", user_id)
+        local = self.records.save("User", user_id, self._local(resource, user.name), owner=owner)
         return UserView(user, local)
 
     @staticmethod

@@ -23,6 +23,8 @@ class ScimContext:
     audit: AuditLog
     deprovisioning: Deprovisioning | None
     ack_mode: str = "success"  # SCIM_ACK: success | strict
+    rehire: str = "restore"  # REHIRE: restore | refuse (issue 12)
+    rehire_restore_footprint: bool = False  # REHIRE_RESTORE_FOOTPRINT
     throttle: FailureThrottle = dataclasses.field(default_factory=FailureThrottle)
 
     @property

@@ -17,6 +17,7 @@ from scim_bridge.audit import Tag
 from scim_bridge.deprovision.api import Action, OpenJob, Outcome, Refused, Requester
 from scim_bridge.directory import errors as directory_errors
 from scim_bridge.directory import mapping
+from scim_bridge.directory.rehire import Unrestorable
 from scim_bridge.directory.service import UserView
 from scim_bridge.scim import definitions, filters, http, quirks
 from scim_bridge.scim.context import ScimContext, context, token_name
@@ -193,6 +194,47 @@ def _deactivation_only(operations: list[Operation]) -> bool:
     return bool(operations)
 
 
+def _rehire(ctx: ScimContext, data: Resource, conflict: directory_errors.AlreadyExists) -> UserView:
+    """``POST /Users`` whose userName Genesys holds for a deleted user: restore that user (same
+    Genesys id) with the new attributes (REHIRE=restore, the default), or refuse with a 409 that
+    says so (REHIRE=refuse). Re-raises the create's 409 when no deleted user holds the email."""
+    holder = ctx.directory.deleted_holder(data)
+    if holder is None:
+        raise conflict
+    user_id, found_by = holder
+    if ctx.rehire != "restore":
+        ctx.record(
+            Tag.SCIM_USER_REFUSED,
+            outcome="rehire-refused",
+            scim_id=user_id,
+            detail={"action": "rehire", "reason": "REHIRE=refuse", "found_by": found_by},
+        )
+        raise directory_errors.AlreadyExists(
+            f"userName belongs to a deleted Genesys Cloud user ({user_id}); this bridge does not "
+            "restore deleted users (REHIRE=refuse). Restore or purge it in Genesys Cloud first."
+        )
+    try:
+        view = ctx.directory.rehire_user(user_id, data, owner=token_name())
+    except Unrestorable as e:
+        ctx.record(
+            Tag.SCIM_USER_REFUSED,
+            outcome="unrestorable",
+            scim_id=user_id,
+            detail={"action": "rehire", "reason": str(e), "found_by": found_by},
+        )
+        raise
+    ctx.record(
+        Tag.SCIM_USER_REHIRED,
+        scim_id=user_id,
+        detail={
+            "found_by": found_by,
+            "active": view.user.state == "active",
+            "restore_footprint": ctx.rehire_restore_footprint,
+        },
+    )
+    return view
+
+
 def search(params: http.Query) -> Resource:
     """A ListResponse of Users (GET /Users, POST /Users/.search, part of POST /.search)."""
     ctx = context()
@@ -232,7 +274,11 @@ def register(bp: Blueprint) -> None:
     def create_user() -> Response:
         ctx = context()
         data = _validated(quirks.normalise_resource(http.json_body()))
-        view = ctx.directory.create_user(data, owner=token_name())
+        try:
+            view = ctx.directory.create_user(data, owner=token_name())
+        except directory_errors.AlreadyExists as conflict:
+            view = _rehire(ctx, data, conflict)  # the email may be a deleted user's (issue 12)
+            return _respond(_with_job(render(view), None), view.user.version, 201)
         ctx.record(
             Tag.SCIM_USER_CREATED,
             scim_id=view.user.id,
