@@ -40,6 +40,15 @@ class Tag(StrEnum):
     DEPROVISION_USER_PROTECTED = "deprovision:user:protected"
     DEPROVISION_QUEUE_REMOVED = "deprovision:queue:removed"
     DEPROVISION_QUEUE_RESTORED = "deprovision:queue:restored"
+    # The footprint (issue 12): each part restored on reactivation, a part Genesys refused for
+    # good, and the check against the snapshot.
+    DEPROVISION_DIVISION_RESTORED = "deprovision:division:restored"
+    DEPROVISION_ROLES_RESTORED = "deprovision:roles:restored"
+    DEPROVISION_SKILLS_RESTORED = "deprovision:skills:restored"
+    DEPROVISION_LANGUAGES_RESTORED = "deprovision:languages:restored"
+    DEPROVISION_RESTORE_FAILED = "deprovision:footprint:restore-failed"
+    DEPROVISION_FOOTPRINT_VERIFIED = "deprovision:footprint:verified"
+    DEPROVISION_FOOTPRINT_MISMATCH = "deprovision:footprint:mismatch"
     DEPROVISION_CONVERSATION_WAITING = "deprovision:conversation:waiting"
     DEPROVISION_USER_DEACTIVATED = "deprovision:user:deactivated"
     DEPROVISION_USER_REACTIVATED = "deprovision:user:reactivated"

@@ -47,6 +47,8 @@ class Outcome:
     retry_after_s: float | None = None
     # The user was already deleted in Genesys before this request (RFC 7644 §3.6: 404 to a DELETE).
     already_deleted: bool = False
+    # Why a job is held or failed (e.g. "restore-incomplete": reactivated, a part not restored).
+    reason: str | None = None
 
 
 class Refused(Exception):
@@ -73,9 +75,18 @@ class OpenJob:
 
 
 class Deprovisioning(Protocol):
-    def request(self, action: Action, genesys_user_id: str, *, requester: Requester) -> Outcome:
+    def request(
+        self,
+        action: Action,
+        genesys_user_id: str,
+        *,
+        requester: Requester,
+        after_delete: bool = False,
+    ) -> Outcome:
         """Record a job (or join the open one for this user), run it inline up to the sync
-        budget, and report where it stands. Raises ``Refused`` for what can never succeed."""
+        budget, and report where it stands. Raises ``Refused`` for what can never succeed.
+        ``after_delete``: a re-hire's reactivate, restoring the footprint and queues the user
+        held before it was deleted (REHIRE_RESTORE_FOOTPRINT, issue 12)."""
 
     def open_job(self, genesys_user_id: str) -> OpenJob | None:
         """The unfinished job for this user, if any (a pending DELETE hides the user: 404)."""

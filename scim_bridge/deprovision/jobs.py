@@ -29,12 +29,16 @@ from scim_bridge.deprovision.record import (
     OPEN_STATES,
     Action,
     Evidence,
+    Footprint,
     History,
     Job,
     JobState,
     Memberships,
     QueueRef,
+    Restoration,
     Snapshot,
+    footprint_from,
+    footprint_to,
 )
 from scim_bridge.store.engine import is_sqlite, write_transaction
 from scim_bridge.store.schema import audit_events, job_steps, jobs, tombstones, worker_heartbeats
@@ -50,7 +54,7 @@ _FLAGS = ("from_policy", "dry_run", "cancel_requested", "guarded_for_delete")
 _COLUMNS = tuple(
     f.name
     for f in dataclasses.fields(Job)
-    if f.name not in ("snapshot", "queues", "history", "plan", "extra")
+    if f.name not in ("snapshot", "queues", "history", "restoration", "plan", "extra")
 )
 _DATA_KEYS = frozenset(
     {
@@ -62,6 +66,7 @@ _DATA_KEYS = frozenset(
         "evidence",
         "history_before_ids",
         "history_before_intervals",
+        "restoration",
         "plan",
     }
 )
@@ -98,6 +103,31 @@ def _evidence_from(value: Mapping[str, Any] | None) -> Evidence | None:
     )
 
 
+def _dump_restoration(r: Restoration) -> dict[str, Any] | None:
+    if r == Restoration():
+        return None
+    return {
+        "target": footprint_to(r.target) if r.target is not None else None,
+        "source_job_id": r.source_job_id,
+        "failed": {part: dict(error) for part, error in r.failed.items()},
+        "difference": dict(r.difference) if r.difference is not None else None,
+        "after_delete": r.after_delete,
+    }
+
+
+def _load_restoration(value: Mapping[str, Any] | None) -> Restoration:
+    if not value:
+        return Restoration()
+    difference = value.get("difference")
+    return Restoration(
+        target=footprint_from(value.get("target")),
+        source_job_id=value.get("source_job_id"),
+        failed={str(k): dict(v) for k, v in (value.get("failed") or {}).items()},
+        difference=dict(difference) if difference is not None else None,
+        after_delete=bool(value.get("after_delete", False)),
+    )
+
+
 def dump_data(job: Job) -> dict[str, Any]:
     """The ``data`` document for a record: everything the columns do not hold."""
     data: dict[str, Any] = {**job.extra, "schema": SCHEMA_VERSION}
@@ -105,6 +135,13 @@ def dump_data(job: Job) -> dict[str, Any]:
         snap = job.snapshot
         queues = [_queue_to(q) for q in snap.queues]
         data["snapshot"] = {"user": dict(snap.user), "queues": queues, "at": snap.at}
+        if snap.footprint is not None:
+            data["snapshot"]["footprint"] = footprint_to(snap.footprint)
+        if snap.footprint_error is not None:
+            data["snapshot"]["footprint_error"] = snap.footprint_error
+    restoration = _dump_restoration(job.restoration)
+    if restoration is not None:
+        data["restoration"] = restoration
     if job.queues.removed:
         data["removed_queues"] = [_queue_to(q) for q in job.queues.removed]
     if job.queues.to_restore is not None:
@@ -150,9 +187,12 @@ def load_data(data: Mapping[str, Any]) -> dict[str, Any]:
             dict(snap.get("user", {})),
             _queues_from(snap.get("queues", [])) or (),
             float(snap.get("at", 0.0)),
+            footprint=footprint_from(snap.get("footprint")),
+            footprint_error=snap.get("footprint_error"),
         )
         if snap is not None
         else None,
+        "restoration": _load_restoration(data.get("restoration")),
         "queues": Memberships(
             removed=_queues_from(data.get("removed_queues", [])) or (),
             to_restore=_queues_from(data.get("restore_queues")),
@@ -221,8 +261,12 @@ def insert(
     scim_id: str | None = None,
     from_policy: bool = False,
     dry_run: bool = False,
+    after_delete: bool = False,
 ) -> JobRow:
     job_id = new_job_id()
+    data: dict[str, Any] = {"schema": SCHEMA_VERSION}
+    if after_delete:  # a re-hire's reactivation restores what the delete's epoch held
+        data["restoration"] = _dump_restoration(Restoration(after_delete=True))
     conn.execute(
         jobs.insert().values(
             id=job_id,
@@ -239,7 +283,7 @@ def insert(
             dry_run=dry_run,
             cancel_requested=False,
             guarded_for_delete=False,
-            data=_dump({"schema": SCHEMA_VERSION}),
+            data=_dump(data),
             created_at=now,
             updated_at=now,
         )
@@ -463,21 +507,63 @@ def deletes_since(conn: sa.Connection, since: float) -> int:
     )
 
 
-def restorable_queues(conn: sa.Connection, user_id: str) -> tuple[QueueRef, ...]:
-    """Queue memberships the bridge removed from the user since it last restored them."""
+_Epoch = list[tuple[sa.RowMapping, dict[str, Any]]]
+
+
+def _since_last_restore(conn: sa.Connection, user_id: str) -> _Epoch:
+    """The user's finished jobs (record fields, with id and action) since it last came back: a
+    reactivation that finished, or the re-hire that follows a finished delete (a delete ends
+    what can be restored: only the jobs up to it, itself included, belong to its epoch)."""
     rows = conn.execute(
-        sa.select(jobs.c.action, jobs.c.state, jobs.c.data)
+        sa.select(jobs.c.id, jobs.c.action, jobs.c.state, jobs.c.data)
         .where(jobs.c.user_id == user_id, jobs.c.state.in_(("done", "cancelled", "failed", "held")))
         .order_by(jobs.c.created_at, jobs.c.id)
     ).mappings()
-    removed: dict[str, QueueRef] = {}
+    epoch: _Epoch = []
+    ended = False
     for row in rows:
-        memberships: Memberships = load_data(json.loads(row["data"] or "{}"))["queues"]
-        if row["action"] == "reactivate" and row["state"] == "done":
-            removed.clear()
-        for queue in memberships.removed:
+        if ended or (row["action"] == "reactivate" and row["state"] == "done"):
+            epoch = []
+            ended = False
+        fields = load_data(json.loads(row["data"] or "{}"))
+        epoch.append((row, fields))
+        ended = row["action"] == "delete" and row["state"] == "done"
+    return epoch
+
+
+def restorable_queues(
+    conn: sa.Connection, user_id: str, *, after_delete: bool = False
+) -> tuple[QueueRef, ...]:
+    """Queue memberships the bridge removed from the user since it last restored them.
+    ``after_delete``: for the reactivation that follows a re-hire, the deleted epoch's."""
+    removed: dict[str, QueueRef] = {}
+    for _row, fields in _epoch(conn, user_id, after_delete=after_delete):
+        for queue in fields["queues"].removed:
             removed[queue.id] = queue
     return tuple(removed.values())
+
+
+def restorable_footprint(
+    conn: sa.Connection, user_id: str, *, after_delete: bool = False
+) -> tuple[Footprint, str] | None:
+    """The footprint before the first change since the user last came back (the earliest
+    snapshot with one: a later deactivation's snapshot sees what the first one stripped), and the
+    id of the job that took it. ``after_delete`` as for ``restorable_queues``."""
+    for row, fields in _epoch(conn, user_id, after_delete=after_delete):
+        snap: Snapshot | None = fields["snapshot"]
+        if row["action"] != "reactivate" and snap is not None and snap.footprint is not None:
+            return snap.footprint, str(row["id"])
+    return None
+
+
+def _epoch(conn: sa.Connection, user_id: str, *, after_delete: bool) -> _Epoch:
+    epoch = _since_last_restore(conn, user_id)
+    if after_delete:
+        return epoch
+    last = epoch[-1][0] if epoch else None
+    if last is not None and last["action"] == "delete" and last["state"] == "done":
+        return []  # the user was deleted since: nothing of before comes back on its own
+    return epoch
 
 
 def users_due_for_delete(engine: sa.Engine, *, deactivated_before: float) -> list[str]:

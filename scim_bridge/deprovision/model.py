@@ -18,7 +18,9 @@ deleted user all succeed quietly).
     delete:     snapshot > guard > drain > await_idle > deactivate > verify_before > delete
                 > confirm_deleted > verify_after > tombstone > done
                                                    \\ mismatch > restore > held
-    reactivate: snapshot > activate > restore_queues > done
+    reactivate: snapshot > activate > restore_division > restore_roles > restore_skills
+                > restore_languages > restore_queues > verify_restore > done
+                                                        \\ difference > held (retry redoes them)
 
 Adding a step: a name in ``record.Step``, its place in ``SEQUENCES``, a handler in ``_HANDLERS``
 (it receives the job, its observation and a ``_Context``; it returns a ``Decision``), and the
@@ -41,11 +43,15 @@ from scim_bridge.deprovision.record import (
     OPEN_STATES,
     Action,
     Evidence,
+    Footprint,
+    Grant,
     Job,
     JobState,
+    Level,
     QueueRef,
     Snapshot,
     Step,
+    footprint_to,
 )
 
 __all__ = ["FINISHED_STATES", "OPEN_STATES", "Action", "Job", "JobState", "Step"]
@@ -67,8 +73,26 @@ SEQUENCES: dict[Action, tuple[Step, ...]] = {
         "tombstone",
         "done",
     ),
-    "reactivate": ("snapshot", "activate", "restore_queues", "done"),
+    "reactivate": (
+        "snapshot",
+        "activate",
+        "restore_division",
+        "restore_roles",
+        "restore_skills",
+        "restore_languages",
+        "restore_queues",
+        "verify_restore",
+        "done",
+    ),
 }
+# Reactivation's restores of the footprint (issue 12): each its own durable, idempotent step; a
+# part Genesys refuses for good is recorded (``Restoration.failed``) and the next part goes on.
+RESTORE_STEPS: tuple[Step, ...] = (
+    "restore_division",
+    "restore_roles",
+    "restore_skills",
+    "restore_languages",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +121,11 @@ class UserSeen:
     user: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     queues: tuple[QueueRef, ...] = ()
     restorable: tuple[QueueRef, ...] = ()
+    # The footprint read with it (deactivate, delete), or why it could not be read.
+    footprint: Footprint | None = None
+    footprint_error: str | None = None
+    # For a reactivate: the footprint before the first change, and the job that recorded it.
+    restorable_footprint: tuple[Footprint, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +143,14 @@ class PolicyView:
 class QueuesSeen:
     queue_ids: frozenset[str]
     memberships: tuple[QueueRef, ...] = ()  # names and joined state, where known
+
+
+@dataclasses.dataclass(frozen=True)
+class FootprintSeen:
+    """verify_restore: the footprint and queue memberships as Genesys holds them now."""
+
+    footprint: Footprint
+    queues: tuple[QueueRef, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +202,16 @@ class Failure:
     error: Mapping[str, Any] | None = None
 
 
-Observation = UserSeen | PolicyView | QueuesSeen | ConversationsSeen | HistorySeen | Ready | Failure
+Observation = (
+    UserSeen
+    | PolicyView
+    | QueuesSeen
+    | ConversationsSeen
+    | HistorySeen
+    | FootprintSeen
+    | Ready
+    | Failure
+)
 
 
 # --- effects (what the runner does outside the job's record) -----------------------------------
@@ -198,7 +244,36 @@ class WriteTombstone:
     row: Mapping[str, Any]
 
 
-GenesysEffect = RemoveQueue | AddQueue | SetState | DeleteUser
+@dataclasses.dataclass(frozen=True)
+class MoveDivision:
+    division_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class GrantRoles:
+    grants: tuple[Grant, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class AssignSkills:
+    skills: tuple[Level, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class AssignLanguages:
+    languages: tuple[Level, ...]
+
+
+GenesysEffect = (
+    RemoveQueue
+    | AddQueue
+    | SetState
+    | DeleteUser
+    | MoveDivision
+    | GrantRoles
+    | AssignSkills
+    | AssignLanguages
+)
 Effect = GenesysEffect | WriteTombstone
 
 
@@ -399,24 +474,52 @@ def _snapshot(job: Job, seen: Observation, ctx: _Context) -> Decision:
             # Deleted already (outside the bridge): nothing to do, nothing this job can prove.
             return _finish(reason="already-deleted")
         return _fail(job, "not-found")
-    snapshot = Snapshot(dict(seen.user), seen.queues, ctx.now)
-    detail: dict[str, Any] = {
-        "snapshot": {
-            "state": seen.state,
-            "version": seen.user.get("version"),
-            "queues": [q.id for q in seen.queues],
-        }
+    snapshot = Snapshot(
+        dict(seen.user),
+        seen.queues,
+        ctx.now,
+        footprint=seen.footprint,
+        footprint_error=seen.footprint_error,
+    )
+    shown: dict[str, Any] = {
+        "state": seen.state,
+        "version": seen.user.get("version"),
+        "queues": [q.id for q in seen.queues],
     }
-    queues = job.queues
+    if seen.footprint is not None:
+        shown["footprint"] = footprint_summary(seen.footprint)
+    if seen.footprint_error is not None:
+        shown["footprint_error"] = seen.footprint_error
+    detail: dict[str, Any] = {"snapshot": shown}
+    queues, restoration = job.queues, job.restoration
     if job.action == "reactivate":
         queues = dataclasses.replace(queues, to_restore=seen.restorable)
         detail["restore_queues"] = [q.id for q in seen.restorable]
+    # The footprint before the first change: an earlier job's of the same epoch (a deactivation
+    # before this delete stripped what this read sees), else this read's.
+    first = seen.restorable_footprint
+    if first is None and job.action != "reactivate" and seen.footprint is not None:
+        first = (seen.footprint, job.id)
+    if first is not None:
+        restoration = dataclasses.replace(restoration, target=first[0], source_job_id=first[1])
+        if job.action == "reactivate":
+            detail["restore_footprint"] = {**footprint_summary(first[0]), "from_job": first[1]}
     return Decision(
         step=_next(job.action, "snapshot"),
         events=(Tag.DEPROVISION_USER_SNAPSHOT,),
-        job=dataclasses.replace(job, snapshot=snapshot, queues=queues),
+        job=dataclasses.replace(job, snapshot=snapshot, queues=queues, restoration=restoration),
         detail=detail,
     )
+
+
+def footprint_summary(fp: Footprint) -> dict[str, Any]:
+    """A footprint for an audit event's detail: ids, no more."""
+    return {
+        "division_id": fp.division_id,
+        "grants": [f"{g.role_id}@{g.division_id}" for g in fp.grants],
+        "skills": {v.id: v.proficiency for v in fp.skills},
+        "languages": {v.id: v.proficiency for v in fp.languages},
+    }
 
 
 def plan(job: Job, lookback_days: int) -> list[dict[str, Any]]:
@@ -663,7 +766,16 @@ def tombstone_row(job: Job, now: float) -> dict[str, Any]:
         "job_id": job.id,
         "evidence_sha256": before.get("sha256"),
         "evidence_count": before.get("count"),
-        "detail": {"before": before, "after": after, "username": user.get("username")},
+        "detail": {
+            "before": before,
+            "after": after,
+            "username": user.get("username"),
+            # What the user held before the first change (issue 12): a re-hire may restore it.
+            "footprint": footprint_to(job.restoration.target)
+            if job.restoration.target is not None
+            else None,
+            "queues": [dataclasses.asdict(q) for q in job.snapshot.queues] if job.snapshot else [],
+        },
     }
 
 
@@ -682,12 +794,57 @@ def _tombstone(job: Job, seen: Observation, ctx: _Context) -> Decision:
 def _activate(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, Ready):
         raise _unexpected(job, seen)
+    # Genesys gives back no role on reactivation (genesys-api.md 2.4): the restores follow.
     return Decision(
-        step="restore_queues",
+        step=_next(job.action, "activate"),
         effects=(SetState("active"),),
         events=(Tag.DEPROVISION_USER_REACTIVATED,),
         detail={"state_set": "active"},
     )
+
+
+def _restore_division(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    """Back to the division of the snapshot (a delete moved the user to Home, 2.4). Nothing to
+    send when the reactivation's own read found the user there already."""
+    if not isinstance(seen, Ready):
+        raise _unexpected(job, seen)
+    target = job.restoration.target
+    wanted = target.division_id if target is not None else None
+    now_in = job.snapshot.user.get("division_id") if job.snapshot else None
+    if wanted is None or wanted == now_in:
+        return Decision(step=_next(job.action, job.step))
+    return Decision(
+        step=_next(job.action, job.step),
+        effects=(MoveDivision(wanted),),
+        events=(Tag.DEPROVISION_DIVISION_RESTORED,),
+        detail={"division_restored": wanted},
+    )
+
+
+def _restore_part(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    """Roles in their divisions, skills or languages with their proficiency: one idempotent bulk
+    call each (granting what is held, or assigning an equal proficiency, changes nothing)."""
+    if not isinstance(seen, Ready):
+        raise _unexpected(job, seen)
+    target = job.restoration.target or Footprint()
+    nxt = _next(job.action, job.step)
+    effect: Effect
+    if job.step == "restore_roles":
+        if not target.grants:
+            return Decision(step=nxt)
+        effect, tag = GrantRoles(target.grants), Tag.DEPROVISION_ROLES_RESTORED
+        detail: dict[str, Any] = {"roles_restored": footprint_summary(target)["grants"]}
+    elif job.step == "restore_skills":
+        if not target.skills:
+            return Decision(step=nxt)
+        effect, tag = AssignSkills(target.skills), Tag.DEPROVISION_SKILLS_RESTORED
+        detail = {"skills_restored": footprint_summary(target)["skills"]}
+    else:
+        if not target.languages:
+            return Decision(step=nxt)
+        effect, tag = AssignLanguages(target.languages), Tag.DEPROVISION_LANGUAGES_RESTORED
+        detail = {"languages_restored": footprint_summary(target)["languages"]}
+    return Decision(step=nxt, effects=(effect,), events=(tag,), detail=detail)
 
 
 def _restore_queues(job: Job, seen: Observation, ctx: _Context) -> Decision:
@@ -695,15 +852,77 @@ def _restore_queues(job: Job, seen: Observation, ctx: _Context) -> Decision:
         raise _unexpected(job, seen)
     wanted = {q.id: q for q in job.queues.to_restore or ()}
     missing = sorted(set(wanted) - seen.queue_ids)
+    nxt = _next(job.action, "restore_queues")
     if not missing:
-        return _finish()
+        return Decision(step=nxt)
     refs = tuple(wanted[i] for i in missing)
     restored = dataclasses.replace(job.queues, restored=refs)
-    return _finish(
-        Tag.DEPROVISION_QUEUE_RESTORED,
+    return Decision(
+        step=nxt,
         effects=tuple(AddQueue(q) for q in refs),
+        events=(Tag.DEPROVISION_QUEUE_RESTORED,),
         job=dataclasses.replace(job, queues=restored),
         detail={"queues_restored": list(missing)},
+    )
+
+
+def footprint_difference(
+    target: Footprint | None,
+    queues: tuple[QueueRef, ...],
+    seen: FootprintSeen,
+) -> dict[str, Any]:
+    """What the snapshot holds that Genesys does not now (empty: all of it is back)."""
+    diff: dict[str, Any] = {}
+    if target is not None:
+        now = seen.footprint
+        if target.division_id is not None and now.division_id != target.division_id:
+            diff["division"] = {"expected": target.division_id, "found": now.division_id}
+        held = {(g.role_id, g.division_id) for g in now.grants}
+        grants = [
+            f"{g.role_id}@{g.division_id}"
+            for g in target.grants
+            if (g.role_id, g.division_id) not in held
+        ]
+        if grants:
+            diff["roles"] = sorted(grants)
+        for part, wanted, found in (
+            ("skills", target.skills, now.skills),
+            ("languages", target.languages, now.languages),
+        ):
+            levels = {v.id: v.proficiency for v in found}
+            missing = {v.id: v.proficiency for v in wanted if levels.get(v.id) != v.proficiency}
+            if missing:
+                diff[part] = missing
+    held_queues = {q.id: q.joined for q in seen.queues}
+    absent = sorted(q.id for q in queues if held_queues.get(q.id) != q.joined)
+    if absent:
+        diff["queues"] = absent
+    return diff
+
+
+def _verify_restore(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    """The footprint and queues now, against the snapshot: the difference goes on the job; a
+    difference holds it at the first restore step (a retry redoes every restore, idempotently)."""
+    if not isinstance(seen, FootprintSeen):
+        raise _unexpected(job, seen)
+    diff = footprint_difference(job.restoration.target, job.queues.to_restore or (), seen)
+    restoration = dataclasses.replace(job.restoration, difference=diff)
+    recorded = dataclasses.replace(job, restoration=restoration)
+    detail: dict[str, Any] = {"difference": diff}
+    if job.restoration.target is None:
+        detail["footprint"] = "no snapshot recorded: roles, skills and languages not restored"
+    if job.restoration.failed:
+        detail["failed"] = {k: dict(v) for k, v in job.restoration.failed.items()}
+    if not diff:
+        return _finish(Tag.DEPROVISION_FOOTPRINT_VERIFIED, job=recorded, detail=detail)
+    return Decision(
+        step=RESTORE_STEPS[0],
+        state="held",
+        events=(Tag.DEPROVISION_FOOTPRINT_MISMATCH, Tag.DEPROVISION_JOB_HELD),
+        waiting_on="approval",
+        reason="restore-incomplete",
+        job=recorded,
+        detail=detail,
     )
 
 
@@ -720,7 +939,12 @@ _HANDLERS: dict[Step, Callable[[Job, Observation, _Context], Decision]] = {
     "restore": _restore,
     "tombstone": _tombstone,
     "activate": _activate,
+    "restore_division": _restore_division,
+    "restore_roles": _restore_part,
+    "restore_skills": _restore_part,
+    "restore_languages": _restore_part,
     "restore_queues": _restore_queues,
+    "verify_restore": _verify_restore,
 }
 
 _WAITING_ON: dict[ErrorKind, str] = {
@@ -736,6 +960,22 @@ def _on_failure(job: Job, failure: Failure, ctx: _Context) -> Decision:
     if failure.error is not None:
         detail["error"] = dict(failure.error)
     kind = failure.kind
+    if job.step in RESTORE_STEPS and kind in ("permission", "not-found", "invalid"):
+        # Refused for good (a role deleted since, a permission missing): recorded, and the
+        # other parts go on; the check shows the part as missing and holds the job.
+        part = job.step.removeprefix("restore_")
+        error = dict(failure.error or {"kind": kind})
+        failed = {**recorded.restoration.failed, part: error}
+        recorded = dataclasses.replace(
+            recorded, restoration=dataclasses.replace(recorded.restoration, failed=failed)
+        )
+        detail["failed_part"] = part
+        decision = Decision(
+            step=_next(job.action, job.step),
+            events=(Tag.DEPROVISION_RESTORE_FAILED,),
+            job=recorded,
+        )
+        return dataclasses.replace(decision, detail={**detail, "error": error})
     if kind == "active-conversation":
         # Genesys refused the deactivation because a conversation started since the check.
         decision = dataclasses.replace(_wait_for_conversation(recorded, ctx), reset_attempts=False)

@@ -35,7 +35,12 @@ Step = Literal[
     "restore",
     "tombstone",
     "activate",
+    "restore_division",
+    "restore_roles",
+    "restore_skills",
+    "restore_languages",
     "restore_queues",
+    "verify_restore",
     "done",
 ]
 
@@ -54,13 +59,69 @@ class QueueRef:
     joined: bool = True
 
 
+@dataclasses.dataclass(frozen=True, order=True)
+class Grant:
+    """A role granted to the user itself in a division (what deactivation and delete remove,
+    genesys-api.md 2.4); names for people reading the record."""
+
+    role_id: str
+    division_id: str
+    role_name: str | None = None
+    division_name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Level:
+    """A routing skill or language and its proficiency (0.0 to 5.0)."""
+
+    id: str
+    proficiency: float
+    name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Footprint:
+    """What an admin gave the user beyond the profile (issue 12): the division, the roles granted
+    to the user itself, routing skills and languages; ``group_ids`` for people (group-granted
+    roles stay with the group through deactivation, so there is nothing to restore there), None
+    when Genesys did not say."""
+
+    division_id: str | None = None
+    grants: tuple[Grant, ...] = ()
+    skills: tuple[Level, ...] = ()
+    languages: tuple[Level, ...] = ()
+    group_ids: tuple[str, ...] | None = None
+
+
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
-    """The user as the job first read them: profile (``GenesysUser`` fields) and queues."""
+    """The user as the job first read them: profile (``GenesysUser`` fields), queues and the
+    footprint (None: not read: a row written before issue 12, or the client may not read grants,
+    ``footprint_error`` says why)."""
 
     user: Mapping[str, Any]
     queues: tuple[QueueRef, ...] = ()
     at: float = 0.0
+    footprint: Footprint | None = None
+    footprint_error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Restoration:
+    """A reactivation's restore of the footprint (issue 12).
+
+    ``target``: the snapshot taken before the first change (``jobs.restorable_footprint``), from
+    the job that took it (``source_job_id``). ``failed``: per part, the error of a restore Genesys
+    refused for good (recorded, never dropped: the check then shows the part as missing).
+    ``difference``: per part, what the check after the restore found still missing (empty:
+    everything is back); None until checked."""
+
+    target: Footprint | None = None
+    source_job_id: str | None = None
+    failed: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    difference: Mapping[str, Any] | None = None
+    # A re-hire's reactivation (REHIRE_RESTORE_FOOTPRINT): restore what the delete's epoch held.
+    after_delete: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +191,7 @@ class Job:
     snapshot: Snapshot | None = None
     queues: Memberships = Memberships()
     history: History = History()
+    restoration: Restoration = Restoration()
     plan: tuple[Mapping[str, Any], ...] | None = None  # DRY_RUN: what would have been done
     # stored keys this version does not know (kept on save)
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -145,3 +207,27 @@ class Job:
     @property
     def access_cut(self) -> bool:
         return self.access_cut_at is not None
+
+
+def footprint_to(fp: Footprint) -> dict[str, Any]:
+    """A footprint as JSON (the job's snapshot, the tombstone's detail)."""
+    return {
+        "division_id": fp.division_id,
+        "grants": [dataclasses.asdict(g) for g in fp.grants],
+        "skills": [dataclasses.asdict(level) for level in fp.skills],
+        "languages": [dataclasses.asdict(level) for level in fp.languages],
+        "group_ids": list(fp.group_ids) if fp.group_ids is not None else None,
+    }
+
+
+def footprint_from(value: Mapping[str, Any] | None) -> Footprint | None:
+    if value is None:
+        return None
+    groups = value.get("group_ids")
+    return Footprint(
+        division_id=value.get("division_id"),
+        grants=tuple(Grant(**g) for g in value.get("grants", ())),
+        skills=tuple(Level(**v) for v in value.get("skills", ())),
+        languages=tuple(Level(**v) for v in value.get("languages", ())),
+        group_ids=tuple(groups) if groups is not None else None,
+    )

@@ -29,7 +29,7 @@ from scim_bridge.deprovision import evidence, jobs
 from scim_bridge.deprovision import model as m
 from scim_bridge.deprovision.jobs import Claim, LeaseLost
 from scim_bridge.deprovision.policies import Policies
-from scim_bridge.deprovision.record import Job, QueueRef
+from scim_bridge.deprovision.record import Footprint, Grant, Job, Level, QueueRef
 from scim_bridge.genesys.api import Gateway
 from scim_bridge.genesys.errors import (
     ActiveConversation,
@@ -41,7 +41,15 @@ from scim_bridge.genesys.errors import (
     Unavailable,
     VersionConflict,
 )
-from scim_bridge.genesys.types import CallRecord, GenesysUser, HistoryQuery, QueueMembership
+from scim_bridge.genesys.types import (
+    CallRecord,
+    GenesysUser,
+    HistoryQuery,
+    Proficiency,
+    QueueMembership,
+    RoleGrant,
+)
+from scim_bridge.genesys.types import Footprint as GenesysFootprint
 from scim_bridge.store.engine import is_sqlite, write_transaction
 
 log = logging.getLogger(__name__)
@@ -78,6 +86,7 @@ class BatchedRead:
 
     user: GenesysUser | None
     calls: tuple[CallRecord, ...] = ()
+    footprint: GenesysFootprint | None = None  # a snapshot's, when the bulk read had it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +118,20 @@ def failure_kind(error: GenesysError) -> m.ErrorKind:
 
 def _refs(queues: tuple[QueueMembership, ...] | None) -> tuple[QueueRef, ...]:
     return tuple(QueueRef(q.queue_id, q.queue_name, q.joined) for q in queues or ())
+
+
+def footprint_record(fp: GenesysFootprint) -> Footprint:
+    """The gateway's footprint as the job records it: the user's own grants only (group-granted
+    roles stay with the group through deactivation, genesys-api.md 2.4)."""
+    return Footprint(
+        division_id=fp.division_id,
+        grants=tuple(
+            Grant(g.role_id, g.division_id, g.role_name, g.division_name) for g in fp.grants
+        ),
+        skills=tuple(Level(v.id, v.proficiency, v.name) for v in fp.skills),
+        languages=tuple(Level(v.id, v.proficiency, v.name) for v in fp.languages),
+        group_ids=fp.group_ids,
+    )
 
 
 def _call_dict(c: CallRecord) -> dict[str, Any]:
@@ -341,6 +364,10 @@ class Runner:
         if step == "await_idle":
             status = self.gateway.conversation_status(job.user_id, deadline=deadline)
             return m.ConversationsSeen(status.busy), dataclasses.replace(reads, fresh=status.user)
+        if step == "verify_restore":
+            current = self.gateway.user_footprint(job.user_id, deadline=deadline)
+            memberships = self.gateway.user_queues(job.user_id, deadline=deadline)
+            return m.FootprintSeen(footprint_record(current), _refs(memberships)), reads
         if step in m.HISTORY_STEPS:
             found = answer or self._history_alone(job, deadline)
             seen = m.HistorySeen(
@@ -356,25 +383,61 @@ class Runner:
         the step). confirm_deleted asks ?state=deleted first (one call, not a 404 and two)."""
         confirm = job.step == "confirm_deleted"
         shared = reads.read.user if reads.read is not None else None
-        user = shared or self._read_user(job, deadline, expect_deleted=confirm)
+        footprint: GenesysFootprint | None = reads.read.footprint if reads.read else None
+        footprint_error: str | None = None
+        user = shared
+        if user is None and not confirm and job.action != "reactivate":
+            # The snapshot before the first change includes the footprint (issue 12): one user
+            # read with expands serves both; a client that may not read grants still deprovisions.
+            try:
+                footprint = self.gateway.user_footprint(job.user_id, deadline=deadline)
+                user = footprint.user
+            except NotFound:
+                footprint = None
+            except PermissionDenied as e:
+                footprint, footprint_error = None, e.message
+        if user is None:
+            user = self._read_user(job, deadline, expect_deleted=confirm)
         reads = dataclasses.replace(reads, user=user)
         if user is None or confirm:
             return m.UserSeen(user.state if user else None), reads
         queues = reads.queues
-        if user.state != "deleted" and job.action != "reactivate":
+        live = user.state != "deleted"
+        if live and job.action != "reactivate":
             queues = self.gateway.user_queues(job.user_id, deadline=deadline)
+            if footprint is None and footprint_error is None:
+                footprint, footprint_error = self._footprint_alone(job, deadline)
         restorable: tuple[QueueRef, ...] = ()
-        if job.action == "reactivate" and user.state != "deleted":
+        first: tuple[Footprint, str] | None = None
+        if live:
+            after_delete = job.restoration.after_delete
             with self.engine.connect() as conn:
-                restorable = jobs.restorable_queues(conn, job.user_id)
+                if job.action == "reactivate":
+                    restorable = jobs.restorable_queues(
+                        conn, job.user_id, after_delete=after_delete
+                    )
+                first = jobs.restorable_footprint(conn, job.user_id, after_delete=after_delete)
         seen = m.UserSeen(
             user.state,
             frozenset(q.queue_id for q in queues or ()),
             user=dataclasses.asdict(user),
             queues=_refs(queues),
             restorable=restorable,
+            footprint=footprint_record(footprint) if footprint is not None else None,
+            footprint_error=footprint_error,
+            restorable_footprint=first,
         )
         return seen, dataclasses.replace(reads, queues=queues)
+
+    def _footprint_alone(
+        self, job: Job, deadline: float
+    ) -> tuple[GenesysFootprint | None, str | None]:
+        try:
+            return self.gateway.user_footprint(job.user_id, deadline=deadline), None
+        except PermissionDenied as e:
+            return None, e.message
+        except NotFound:
+            return None, "not-found"
 
     def history_window(self, job: Job) -> evidence.Window:
         """verify_after compares over the window verify_before used; verify_before opens one."""
@@ -444,6 +507,17 @@ class Runner:
             return dataclasses.replace(reads, user=user)
         elif isinstance(effect, m.DeleteUser):
             self.gateway.delete_user(uid, deadline=deadline)
+        elif isinstance(effect, m.MoveDivision):
+            self.gateway.move_to_division(uid, effect.division_id, deadline=deadline)
+        elif isinstance(effect, m.GrantRoles):
+            grants = [RoleGrant(g.role_id, g.division_id) for g in effect.grants]
+            self.gateway.grant_roles(uid, grants, deadline=deadline)
+        elif isinstance(effect, m.AssignSkills):
+            skills = [Proficiency(v.id, v.proficiency) for v in effect.skills]
+            self.gateway.assign_skills(uid, skills, deadline=deadline)
+        elif isinstance(effect, m.AssignLanguages):
+            languages = [Proficiency(v.id, v.proficiency) for v in effect.languages]
+            self.gateway.assign_languages(uid, languages, deadline=deadline)
         return reads
 
     # -- recording -------------------------------------------------------------------------------

@@ -82,8 +82,17 @@ class JobService:
 
     # -- api.Deprovisioning ------------------------------------------------------------------
 
-    def request(self, action: Action, genesys_user_id: str, *, requester: Requester) -> Outcome:
-        job, joined = self.enqueue(action, genesys_user_id, requester=requester)
+    def request(
+        self,
+        action: Action,
+        genesys_user_id: str,
+        *,
+        requester: Requester,
+        after_delete: bool = False,
+    ) -> Outcome:
+        job, joined = self.enqueue(
+            action, genesys_user_id, requester=requester, after_delete=after_delete
+        )
         if job.state in ("pending", "waiting", "running"):
             job = self._run_inline(job)
         if job.state in ("failed", "cancelled") and job.reason in REFUSED_REASONS:
@@ -114,6 +123,7 @@ class JobService:
         *,
         requester: Requester,
         from_policy: bool = False,
+        after_delete: bool = False,
     ) -> tuple[Job, bool]:
         """The job for this request, created or joined, committed before anything else runs."""
         if not user_id or len(user_id) > 64:
@@ -138,6 +148,7 @@ class JobService:
                 from_policy=from_policy,
                 dry_run=self.policies.dry_run,
                 now=now,
+                after_delete=after_delete and action == "reactivate",
             )
             detail = {
                 "action": action,
@@ -236,6 +247,7 @@ class JobService:
             waiting_on=None if job.state in m.FINISHED_STATES else waiting_on,
             retry_after_s=None if access_cut else retry_after,
             already_deleted=job.state == "done" and job.reason == "already-deleted",
+            reason=job.reason,
         )
 
     @staticmethod

@@ -36,7 +36,7 @@ from scim_bridge.deprovision.runner import (
 )
 from scim_bridge.deprovision.service import JobService, owner_id
 from scim_bridge.genesys.errors import GenesysError
-from scim_bridge.genesys.types import CallRecord, GenesysUser, HistoryQuery
+from scim_bridge.genesys.types import CallRecord, Footprint, GenesysUser, HistoryQuery
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ _SETTLES: dict[str, tuple[str, ...]] = {
     "snapshot": ("active", "inactive"),
     "confirm_deleted": ("deleted",),
 }
+
+
+def _with_footprint(r: RunResult) -> bool:
+    return r.job.step == "snapshot" and r.job.action != "reactivate"
 
 
 class Worker:
@@ -187,13 +191,27 @@ class Worker:
         every other job gets an empty answer and reads its user itself, as it would alone."""
         if not needing:
             return {}
-        user_ids = sorted({r.job.user_id for r in needing})
+        # A deactivate's or delete's snapshot takes the footprint too (issue 12): its bulk read
+        # asks for the footprint's expands and reads each user's grants.
+        snapshots = sorted(
+            {r.job.user_id for r in needing if r.job.step == "snapshot" and _with_footprint(r)}
+        )
+        user_ids = sorted({r.job.user_id for r in needing if not _with_footprint(r)})
         found: dict[str, GenesysUser] = {}
+        footprints: dict[str, Footprint] = {}
         calls: tuple[CallRecord, ...] = ()
+        gateway = self.runner.gateway
         try:
-            found, calls = self.runner.calls_of(
-                lambda: self.runner.gateway.get_users(user_ids, deadline=time.monotonic() + 120)
-            )
+            if user_ids:
+                found, calls = self.runner.calls_of(
+                    lambda: gateway.get_users(user_ids, deadline=time.monotonic() + 120)
+                )
+            if snapshots:
+                footprints, more = self.runner.calls_of(
+                    lambda: gateway.footprints(snapshots, deadline=time.monotonic() + 120)
+                )
+                calls += more
+                found.update({uid: fp.user for uid, fp in footprints.items()})
         except GenesysError as error:
             log.warning("batched user read failed", extra={"error": error.describe()})
         answers: dict[tuple[str, str], BatchedRead] = {}
@@ -201,7 +219,12 @@ class Worker:
             user = found.get(r.job.user_id)
             if user is not None and user.state not in _SETTLES.get(r.job.step, ()):
                 user = None
-            answers[(r.job.id, r.job.step)] = BatchedRead(user, calls if user is not None else ())
+            footprint = footprints.get(r.job.user_id) if _with_footprint(r) else None
+            if _with_footprint(r) and footprint is None:
+                user = None  # read alone, footprint included
+            answers[(r.job.id, r.job.step)] = BatchedRead(
+                user, calls if user is not None else (), footprint=footprint
+            )
         return answers
 
     # -- batched history ------------------------------------------------------------------------------

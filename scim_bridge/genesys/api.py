@@ -162,6 +162,13 @@ class Gateway(Protocol):
         ``/users/{id}/routingskills`` or ``/routinglanguages``. Raises ``NotFound`` for a
         deleted or unknown user. Needs ``authorization:grant:view``."""
 
+    def footprints(
+        self, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, Footprint]:
+        """``user_footprint`` for many users: one bulk read with the expands
+        (``GET /users?id=...&state=any&expand=...``, 100 ids a call) and each user's grants read;
+        deleted and unknown users are absent."""
+
     def role_grants(self, user_id: str, *, deadline: float | None = None) -> tuple[RoleGrant, ...]:
         """Every grant the user holds, its own and its groups' (``subject_id`` tells them apart):
         GET /authorization/subjects/{id}?includeDuplicates=true. ``authorization:grant:view``."""

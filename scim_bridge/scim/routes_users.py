@@ -103,13 +103,17 @@ _REQUEST_TAGS: dict[str, Tag] = {
 }
 
 
-def request_job(ctx: ScimContext, action: Action, user_id: str) -> Outcome:
+def request_job(
+    ctx: ScimContext, action: Action, user_id: str, *, after_delete: bool = False
+) -> Outcome:
     """Hand ``action`` to the engine and apply the acknowledgement policy."""
     if ctx.deprovisioning is None:
         raise ServiceUnavailable("The deprovisioning engine is not running.")
     requester = Requester(actor=token_name(), idp=token_name(), scim_id=user_id)
     try:
-        outcome = ctx.deprovisioning.request(action, user_id, requester=requester)
+        outcome = ctx.deprovisioning.request(
+            action, user_id, requester=requester, after_delete=after_delete
+        )
     except Refused as e:
         ctx.record(
             Tag.SCIM_USER_REFUSED,
@@ -138,7 +142,15 @@ def request_job(ctx: ScimContext, action: Action, user_id: str) -> Outcome:
             + "; access is not cut yet.",
             retry_after_s=outcome.retry_after_s,
         )
-    if action == "reactivate" and not outcome.final and outcome.state in ("held", "failed"):
+    # Reactivated, with a part of the footprint not restored: the user can log in again, which is
+    # what the IdP asked; the difference is on the job for an operator (issue 12).
+    restored_in_part = outcome.state == "held" and outcome.reason == "restore-incomplete"
+    if (
+        action == "reactivate"
+        and not outcome.final
+        and outcome.state in ("held", "failed")
+        and not restored_in_part
+    ):
         raise ServiceUnavailable(
             f"Reactivation job {outcome.job_id} is {outcome.state}.",
             retry_after_s=outcome.retry_after_s,
@@ -223,15 +235,23 @@ def _rehire(ctx: ScimContext, data: Resource, conflict: directory_errors.Already
             detail={"action": "rehire", "reason": str(e), "found_by": found_by},
         )
         raise
+    # REHIRE_RESTORE_FOOTPRINT: the roles, division, skills, languages and queues the user held
+    # before it was deleted come back through a reactivation job (durable steps, checked against
+    # the tombstone's snapshot). Off by default: a re-hire may be a different job, and the IdP's
+    # group rules grant what it needs. A re-hire that arrives inactive restores nothing.
+    restore = ctx.rehire_restore_footprint and view.user.state == "active"
     ctx.record(
         Tag.SCIM_USER_REHIRED,
         scim_id=user_id,
         detail={
             "found_by": found_by,
             "active": view.user.state == "active",
-            "restore_footprint": ctx.rehire_restore_footprint,
+            "restore_footprint": restore,
         },
     )
+    if restore:
+        request_job(ctx, "reactivate", user_id, after_delete=True)
+        view = ctx.directory.get_user(user_id)
     return view
 
 

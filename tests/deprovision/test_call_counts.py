@@ -27,6 +27,9 @@ REMOVE = "DELETE /api/v2/routing/queues/<queue_id>/members/<user_id>"
 PATCH = "PATCH /api/v2/users/<user_id>"
 DELETE = "DELETE /api/v2/users/<user_id>"
 DETAILS = "POST /api/v2/analytics/conversations/details/query"
+# The footprint snapshot (issue 12): the snapshot's user read asks for skills, languages and
+# groups as expands, and the role grants are one more read.
+SUBJECT = "GET /api/v2/authorization/subjects/<subject_id>"
 
 
 def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -70,6 +73,7 @@ def test_a_delete_alone_makes_only_the_calls_that_prove_it(deprov: Engine) -> No
     assert history_after >= 1
     assert _delta(before, deprov.sandbox.stats()) == {
         GET_USER: {"200": 3},  # snapshot, await_idle, confirm (?state=deleted): no 404
+        SUBJECT: {"200": 1},  # the role grants, for the footprint snapshot (issue 12)
         QUEUES: {"200": 2},  # joined=true and joined=false (genesys-api.md 3)
         REMOVE: {"204": queues},
         PATCH: {"200": 1},  # with await_idle's version: no GET of its own
@@ -123,6 +127,7 @@ def test_batched_deletes_share_their_user_reads(deprov: Engine) -> None:
     delta = _delta(before, deprov.sandbox.stats())
     assert delta[LIST_USERS] == {"200": 2}  # one bulk read at snapshot, one at confirm
     assert delta[GET_USER] == {"200": len(ids)}  # await_idle only
+    assert delta[SUBJECT] == {"200": len(ids)}  # the grants of each footprint snapshot
     assert delta[QUEUES] == {"200": 2 * len(ids)}
     assert delta[REMOVE] == {"204": queues}
     assert delta[PATCH] == {"200": len(ids)}

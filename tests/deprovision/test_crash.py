@@ -115,6 +115,8 @@ ONCE: dict[Action, tuple[Tag, ...]] = {
         Tag.DEPROVISION_JOB_CREATED,
         Tag.DEPROVISION_USER_SNAPSHOT,
         Tag.DEPROVISION_USER_REACTIVATED,
+        Tag.DEPROVISION_ROLES_RESTORED,  # every seeded active user holds roles (issue 12)
+        Tag.DEPROVISION_FOOTPRINT_VERIFIED,
         Tag.DEPROVISION_JOB_COMPLETED,
     ),
     "delete": ONCE_PER_DELETE,
@@ -133,6 +135,7 @@ def test_sigkill_at_every_step_of_every_sequence_then_resume(
     )
     targets = list(dict.fromkeys(targets))[:3]
     queues = {uid: sorted(q["id"] for q in sandbox.user(uid)["queues"]) for uid in targets}
+    footprints = {uid: sandbox.user(uid)["footprint"] for uid in targets}
     okta = Requester(actor="okta", idp="okta")
 
     # Deactivate, reactivate, then delete the same users: each sequence, a kill at each step.
@@ -161,6 +164,8 @@ def test_sigkill_at_every_step_of_every_sequence_then_resume(
                 assert sandbox.user(uid)["state"] == "active"
                 # The queues the deactivation removed are back, each once.
                 assert sorted(q["id"] for q in sandbox.user(uid)["queues"]) == queues[uid]
+                # ... and the footprint it took away, whatever step the restore died at (12).
+                assert sandbox.user(uid)["footprint"] == footprints[uid]
 
     for uid in targets:
         assert sandbox.user(uid)["state"] == "deleted"

@@ -12,12 +12,17 @@ from scim_bridge.deprovision import model as m
 from scim_bridge.deprovision.model import (
     AddQueue,
     Approve,
+    AssignLanguages,
+    AssignSkills,
     Cancel,
     ConversationsSeen,
     CutAccess,
     DeleteUser,
     Failure,
+    FootprintSeen,
+    GrantRoles,
     HistorySeen,
+    MoveDivision,
     NotAllowed,
     PolicyView,
     QueuesSeen,
@@ -32,12 +37,32 @@ from scim_bridge.deprovision.model import (
     WriteTombstone,
     decide,
 )
-from scim_bridge.deprovision.record import History, Job, Memberships, QueueRef, Snapshot
+from scim_bridge.deprovision.record import (
+    Footprint,
+    Grant,
+    History,
+    Job,
+    Level,
+    Memberships,
+    QueueRef,
+    Restoration,
+    Snapshot,
+)
 
 RULES = Rules(
     conversation_poll_s=5, conversation_wait_max_s=100, backoff_base_s=1, backoff_cap_s=60
 )
 Q = frozenset({"q1", "q2"})
+# A footprint as a deactivation's snapshot recorded it (issue 12): roles in two divisions.
+TARGET = Footprint(
+    division_id="div-sales",
+    grants=(Grant("role-agent", "div-sales"), Grant("role-sup", "div-support")),
+    skills=(Level("skill-billing", 4.5),),
+    languages=(Level("lang-en", 5.0), Level("lang-es", 3.0)),
+)
+TARGETED = Restoration(target=TARGET, source_job_id="j0")
+IN_HOME = Snapshot({"division_id": "div-home"})
+IN_SALES = Snapshot({"division_id": "div-sales"})
 
 
 def job_at(action: str, step: str, **kw: Any) -> Job:
@@ -172,26 +197,91 @@ HAPPY_PATHS = [
     (
         job_at("reactivate", "activate"),
         Ready(),
-        "restore_queues",
+        "restore_division",
         "running",
         (SetState("active"),),
         (Tag.DEPROVISION_USER_REACTIVATED,),
     ),
+    # the footprint (issue 12): each part its own step, then the check against the snapshot
+    (
+        job_at("reactivate", "restore_division", restoration=TARGETED, snapshot=IN_HOME),
+        Ready(),
+        "restore_roles",
+        "running",
+        (MoveDivision("div-sales"),),
+        (Tag.DEPROVISION_DIVISION_RESTORED,),
+    ),
+    (
+        job_at("reactivate", "restore_division", restoration=TARGETED, snapshot=IN_SALES),
+        Ready(),
+        "restore_roles",
+        "running",
+        (),  # the reactivation's own read found the user there: nothing to send
+        (),
+    ),
+    (
+        job_at("reactivate", "restore_roles", restoration=TARGETED),
+        Ready(),
+        "restore_skills",
+        "running",
+        (GrantRoles(TARGET.grants),),
+        (Tag.DEPROVISION_ROLES_RESTORED,),
+    ),
+    (
+        job_at("reactivate", "restore_skills", restoration=TARGETED),
+        Ready(),
+        "restore_languages",
+        "running",
+        (AssignSkills(TARGET.skills),),
+        (Tag.DEPROVISION_SKILLS_RESTORED,),
+    ),
+    (
+        job_at("reactivate", "restore_languages", restoration=TARGETED),
+        Ready(),
+        "restore_queues",
+        "running",
+        (AssignLanguages(TARGET.languages),),
+        (Tag.DEPROVISION_LANGUAGES_RESTORED,),
+    ),
+    (
+        job_at("reactivate", "restore_roles"),  # no snapshot recorded: nothing to restore
+        Ready(),
+        "restore_skills",
+        "running",
+        (),
+        (),
+    ),
     (
         job_at("reactivate", "restore_queues", restore_queue_ids=Q),
         QueuesSeen(frozenset({"q1"})),
-        "done",
-        "done",
+        "verify_restore",
+        "running",
         (AddQueue(QueueRef("q2")),),
-        (Tag.DEPROVISION_QUEUE_RESTORED, Tag.DEPROVISION_JOB_COMPLETED),
+        (Tag.DEPROVISION_QUEUE_RESTORED,),
     ),
     (
         job_at("reactivate", "restore_queues"),
         QueuesSeen(frozenset()),
+        "verify_restore",
+        "running",
+        (),
+        (),
+    ),
+    (
+        job_at("reactivate", "verify_restore", restoration=TARGETED, restore_queue_ids=Q),
+        FootprintSeen(TARGET, (QueueRef("q1"), QueueRef("q2"))),
         "done",
         "done",
         (),
-        (Tag.DEPROVISION_JOB_COMPLETED,),
+        (Tag.DEPROVISION_FOOTPRINT_VERIFIED, Tag.DEPROVISION_JOB_COMPLETED),
+    ),
+    (
+        job_at("reactivate", "verify_restore", restoration=TARGETED),
+        FootprintSeen(dataclasses.replace(TARGET, grants=TARGET.grants[:1])),
+        "restore_division",
+        "held",
+        (),
+        (Tag.DEPROVISION_FOOTPRINT_MISMATCH, Tag.DEPROVISION_JOB_HELD),
     ),
 ]
 
@@ -223,7 +313,12 @@ def test_each_sequence_walks_to_done() -> None:
         "verify_after": HistorySeen(frozenset({"c"})),
         "tombstone": Ready(),
         "activate": Ready(),
+        "restore_division": Ready(),
+        "restore_roles": Ready(),
+        "restore_skills": Ready(),
+        "restore_languages": Ready(),
         "restore_queues": QueuesSeen(frozenset()),
+        "verify_restore": FootprintSeen(Footprint()),
     }
     for action in ("deactivate", "delete", "reactivate"):
         job = job_at(action, "snapshot")
@@ -696,3 +791,91 @@ def test_a_drain_that_died_before_recording_records_what_it_had_removed() -> Non
     none_left = decide(job, QueuesSeen(frozenset()), RULES)
     assert (none_left.effects, set(none_left.job.queues.removed)) == ((), {q1, q2})
     assert tags(none_left) == (Tag.DEPROVISION_QUEUE_REMOVED,)
+
+
+# --- the footprint (issue 12) ------------------------------------------------------------------
+
+
+def test_a_deactivation_snapshot_keeps_the_footprint_as_the_restore_target() -> None:
+    t = decide(job_at("deactivate", "snapshot"), UserSeen("active", footprint=TARGET), RULES)
+    assert t.job.snapshot is not None
+    assert t.job.snapshot.footprint == TARGET
+    assert (t.job.restoration.target, t.job.restoration.source_job_id) == (TARGET, "j1")
+    assert t.detail["snapshot"]["footprint"]["grants"] == [
+        "role-agent@div-sales",
+        "role-sup@div-support",
+    ]
+
+
+def test_a_later_snapshot_keeps_the_first_changes_footprint() -> None:
+    """A delete after a deactivation sees what the deactivation stripped: the target stays the
+    footprint before the first change, and the tombstone carries it."""
+    stripped = Footprint(division_id="div-sales", skills=(), grants=())
+    seen = UserSeen("inactive", footprint=stripped, restorable_footprint=(TARGET, "j0"))
+    t = decide(job_at("delete", "snapshot"), seen, RULES)
+    assert t.job.snapshot is not None
+    assert t.job.snapshot.footprint == stripped
+    assert (t.job.restoration.target, t.job.restoration.source_job_id) == (TARGET, "j0")
+    row = m.tombstone_row(t.job, 0.0)
+    assert row["detail"]["footprint"]["grants"][1]["division_id"] == "div-support"
+
+
+def test_a_reactivation_takes_its_target_from_the_first_change() -> None:
+    seen = UserSeen("inactive", restorable_footprint=(TARGET, "j0"))
+    t = decide(job_at("reactivate", "snapshot"), seen, RULES)
+    assert (t.job.restoration.target, t.job.restoration.source_job_id) == (TARGET, "j0")
+    assert t.detail["restore_footprint"]["from_job"] == "j0"
+
+
+@pytest.mark.parametrize("kind", ["permission", "not-found", "invalid"])
+def test_a_restore_refused_for_good_is_recorded_and_the_next_part_goes_on(kind: str) -> None:
+    job = job_at("reactivate", "restore_roles", restoration=TARGETED)
+    error = {"error": "PermissionDenied", "status": 403, "code": "missing.any.permissions"}
+    t = decide(job, Failure(kind, error=error), RULES)  # type: ignore[arg-type]
+    assert (t.job.step, t.job.state) == ("restore_skills", "running")
+    assert t.job.restoration.failed == {"roles": error}
+    assert tags(t) == (Tag.DEPROVISION_RESTORE_FAILED,)
+    # ... and the check shows the part missing, holding the job for a person.
+    held = decide(
+        dataclasses.replace(t.job, step="verify_restore"),
+        FootprintSeen(dataclasses.replace(TARGET, grants=())),
+        RULES,
+    )
+    assert (held.job.state, held.job.reason) == ("held", "restore-incomplete")
+    assert held.job.restoration.difference == {
+        "roles": ["role-agent@div-sales", "role-sup@div-support"]
+    }
+    assert held.detail["failed"] == {"roles": error}
+
+
+def test_a_transient_restore_failure_waits_and_retries_the_same_step() -> None:
+    job = job_at("reactivate", "restore_skills", restoration=TARGETED)
+    t = decide(job, Failure("rate-limit", retry_after_s=7), RULES, now=100)
+    assert (t.job.step, t.job.state, t.job.waiting_on) == (
+        "restore_skills",
+        "waiting",
+        "rate-limit",
+    )
+    assert t.job.restoration.failed == {}
+
+
+def test_the_difference_names_every_part() -> None:
+    now = Footprint(
+        division_id="div-home",
+        grants=(Grant("role-agent", "div-sales"),),
+        skills=(Level("skill-billing", 3.0),),
+        languages=(Level("lang-en", 5.0),),
+    )
+    diff = m.footprint_difference(
+        TARGET,
+        (QueueRef("q1", joined=True), QueueRef("q2", joined=False)),
+        FootprintSeen(now, (QueueRef("q1", joined=False),)),
+    )
+    assert diff == {
+        "division": {"expected": "div-sales", "found": "div-home"},
+        "roles": ["role-sup@div-support"],
+        "skills": {"skill-billing": 4.5},
+        "languages": {"lang-es": 3.0},
+        "queues": ["q1", "q2"],
+    }
+    assert m.footprint_difference(TARGET, (), FootprintSeen(TARGET)) == {}

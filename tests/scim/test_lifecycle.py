@@ -1,5 +1,6 @@
 """Okta and Entra provisioning lifecycles as shared/idp-behaviour.md describes them: lookup with
-no match, create, update in each form, deactivate, reactivate, delete, 404 after. Driven through
+no match, create, update in each form, deactivate, reactivate, delete, 404 after, and a re-hire
+of the same login (issue 12). Driven through
 the bridge, asserted in the sandbox and in the audit trail."""
 
 from __future__ import annotations
@@ -9,6 +10,11 @@ from typing import Any
 
 from tests.fixtures.bridge import Bridge, Client
 from tests.scim.replay import load, unique_email
+
+
+def _finish_jobs(bridge: Bridge) -> None:
+    """What the worker does after the IdP's DELETE was answered: the rest of the delete."""
+    bridge.app.extensions["scim_bridge"].deprovisioner.worker.run_until_idle(timeout_s=60)
 
 
 def _filter(client: Client, expression: str) -> dict[str, Any]:
@@ -71,6 +77,14 @@ def test_okta_lifecycle(bridge: Bridge, sandbox: Any) -> None:
     assert bridge.get(f"/Users/{uid}").status_code == 404
     assert bridge.delete(f"/Users/{uid}").status_code == 404
     assert _filter(bridge, f'userName eq "{login}"')["totalResults"] == 0
+    # (g) re-hire (issue 12): once the delete is done, Okta's next push of the same login gets
+    # the same Genesys id back (201), findable again by userName
+    _finish_jobs(bridge)
+    r = bridge.post("/Users", json=load("okta-create-user.json", username=login))
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert r.get_json()["id"] == uid
+    assert sandbox.control.user(uid)["state"] == "active"
+    assert [u["id"] for u in _filter(bridge, f'userName eq "{login}"')["Resources"]] == [uid]
     tags = bridge.tags()
     for tag in (
         "scim:user:created",
@@ -79,6 +93,8 @@ def test_okta_lifecycle(bridge: Bridge, sandbox: Any) -> None:
         "scim:user:reactivate-requested",
         "scim:user:delete-requested",
         "deprovision:user:deactivated",
+        "deprovision:user:reactivated",
+        "scim:user:rehired",
     ):
         assert tag in tags, tag
     actors = {e["actor"] for e in bridge.audit_events() if e["tag"].startswith("scim:user")}
@@ -133,5 +149,14 @@ def test_entra_lifecycle(bridge: Bridge, sandbox: Any) -> None:
     assert r.status_code == 204, r.get_data(as_text=True)
     assert entra.get(f"/Users/{uid}").status_code == 404
     assert _filter(entra, f'userName eq "{login}"')["totalResults"] == 0
+    # re-hire (issue 12): the person is assigned again after the hard delete; Entra's lookup
+    # finds nothing, it creates, and gets the same Genesys id back
+    _finish_jobs(bridge)
+    assert _filter(entra, f'userName eq "{login}"')["totalResults"] == 0
+    r = entra.post("/Users", json=load("entra-create-user.json", username=login))
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert r.get_json()["id"] == uid
+    assert r.get_json()["active"] is True
+    assert "scim:user:rehired" in bridge.tags()
     events = [e for e in bridge.audit_events() if e["tag"].startswith("scim:user")]
     assert {e["actor"] for e in events} == {"entra-test"}
