@@ -80,7 +80,7 @@ def create_app(
     return app
 
 
-def _start_worker_on_first_request(app: Flask, deprovisioner: wiring.Deprovisioner) -> None:
+def _start_worker_on_first_request(app: Flask, deprovisioner: wiring.JobEngine) -> None:
     """The in-process worker starts in the process that serves, at its first request.
 
     Not in ``create_app``: gunicorn's ``preload_app`` builds the app in the master and forks, and a

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from scim_bridge.audit import AuditLog
 from scim_bridge.config import Settings
 from scim_bridge.deprovision import wiring
-from scim_bridge.deprovision.wiring import Deprovisioner
+from scim_bridge.deprovision.wiring import JobEngine
 from scim_bridge.directory.service import Directory
 from scim_bridge.genesys.budget import RateBudget, SharedBudget, SlidingWindowBudget
 from scim_bridge.store.engine import make_engine
@@ -214,15 +214,15 @@ class Components:
         return made
 
     @property
-    def deprovisioner(self) -> Deprovisioner | None:
+    def deprovisioner(self) -> JobEngine | None:
         """Deprovisioning (its service and worker); None without a Genesys org."""
         gateway = self.gateway
         if gateway is None:
             return None
-        made: Deprovisioner = self._get("deprovisioner", lambda: self._make_deprovisioner(gateway))
+        made: JobEngine = self._get("deprovisioner", lambda: self._make_deprovisioner(gateway))
         return made
 
-    def _make_deprovisioner(self, gateway: Gateway) -> Deprovisioner:
+    def _make_deprovisioner(self, gateway: Gateway) -> JobEngine:
         options = self.worker_options
         built = wiring.build(
             self.settings,
