@@ -164,3 +164,19 @@ def test_footprint_read_gives_up_at_the_deadline(gateway: SdkGateway, sandbox: A
     sandbox.fail_next("/api/v2/authorization/subjects", status=429, count=5, retry_after=30)
     with pytest.raises(RateLimited):
         gateway.user_footprint(user_id, deadline=time.monotonic() + 2)
+
+
+def test_footprints_in_bulk_one_listing_and_each_users_grants(
+    gateway: SdkGateway, sandbox: Any
+) -> None:
+    users = [u.id for u in active_users(gateway, 6)]
+    deleted = next(u.id for u in gateway.list_users(state="deleted", page_size=5).items)
+    before = sandbox.stats()
+    found = gateway.footprints([*users, deleted])
+    stats = sandbox.stats()
+    assert list(found) == users  # deleted users are absent
+    assert served(stats, "GET /api/v2/users") - served(before, "GET /api/v2/users") == 1
+    subjects = "GET /api/v2/authorization/subjects/<subject_id>"
+    assert served(stats, subjects) - served(before, subjects) == len(users)
+    for uid in users:
+        assert found[uid] == gateway.user_footprint(uid)
