@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 DEFAULT_DATABASE_URL = "sqlite:///scim-bridge.db"
 
@@ -53,6 +54,53 @@ class DeleteBreaker:
         if not sep or not count.strip().isdigit():
             raise ConfigError(f"DELETE_BREAKER: expected N/WINDOW such as 25/1h, got {text!r}")
         return cls(int(count), parse_duration(window, name="DELETE_BREAKER window"))
+
+
+_SPAN = re.compile(r"^\s*P?(\d+)\s*([DWY])\s*$", re.IGNORECASE)
+_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class HistorySince:
+    """Where the history proof's window starts (``HISTORY_SINCE``): a fixed date (``2021-06-01``,
+    UTC midnight), or a span back from now (``5y``, ``1826d``, ``260w``, or ISO 8601 ``P5Y``).
+
+    The default, five years, is the longest "maximum interaction data retention time" an org can
+    set; without one, Genesys keeps conversation detail data for the life of the contract
+    (HELP "Retention period for analytics data and recording", help.mypurecloud.com/?p=278459).
+    A year is 365.25 days, rounded down (``5y`` = 1826 days).
+    """
+
+    days: int | None = 1826
+    date: datetime | None = None
+
+    def start(self, now: datetime) -> datetime:
+        if self.date is not None:
+            return self.date
+        return now - timedelta(days=self.days or 0)
+
+    def __str__(self) -> str:
+        return self.date.date().isoformat() if self.date is not None else f"{self.days}d"
+
+    @classmethod
+    def parse(cls, text: str, *, name: str = "HISTORY_SINCE") -> HistorySince:
+        if date := _DATE.match(text):
+            try:
+                moment = datetime.fromisoformat(date.group(1)).replace(tzinfo=UTC)
+            except ValueError:
+                raise ConfigError(f"{name}: not a calendar date: {text!r}") from None
+            return cls(days=None, date=moment)
+        span = _SPAN.match(text)
+        if not span:
+            raise ConfigError(
+                f"{name}: expected a date (2021-06-01) or a span back from now (5y, 1826d, 260w, "
+                f"P5Y), got {text!r}"
+            )
+        count, unit = int(span.group(1)), span.group(2).upper()
+        days = count * {"D": 1, "W": 7}[unit] if unit != "Y" else int(count * 365.25)
+        if not 1 <= days <= 36525:
+            raise ConfigError(f"{name}: expected 1 day to 100 years, got {text!r}")
+        return cls(days=days)
 
 
 def region_api_host(region: str) -> str:
