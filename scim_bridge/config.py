@@ -103,6 +103,9 @@ class HistorySince:
         return cls(days=days)
 
 
+DEFAULT_HISTORY_SINCE = HistorySince()
+
+
 def region_api_host(region: str) -> str:
     """``mypurecloud.ie`` -> ``https://api.mypurecloud.ie`` (genesys-api.md 1.2)."""
     region = region.strip().removeprefix("https://").removeprefix("api.").strip("/")
@@ -124,7 +127,9 @@ class Settings:
     dry_run: bool = False
     delete_breaker: DeleteBreaker | None = None
     delete_inactive_after_s: float | None = None
-    history_lookback_days: int = 90
+    history_since: HistorySince = DEFAULT_HISTORY_SINCE
+    history_job_poll_s: float = 10.0
+    history_job_resubmits: int = 3
     sync_budget_s: float = 10.0
     ack_mode: str = "success"  # or "strict" (SCIM_ACK)
     rate_limit_per_minute: int = 300
@@ -153,14 +158,33 @@ class Settings:
         ack = (get("SCIM_ACK") or "success").lower()
         if ack not in ("success", "strict"):
             raise ConfigError(f"SCIM_ACK: expected success or strict, got {ack!r}")
-        lookback = int(get("HISTORY_LOOKBACK_DAYS") or 90)
+        since_text = get("HISTORY_SINCE")
+        lookback = get("HISTORY_LOOKBACK_DAYS")  # the older setting: a number of days
+        if since_text is None and lookback is not None:
+            if not lookback.strip().isdigit():
+                raise ConfigError(
+                    f"HISTORY_LOOKBACK_DAYS: expected a number of days, got {lookback!r}"
+                )
+            since_text = f"{lookback.strip()}d"
+        since = (
+            HistorySince.parse(
+                since_text,
+                name="HISTORY_SINCE" if get("HISTORY_SINCE") else "HISTORY_LOOKBACK_DAYS",
+            )
+            if since_text
+            else DEFAULT_HISTORY_SINCE
+        )
+        poll = parse_duration(get("HISTORY_JOB_POLL") or "10s", name="HISTORY_JOB_POLL")
+        resubmits = get("HISTORY_JOB_RESUBMITS") or "3"
+        if not resubmits.isdigit():
+            raise ConfigError(f"HISTORY_JOB_RESUBMITS: expected 0 or more, got {resubmits!r}")
         window = parse_duration(
             get("GENESYS_RATE_LIMIT_WINDOW") or "60s", name="GENESYS_RATE_LIMIT_WINDOW"
         )
         if window <= 0:
             raise ConfigError("GENESYS_RATE_LIMIT_WINDOW: expected a positive duration")
-        if not 1 <= lookback <= 3650:
-            raise ConfigError("HISTORY_LOOKBACK_DAYS: expected 1 to 3650")
+        if poll <= 0:
+            raise ConfigError("HISTORY_JOB_POLL: expected a positive duration")
         return cls(
             genesys_api_host=host.rstrip("/") if host else None,
             genesys_client_id=get("GENESYS_CLIENT_ID"),
@@ -177,7 +201,9 @@ class Settings:
                 if inactive_after
                 else None
             ),
-            history_lookback_days=lookback,
+            history_since=since,
+            history_job_poll_s=poll,
+            history_job_resubmits=int(resubmits),
             sync_budget_s=parse_duration(
                 get("SCIM_SYNC_BUDGET_S") or "10", name="SCIM_SYNC_BUDGET_S"
             ),

@@ -5,7 +5,7 @@ For a window ``since..until`` and some users (a job alone, or every job a worker
 the same check), :class:`Prover` answers each with one of:
 
 * :class:`Waiting`: an async job is running at Genesys; keep its ``PendingJob`` on the job's
-  record (a process that dies resumes polling it) and come back in ``retry_in_s``;
+  record (a process that dies resumes polling it) and come back at ``poll_at``;
 * :class:`Proven`: the conversations attributed to the user, in two parts that say what covered
   what: the async job from ``since`` to ``until`` as far as the lake reached (its
   ``dataAvailabilityDate``), the synchronous query from :data:`TAIL_OVERLAP` before that date to
@@ -28,37 +28,27 @@ conversation shorter than six days. One synchronous interval holds it either way
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from scim_bridge.deprovision.evidence import Window
+from scim_bridge.deprovision.record import PendingJob
 from scim_bridge.genesys.api import Gateway
-from scim_bridge.genesys.errors import NotFound
+from scim_bridge.genesys.errors import GenesysError, NotFound
 from scim_bridge.genesys.history import MAX_USERS_PER_QUERY
-from scim_bridge.genesys.types import HistoryJobResults, HistoryQuery
+from scim_bridge.genesys.types import History, HistoryJobResults, HistoryQuery
+
+log = logging.getLogger(__name__)
 
 JOB_API = "POST /api/v2/analytics/conversations/details/jobs"
 QUERY_API = "POST /api/v2/analytics/conversations/details/query"
 TAIL_OVERLAP = timedelta(days=7)
 MAX_POLL_S = 60.0
-
-
-@dataclasses.dataclass(frozen=True)
-class PendingJob:
-    """An async job Genesys is running for a check: what to poll after a restart."""
-
-    job_id: str
-    user_ids: tuple[str, ...]
-    since: datetime
-    until: datetime
-    submitted_at: float  # the bridge's clock
-    resubmits: int = 0  # lost jobs replaced so far, in a row
-    polls: int = 0  # status reads that found it running
-    calls: int = 1  # requests spent on it so far (replaced jobs included)
-    lost_reason: str | None = None  # why the previous one was replaced
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,8 +99,11 @@ class Proven:
 
 @dataclasses.dataclass(frozen=True)
 class Waiting:
+    """Poll again at ``poll_at`` (the bridge's clock): the same moment for every job that waits on
+    this async job, so that they come back in one worker round and share the poll."""
+
     pending: PendingJob
-    retry_in_s: float
+    poll_at: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,8 +138,15 @@ class Prover:
         self.max_resubmits = max_resubmits
         # How long the last fulfilled job took: the first poll of the next one waits about that.
         self._expected_run_s = poll_s
+        self._strict = True
 
-    def run(self, requests: Sequence[Request], *, deadline: float) -> dict[Hashable, Answer]:
+    def run(
+        self, requests: Sequence[Request], *, deadline: float, strict: bool = False
+    ) -> dict[Hashable, Answer]:
+        """An answer for each request. A Genesys error raises when ``strict`` (a job alone
+        records it as its step's failure); otherwise the requests it hit are left unanswered
+        (a worker's batch: those jobs try again) and the rest go on."""
+        self._strict = strict
         answers: dict[Hashable, Answer] = {}
         results: dict[Hashable, _Read | None] = {}
         fresh: list[Request] = []
@@ -161,7 +161,8 @@ class Prover:
         for group in by_job.values():
             pending = group[0].pending
             assert pending is not None
-            self._poll(pending, group, answers, results, deadline)
+            with self._unless_strict():
+                self._poll(pending, group, answers, results, deadline)
         self._submit(fresh, answers, deadline)
         done = [r for r in requests if r.key in results]
         answers.update(self._finish(done, results, deadline))
@@ -188,7 +189,11 @@ class Prover:
             users = list(dict.fromkeys(r.user_id for r in group))
             for i in range(0, len(users), MAX_USERS_PER_QUERY):
                 chunk = tuple(users[i : i + MAX_USERS_PER_QUERY])
-                job_id = self.gateway.submit_history_job(chunk, since, until, deadline=deadline)
+                job_id: str | None = None
+                with self._unless_strict():
+                    job_id = self.gateway.submit_history_job(chunk, since, until, deadline=deadline)
+                if job_id is None:
+                    continue
                 pending = PendingJob(
                     job_id=job_id,
                     user_ids=chunk,
@@ -199,7 +204,7 @@ class Prover:
                     calls=1 if replacing is None else replacing.calls + 1,
                     lost_reason=None if replacing is None else replacing.lost_reason,
                 )
-                wait = Waiting(pending, max(self.poll_s, self._expected_run_s * 1.1))
+                wait = Waiting(pending, self.clock() + max(self.poll_s, self._expected_run_s * 1.1))
                 for request in group:
                     if request.user_id in chunk:
                         answers[request.key] = wait
@@ -232,7 +237,9 @@ class Prover:
             if status.running:
                 polled = dataclasses.replace(pending, polls=pending.polls + 1)
                 # the n-th wait doubles from poll_s (MAX_POLL_S at most)
-                wait = Waiting(polled, min(self.poll_s * 2**pending.polls, MAX_POLL_S))
+                wait = Waiting(
+                    polled, self.clock() + min(self.poll_s * 2**pending.polls, MAX_POLL_S)
+                )
                 for request in group:
                     answers[request.key] = wait
                 return
@@ -255,6 +262,7 @@ class Prover:
     ) -> dict[Hashable, Answer]:
         tails: dict[tuple[datetime, datetime, bool], list[Request]] = defaultdict(list)
         reached: dict[Hashable, datetime | None] = {}
+        lake_now: datetime | None = None
         for request in done:
             read = results[request.key]
             if request.before is not None:
@@ -262,7 +270,12 @@ class Prover:
             else:
                 lake = read.results.data_availability if read is not None else None
                 if lake is None:
-                    lake = self.gateway.data_availability(deadline=deadline)
+                    if lake_now is None:
+                        with self._unless_strict():
+                            lake_now = self.gateway.data_availability(deadline=deadline)
+                        if lake_now is None:
+                            continue
+                    lake = lake_now
                 reached[request.key] = lake
                 tail = tail_window(request.window, lake)
             tails[(tail.since, tail.until, request.before is not None)].append(request)
@@ -276,9 +289,13 @@ class Prover:
                     expected = {
                         r.user_id: r.before.tail_intervals for r in chunk if r.before is not None
                     }
-                history = self.gateway.conversation_history(
-                    HistoryQuery(users, since, until, expected=expected), deadline=deadline
-                )
+                history: History | None = None
+                with self._unless_strict():
+                    history = self.gateway.conversation_history(
+                        HistoryQuery(users, since, until, expected=expected), deadline=deadline
+                    )
+                if history is None:
+                    continue
                 for request in chunk:
                     read = results[request.key]
                     parts = [
@@ -311,6 +328,16 @@ class Prover:
                         )
                     answers[request.key] = Proven(request.window, tuple(parts))
         return answers
+
+    @contextlib.contextmanager
+    def _unless_strict(self) -> Iterator[None]:
+        """Inside a batch, a Genesys error costs only the requests of the call that failed."""
+        try:
+            yield
+        except GenesysError as error:
+            if self._strict:
+                raise
+            log.warning("batched history proof call failed", extra={"error": error.describe()})
 
 
 def tail_window(window: Window, lake: datetime) -> Window:

@@ -51,7 +51,7 @@ def _prove(prover: Prover, requests: list[Request], rounds: int = 20) -> dict[An
         waiting = [r for r in todo if isinstance(got[r.key], Waiting)]
         if not waiting:
             return answers
-        time.sleep(0.15)
+        time.sleep(max(0.0, max(got[r.key].poll_at for r in waiting) - time.time()))  # type: ignore[union-attr]
         todo = [
             Request(r.key, r.user_id, r.window, pending=got[r.key].pending, before=r.before)  # type: ignore[union-attr]
             for r in waiting
