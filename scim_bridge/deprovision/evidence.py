@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,11 +33,6 @@ class Window:
     @classmethod
     def from_dict(cls, value: dict[str, str]) -> Window:
         return cls(datetime.fromisoformat(value["since"]), datetime.fromisoformat(value["until"]))
-
-
-def window(now: float, lookback_days: int) -> Window:
-    until = datetime.fromtimestamp(now - now % WINDOW_GRAIN_S, UTC)
-    return Window(until - timedelta(days=lookback_days), until)
 
 
 def window_from(now: float, start: Callable[[datetime], datetime]) -> Window:
