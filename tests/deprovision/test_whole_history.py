@@ -4,13 +4,17 @@ an async details job for what the data lake holds, the synchronous query for the
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from scim_bridge.app import create_app
 from scim_bridge.audit import Tag
+from scim_bridge.config import Settings
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
 from scim_bridge.deprovision.proof import JOB_API, QUERY_API
+from scim_bridge.deprovision.record import Job
 from tests.deprovision.conftest import Engine, finish, users
 
 OKTA = Requester(actor="okta", idp="okta", scim_id="scim-1")
@@ -42,6 +46,20 @@ def _with_old_history(deprov: Engine, older_than_days: int) -> str:
         if oldest and _parse(oldest) < cutoff and record["conversationCount"] > 1:
             return uid
     raise AssertionError("the deep org has no user with old history")
+
+
+def _until_waiting_on_the_async_job(deprov: Engine, job_id: str) -> Job:
+    """A first process runs the job until it waits on its async details job (then "dies")."""
+    _, worker = deprov.build(history_job_poll_s=5.0)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        worker.run_once()
+        job = jobs.find(deprov.engine, job_id)
+        assert job is not None
+        if job.waiting_on == "history-job":
+            return job
+        time.sleep(0.02)
+    raise AssertionError("the job never waited on an async history job")
 
 
 def test_the_proof_covers_every_conversation_back_to_history_since(deprov: Engine) -> None:
@@ -127,12 +145,11 @@ def test_history_newer_than_the_lake_is_checked_by_the_synchronous_query(
 def test_a_crash_while_the_async_job_runs_resumes_polling_the_same_job(deprov: Engine) -> None:
     _deep(deprov)
     deprov.sandbox.faults(async_job_delay_s=1.5)
-    first, _ = deprov.build(sync_budget_s=0.5, history_job_poll_s=2.0)
+    first, _ = deprov.build()
     uid = _with_old_history(deprov, 200)
-    outcome = first.request("delete", uid, requester=OKTA)
-    assert outcome.access_cut
-    job = jobs.find(deprov.engine, outcome.job_id)
-    assert job is not None
+    (queued, _) = first.enqueue("delete", uid, requester=OKTA)
+    job = _until_waiting_on_the_async_job(deprov, queued.id)
+    assert job.access_cut
     assert (job.state, job.step, job.waiting_on) == ("waiting", "verify_before", "history-job")
     assert job.history.pending is not None
     submitted = job.history.pending.job_id
@@ -140,7 +157,7 @@ def test_a_crash_while_the_async_job_runs_resumes_polling_the_same_job(deprov: E
 
     # The process dies here. Another one (nothing shared but the database) carries on.
     _, worker = deprov.build(history_job_poll_s=0.05)
-    done = finish(worker, outcome.job_id)
+    done = finish(worker, job.id)
     assert done.state == "done"
     lake = _parts(jobs.dump_data(done), "before")[JOB_API]
     assert lake["job_id"] == submitted
@@ -152,17 +169,16 @@ def test_a_crash_while_the_async_job_runs_resumes_polling_the_same_job(deprov: E
 def test_an_async_job_that_expired_meanwhile_is_submitted_again(deprov: Engine) -> None:
     _deep(deprov)
     deprov.sandbox.faults(async_job_delay_s=1.5)
-    first, _ = deprov.build(sync_budget_s=0.5, history_job_poll_s=2.0)
+    first, _ = deprov.build()
     uid = _with_old_history(deprov, 200)
-    outcome = first.request("delete", uid, requester=OKTA)
-    job = jobs.find(deprov.engine, outcome.job_id)
-    assert job is not None
+    (queued, _) = first.enqueue("delete", uid, requester=OKTA)
+    job = _until_waiting_on_the_async_job(deprov, queued.id)
     assert job.history.pending is not None
     expired = job.history.pending.job_id
     deprov.sandbox.expire_async_job(expired)  # down for longer than the results live
 
     _, worker = deprov.build(history_job_poll_s=0.05)
-    done = finish(worker, outcome.job_id)
+    done = finish(worker, job.id)
     assert done.state == "done"
     lake = _parts(jobs.dump_data(done), "before")[JOB_API]
     assert lake["job_id"] != expired
@@ -212,3 +228,50 @@ def test_mass_offboarding_shares_one_async_job_per_side(deprov: Engine) -> None:
         data = jobs.dump_data(job)
         assert data["evidence"]["before"]["count"] == counts[job.user_id]
         assert _parts(data, "before")[JOB_API]["users"] >= 15
+
+
+def test_the_admin_api_says_what_each_part_covered(deprov: Engine, db_url: str) -> None:
+    """/admin/jobs/{id}: while waiting, the async job's id; once done, per side and part, the
+    API, the window, the lake date, the count and digest, and the calls it took."""
+    _deep(deprov)
+    deprov.sandbox.faults(async_job_delay_s=1.5)
+    service, _ = deprov.build()
+    uid = _with_old_history(deprov, 200)
+    job_id = _until_waiting_on_the_async_job(
+        deprov, service.enqueue("delete", uid, requester=OKTA)[0].id
+    ).id
+    settings = Settings(
+        genesys_api_host=deprov.sandbox.url,
+        genesys_client_id=deprov.sandbox.client_id,
+        genesys_client_secret=deprov.sandbox.client_secret,
+        database_url=db_url,
+        admin_token="s3cret",
+        worker_in_process=False,
+    )
+    app = create_app(settings)
+    auth = {"Authorization": "Bearer s3cret"}
+    try:
+        client = app.test_client()
+        waiting = client.get(f"/admin/jobs/{job_id}", headers=auth).get_json()
+        assert (waiting["state"], waiting["step"], waiting["waiting_on"]) == (
+            "waiting",
+            "verify_before",
+            "history-job",
+        ), waiting
+        pending = waiting["data"]["history_pending"]
+        assert pending["job_id"] == deprov.sandbox.async_jobs()[0]["jobId"]
+        _, worker = deprov.build(history_job_poll_s=0.05)
+        finish(worker, job_id)
+        shown = client.get(f"/admin/jobs/{job_id}", headers=auth).get_json()
+    finally:
+        app.extensions["scim_bridge"].close()
+    assert shown["state"] == "done"
+    for side in ("before", "after"):
+        parts = {p["api"]: p for p in shown["evidence"][side]["parts"]}
+        lake = parts["POST /api/v2/analytics/conversations/details/jobs"]
+        tail = parts["POST /api/v2/analytics/conversations/details/query"]
+        assert {"since", "until", "data_availability", "count", "sha256", "calls", "job_id"} <= set(
+            lake
+        )
+        assert {"since", "until", "count", "sha256", "calls"} <= set(tail)
+    assert "history_before_lake_ids" not in shown["data"]
