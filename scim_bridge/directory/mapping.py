@@ -5,21 +5,26 @@
 | SCIM                                  | Genesys                                         |
 |---------------------------------------|-------------------------------------------------|
 | id                                    | user id                                         |
-| userName                              | email (matched case-insensitively)              |
+| userName                              | email when it is an email (case-insensitive);   |
+|                                       | else kept by the bridge, work email = login     |
 | displayName                           | name                                            |
-| name.formatted / givenName / familyName | kept by the bridge; formatted defaults to name |
 | title                                 | title                                           |
-| emails[type eq "work"].value          | an EMAIL/WORK address when it differs from the  |
-|                                       | login email, else the login email               |
+| emails[type eq "work"].value          | the login for a non-email userName; else an     |
+|                                       | EMAIL/WORK address when it differs from it      |
 | phoneNumbers[type eq T].value         | PHONE addresses of type T (work, work2-4, home, |
-|                                       | mobile, other, main); other types are dropped   |
+|                                       | mobile, other, main)                            |
 | active                                | state: active <-> true, inactive <-> false      |
 | enterprise department                 | department                                      |
 | enterprise employeeNumber             | employerInfo.employeeId                         |
 | enterprise manager.value              | manager (a user id)                             |
+| everything else the catalogue lists   | kept by the bridge as written (``attributes``)  |
 | externalId                            | kept by the bridge                              |
 | meta.version                          | W/"<version>"                                   |
 | meta.created / lastModified           | kept by the bridge (absent if never written)    |
+
+What the IdP wrote is answered while Genesys still agrees with it (``_overlay``); a value changed in
+Genesys directly is answered from Genesys. For users the bridge never wrote, givenName/familyName
+come from Genesys's name (``split_name``).
 
 A deleted Genesys user is not a SCIM resource (404). Nothing here does I/O.
 """
