@@ -451,8 +451,19 @@ def changed_fields(
 
 # Not kept in the JSON record: columns of their own, Genesys's state, never stored (password),
 # read-only (RFC 7643 §3.1, §4.1 groups) or the bridge's own extension.
-_NOT_KEPT = frozenset({"schemas", "id", "meta", "externalid", "username", "active", "password"})
-_NOT_KEPT_URNS = frozenset({"groups", BRIDGE_SCHEMA.lower()})
+_NOT_KEPT = frozenset(
+    {
+        "schemas",
+        "id",
+        "meta",
+        "externalid",
+        "username",
+        "active",
+        "password",
+        "groups",
+        BRIDGE_SCHEMA.lower(),
+    }
+)
 
 
 def kept_attributes(resource: Mapping[str, Any]) -> dict[str, Any]:
@@ -460,7 +471,7 @@ def kept_attributes(resource: Mapping[str, Any]) -> dict[str, Any]:
     kept = {
         k: copy.deepcopy(v)
         for k, v in resource.items()
-        if k.lower() not in _NOT_KEPT and k.lower() not in _NOT_KEPT_URNS and v is not None
+        if k.lower() not in _NOT_KEPT and v is not None
     }
     enterprise = kept.get(ENTERPRISE_SCHEMA)
     if isinstance(enterprise, dict):

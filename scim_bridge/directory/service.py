@@ -110,18 +110,19 @@ class Directory:
         render: Callable[[UserView], Resource],
     ) -> tuple[int, list[UserView]]:
         if query.keyed:
-            ids = (
-                list(query.ids)
-                + self.records.ids_by_external_id("User", query.external_ids)
-                + self.records.ids_by_user_name("User", query.user_names)
-                + self._ids_by_login(query.user_names)
-            )
-            with translated("Users"):
-                found = (
-                    self.gateway.get_users(list(dict.fromkeys(ids)), deadline=self._deadline())
-                    if ids
-                    else {}
+            by_login = self._users_by_login(query.user_names)
+            ids = [
+                i
+                for i in dict.fromkeys(
+                    list(query.ids)
+                    + self.records.ids_by_external_id("User", query.external_ids)
+                    + self.records.ids_by_user_name("User", query.user_names)
                 )
+                if i not in by_login
+            ]
+            with translated("Users"):
+                found = dict(self.gateway.get_users(ids, deadline=self._deadline())) if ids else {}
+            found.update(by_login)
             views = self._views(sorted(found.values(), key=lambda u: (u.name.lower(), u.id)))
             residual = query.residual
             kept = [v for v in views if residual is None or residual(render(v))]
@@ -138,10 +139,10 @@ class Directory:
         total, users = _window(fetch, start_index, count)
         return total, self._views(users)
 
-    def _ids_by_login(self, user_names: Sequence[str]) -> list[str]:
+    def _users_by_login(self, user_names: Sequence[str]) -> dict[str, GenesysUser]:
         """Users whose Genesys login is one of these (a userName the bridge never recorded is
         the login); the caller's residual filter drops those whose userName is another."""
-        ids: list[str] = []
+        found: dict[str, GenesysUser] = {}
         for name in user_names:
             if not mapping.is_email(name):
                 continue
@@ -151,8 +152,8 @@ class Directory:
                     page_size=25,
                     deadline=self._deadline(),
                 )
-            ids.extend(u.id for u in page.items)
-        return ids
+            found.update((u.id, u) for u in page.items)
+        return found
 
     def create_user(self, resource: Mapping[str, Any], *, owner: str) -> UserView:
         """Create the user; everything that can be checked is checked before the Genesys POST
