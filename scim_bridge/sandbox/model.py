@@ -50,6 +50,9 @@ class User:
     employer_info: dict[str, str] = field(default_factory=dict)
     addresses: list[dict[str, Any]] = field(default_factory=list)
     date_modified: float = 0.0
+    # Every state the user has been in, with when (``GET /sandbox/users/{id}`` ``stateHistory``):
+    # tests assert from it that a user was never active after a deactivation.
+    state_history: list[tuple[str, float]] = field(default_factory=list)
 
     def sort_key(self) -> tuple[str, str]:
         return (self.name.casefold(), self.id)

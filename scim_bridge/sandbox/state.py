@@ -38,7 +38,13 @@ class SandboxState:
         """A new org for (users, seed); faults, tokens, stats and extra clients cleared."""
         with self.lock:
             self.users, self.seed = users, seed
-            self.org = build_org(users, seed, self.clock(), self.config.history_days)
+            self.org = build_org(
+                users,
+                seed,
+                self.clock(),
+                self.config.history_days,
+                group_queues=self.config.group_queue_members,
+            )
             self.faults = self.config.default_faults()
             self.org.search_lag_s = self.faults.search_lag_s
             self.clients = Clients(
