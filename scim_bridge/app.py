@@ -48,7 +48,7 @@ class Components:
     audit: AuditLog
     metrics: Metrics
     gateway: SdkGateway | None = None  # None when no Genesys org is configured
-    deprovisioner: wiring.Deprovisioner | None = None
+    deprovisioner: wiring.JobEngine | None = None
     started_at: float = dataclasses.field(default_factory=time.time)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # a part's private state
 
@@ -152,7 +152,7 @@ class _MeteredBudget:
         return waited
 
 
-def _start_worker_on_first_request(app: Flask, deprovisioner: wiring.Deprovisioner) -> None:
+def _start_worker_on_first_request(app: Flask, deprovisioner: wiring.JobEngine) -> None:
     """The in-process worker starts in the process that serves, at its first request.
 
     Not in ``create_app``: gunicorn's ``preload_app`` builds the app in the master and forks, and a

@@ -14,18 +14,25 @@ sleeping past it. ``None`` means the gateway's default per-call deadline. Every 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from scim_bridge.genesys.types import (
     CallRecord,
     ConversationStatus,
     Criterion,
+    Division,
+    Footprint,
     GenesysUser,
     Group,
     History,
+    HistoryJob,
+    HistoryJobResults,
     HistoryQuery,
     Page,
+    Proficiency,
     QueueMembership,
+    RoleGrant,
     UserFields,
     UserState,
 )
@@ -121,12 +128,6 @@ class Gateway(Protocol):
         re-read (a stale version is a 409 and a re-read, as any race).
         """
 
-    def restore_user(self, user_id: str, *, deadline: float | None = None) -> GenesysUser:
-        """Undelete a deleted user: PATCH ``{"state": "active", "version"}`` with the version
-        read with ``?state=deleted`` (genesys-api.md 2.3, 2.4). Answers the user as the PATCH
-        returned it, so its ``state`` is the restore's resulting state (``active``: the person
-        can sign in again until deactivated). A user not deleted is answered as read."""
-
     def revoke_sessions(self, user_id: str, *, deadline: float | None = None) -> bool:
         """End every session of the user: ``DELETE /api/v2/tokens/{userId}`` ("Delete all auth
         tokens for the specified user", PYDOCS ``TokensApi.delete_token``; permission
@@ -166,6 +167,55 @@ class Gateway(Protocol):
         """GET /api/v2/users/{id}?expand=conversationSummary, summed over media; ``.user`` is
         the user that GET returned."""
 
+    # --- the footprint: roles, divisions, skills, languages (issue 12) ----------------------
+    def user_footprint(self, user_id: str, *, deadline: float | None = None) -> Footprint:
+        """The user's division, role grants, routing skills and languages and groups.
+
+        One ``GET /users/{id}?expand=skills,languages,groups`` and one
+        ``GET /authorization/subjects/{id}?includeDuplicates=true`` (grants split by subject, as
+        TF does); a skills or languages expand Genesys left out is read from
+        ``/users/{id}/routingskills`` or ``/routinglanguages``. Raises ``NotFound`` for a
+        deleted or unknown user. Needs ``authorization:grant:view``."""
+
+    def role_grants(self, user_id: str, *, deadline: float | None = None) -> tuple[RoleGrant, ...]:
+        """Every grant the user holds, its own and its groups' (``subject_id`` tells them apart):
+        GET /authorization/subjects/{id}?includeDuplicates=true. ``authorization:grant:view``."""
+
+    def grant_roles(
+        self, user_id: str, grants: Sequence[RoleGrant], *, deadline: float | None = None
+    ) -> None:
+        """POST /authorization/subjects/{id}/bulkadd with each (role, division) once, in chunks;
+        granting what is held already changes nothing. Needs ``authorization:grant:add``."""
+
+    def assign_skills(
+        self, user_id: str, skills: Sequence[Proficiency], *, deadline: float | None = None
+    ) -> None:
+        """PATCH /users/{id}/routingskills/bulk (adds or updates, never removes), at most 50 a
+        request. Needs ``routing:skill:assign``."""
+
+    def assign_languages(
+        self, user_id: str, languages: Sequence[Proficiency], *, deadline: float | None = None
+    ) -> None:
+        """PATCH /users/{id}/routinglanguages/bulk, at most 50 a request. Needs
+        ``routing:language:assign`` (or ``routing:skill:assign``)."""
+
+    def move_to_division(
+        self, user_id: str, division_id: str, *, deadline: float | None = None
+    ) -> None:
+        """POST /authorization/divisions/{d}/objects/USER with the user (idempotent)."""
+
+    def home_division(self, *, deadline: float | None = None) -> Division:
+        """GET /authorization/divisions/home (no permission needed)."""
+
+    def restore_user(self, user_id: str, *, deadline: float | None = None) -> GenesysUser:
+        """Undelete a deleted user (PATCH ``state=active`` with the ``?state=deleted`` version,
+        as TF's ``restoreDeletedUser``); an active or inactive user is returned as it is.
+        Raises ``Unrestorable`` when Genesys refuses (a GDPR-deleted user, 2.4).
+
+        Answers the user as the PATCH returned it, so its ``state`` is the restore's resulting
+        state: ``active`` (an undelete "restores the user to active status", 2.4, whatever was
+        asked), so the person can sign in again until deactivated."""
+
     # --- analytics -----------------------------------------------------------------------
     def conversation_history(
         self, query: HistoryQuery, *, deadline: float | None = None
@@ -178,6 +228,34 @@ class Gateway(Protocol):
         that covers ``totalHits``), de-duplicated by conversationId. With ``query.expected``
         only what is needed to confirm those ids (``HistoryQuery``).
         """
+
+    def submit_history_job(
+        self,
+        user_ids: Sequence[str],
+        since: datetime,
+        until: datetime,
+        *,
+        deadline: float | None = None,
+    ) -> str:
+        """POST /api/v2/analytics/conversations/details/jobs for up to 100 users over
+        since..until, as one interval (jobs have no 31-day limit; "had activity during"
+        semantics, genesys-api.md 4.3). Returns the jobId (202). The org's limit on running
+        jobs answers 429, which the gateway backs off from like any 429 (``RateLimited`` past
+        the deadline). Raises ``ValueError`` for no users, more than 100, or an empty window."""
+
+    def history_job(self, job_id: str, *, deadline: float | None = None) -> HistoryJob:
+        """GET .../details/jobs/{jobId}: QUEUED, PENDING, FULFILLED, or lost (FAILED, CANCELLED,
+        EXPIRED). An id Genesys no longer knows raises ``NotFound``."""
+
+    def history_job_results(
+        self, job_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> HistoryJobResults:
+        """Every page of a FULFILLED job's results, by cursor until a page carries none,
+        attributed to ``user_ids``. Expired results raise ``NotFound``; a job that is not
+        fulfilled, ``BadRequest`` (the sandbox's reading; UNCONFIRMED)."""
+
+    def data_availability(self, *, deadline: float | None = None) -> datetime:
+        """GET .../details/jobs/availability: how far the data lake (what jobs see) reaches."""
 
     # --- groups (genesys-api.md 7) ---------------------------------------------------------
     def list_groups(

@@ -30,6 +30,7 @@ from scim_bridge.genesys.errors import (
     GenesysError,
     NotFound,
     Unavailable,
+    Unrestorable,
     VersionConflict,
 )
 from scim_bridge.genesys.failures import (
@@ -46,12 +47,18 @@ from scim_bridge.genesys.types import (
     CallRecord,
     ConversationStatus,
     Criterion,
+    Division,
+    Footprint,
     GenesysUser,
     Group,
     History,
+    HistoryJob,
+    HistoryJobResults,
     HistoryQuery,
     Page,
+    Proficiency,
     QueueMembership,
+    RoleGrant,
     UserFields,
     UserState,
 )
@@ -100,6 +107,11 @@ _DELETE_QUEUE_MEMBER = _Call("DELETE", "/api/v2/routing/queues/{queueId}/members
 _ADD_QUEUE_MEMBERS = _Call("POST", "/api/v2/routing/queues/{queueId}/members")
 _DELETE_TOKENS = _Call("DELETE", "/api/v2/tokens/{userId}")
 _DETAILS_QUERY = _Call("POST", "/api/v2/analytics/conversations/details/query")
+# A replayed submission may leave a second job running: it only reads, ends and expires.
+_SUBMIT_JOB = _Call("POST", "/api/v2/analytics/conversations/details/jobs")
+_JOB_STATUS = _Call("GET", "/api/v2/analytics/conversations/details/jobs/{jobId}")
+_JOB_RESULTS = _Call("GET", "/api/v2/analytics/conversations/details/jobs/{jobId}/results")
+_AVAILABILITY = _Call("GET", "/api/v2/analytics/conversations/details/jobs/availability")
 _LIST_GROUPS = _Call("GET", "/api/v2/groups")
 _SEARCH_GROUPS = _Call("POST", "/api/v2/groups/search")
 _GET_GROUP = _Call("GET", "/api/v2/groups/{groupId}")
@@ -109,6 +121,17 @@ _DELETE_GROUP = _Call("DELETE", "/api/v2/groups/{groupId}")
 _GROUP_MEMBERS = _Call("GET", "/api/v2/groups/{groupId}/members")
 _ADD_GROUP_MEMBERS = _Call("POST", "/api/v2/groups/{groupId}/members", conflict=VersionConflict)
 _REMOVE_GROUP_MEMBERS = _Call("DELETE", "/api/v2/groups/{groupId}/members")
+_SUBJECT = _Call("GET", "/api/v2/authorization/subjects/{subjectId}")
+_BULKADD = _Call("POST", "/api/v2/authorization/subjects/{subjectId}/bulkadd")
+_USER_SKILLS = _Call("GET", "/api/v2/users/{userId}/routingskills")
+_USER_LANGUAGES = _Call("GET", "/api/v2/users/{userId}/routinglanguages")
+_SKILLS_BULK = _Call("PATCH", "/api/v2/users/{userId}/routingskills/bulk")
+_LANGUAGES_BULK = _Call("PATCH", "/api/v2/users/{userId}/routinglanguages/bulk")
+_MOVE_OBJECTS = _Call("POST", "/api/v2/authorization/divisions/{divisionId}/objects/{objectType}")
+_HOME_DIVISION = _Call("GET", "/api/v2/authorization/divisions/home")
+_FOOTPRINT_EXPAND = ["skills", "languages", "groups"]
+_BULK_CHUNK = 50  # skills and languages per bulk PATCH (PYDOCS "Max 50"; TF chunks by 50)
+_GRANT_CHUNK = 50  # grants per bulkadd: no documented bound, a conservative one
 
 
 class SdkGateway:
@@ -376,17 +399,6 @@ class SdkGateway:
             raise Unavailable(f"user {user_id} did not reach state {state}", status=0)
         raise last
 
-    def restore_user(self, user_id: str, *, deadline: float | None = None) -> GenesysUser:
-        deadline = self._deadline(deadline)
-        current = self.get_user(user_id, expect_deleted=True, deadline=deadline)
-        if current.state != "deleted":
-            return current  # restored already: a resumed step does no harm twice
-        body = {"state": "active", "version": current.version}
-        model = self._request(
-            _PATCH_STATE, functools.partial(self._sdk.users.patch_user, user_id, body), deadline
-        )
-        return mapping.user(model)
-
     def revoke_sessions(self, user_id: str, *, deadline: float | None = None) -> bool:
         deadline = self._deadline(deadline)
         try:
@@ -493,6 +505,142 @@ class SdkGateway:
             user_id=user_id, active=counts[0], acw=counts[1], user=mapping.user(model)
         )
 
+    # ================================================================= footprint (issue 12)
+    def user_footprint(self, user_id: str, *, deadline: float | None = None) -> Footprint:
+        deadline = self._deadline(deadline)
+        model = self._request(
+            _GET_USER,
+            lambda: self._sdk.users.get_user(user_id, expand=list(_FOOTPRINT_EXPAND)),
+            deadline,
+        )
+        user = mapping.user(model)
+        # Expands are best effort (PYDOCS get_user): one left out is read on its own.
+        skills = mapping.expanded(model, "skills")
+        if skills is None:
+            skills = self._pages(
+                _USER_SKILLS,
+                deadline,
+                self._sdk.users.get_user_routingskills,
+                user_id,
+                page_size=100,
+            )
+        languages = mapping.expanded(model, "languages")
+        if languages is None:
+            languages = self._pages(
+                _USER_LANGUAGES,
+                deadline,
+                self._sdk.users.get_user_routinglanguages,
+                user_id,
+                page_size=100,
+            )
+        groups = mapping.expanded(model, "groups")
+        every = self.role_grants(user_id, deadline=deadline)
+        return Footprint(
+            user=user,
+            division_id=user.division_id,
+            grants=tuple(g for g in every if g.subject_id == user_id),
+            group_grants=tuple(g for g in every if g.subject_id != user_id),
+            skills=mapping.proficiencies(skills),
+            languages=mapping.proficiencies(languages),
+            group_ids=None if groups is None else mapping.user_ids(groups),
+        )
+
+    def role_grants(self, user_id: str, *, deadline: float | None = None) -> tuple[RoleGrant, ...]:
+        deadline = self._deadline(deadline)
+        subject = self._request(
+            _SUBJECT,
+            lambda: self._sdk.authorization.get_authorization_subject(
+                user_id, include_duplicates=True
+            ),
+            deadline,
+        )
+        return mapping.grants(subject)
+
+    def grant_roles(
+        self, user_id: str, grants: Sequence[RoleGrant], *, deadline: float | None = None
+    ) -> None:
+        deadline = self._deadline(deadline)
+        pairs = mapping.grant_pairs(grants)
+        for i in range(0, len(pairs), _GRANT_CHUNK):
+            body = {"grants": pairs[i : i + _GRANT_CHUNK]}
+            self._request(
+                _BULKADD,
+                functools.partial(
+                    self._sdk.authorization.post_authorization_subject_bulkadd, user_id, body
+                ),
+                deadline,
+            )
+
+    def assign_skills(
+        self, user_id: str, skills: Sequence[Proficiency], *, deadline: float | None = None
+    ) -> None:
+        self._assign(
+            _SKILLS_BULK, self._sdk.users.patch_user_routingskills_bulk, user_id, skills, deadline
+        )
+
+    def assign_languages(
+        self, user_id: str, languages: Sequence[Proficiency], *, deadline: float | None = None
+    ) -> None:
+        self._assign(
+            _LANGUAGES_BULK,
+            self._sdk.users.patch_user_routinglanguages_bulk,
+            user_id,
+            languages,
+            deadline,
+        )
+
+    def _assign(
+        self,
+        call: _Call,
+        method: Callable[..., Any],
+        user_id: str,
+        chosen: Sequence[Proficiency],
+        deadline: float | None,
+    ) -> None:
+        deadline = self._deadline(deadline)
+        body = mapping.proficiency_body(chosen)
+        for i in range(0, len(body), _BULK_CHUNK):
+            self._request(
+                call, functools.partial(method, user_id, body[i : i + _BULK_CHUNK]), deadline
+            )
+
+    def move_to_division(
+        self, user_id: str, division_id: str, *, deadline: float | None = None
+    ) -> None:
+        deadline = self._deadline(deadline)
+        self._request(
+            _MOVE_OBJECTS,
+            functools.partial(
+                self._sdk.authorization.post_authorization_division_object,
+                division_id,
+                "USER",
+                [user_id],
+            ),
+            deadline,
+        )
+
+    def home_division(self, *, deadline: float | None = None) -> Division:
+        deadline = self._deadline(deadline)
+        return mapping.division(
+            self._request(
+                _HOME_DIVISION, self._sdk.authorization.get_authorization_divisions_home, deadline
+            )
+        )
+
+    def restore_user(self, user_id: str, *, deadline: float | None = None) -> GenesysUser:
+        deadline = self._deadline(deadline)
+        current = self.get_user(user_id, expect_deleted=True, deadline=deadline)
+        if current.state != "deleted":
+            return current
+        try:
+            return self.set_state(user_id, "active", current=current, deadline=deadline)
+        except BadRequest as e:
+            # The documented refusal is the GDPR delete (2.4); its status and code are
+            # UNCONFIRMED, so any 4xx answer to the restore PATCH is this refusal.
+            raise Unrestorable(
+                e.message, status=e.status, code=e.code, correlation_id=e.correlation_id
+            ) from e
+
     # ================================================================= analytics
     def conversation_history(
         self, query: HistoryQuery, *, deadline: float | None = None
@@ -570,6 +718,82 @@ class SdkGateway:
             if history.last_page(closed=closed, rows=rows, seen=len(seen), total_hits=hits):
                 return page
         return _MAX_PAGES
+
+    def submit_history_job(
+        self,
+        user_ids: Sequence[str],
+        since: datetime,
+        until: datetime,
+        *,
+        deadline: float | None = None,
+    ) -> str:
+        deadline = self._deadline(deadline)
+        body = history.job_body(since, until, user_ids)
+        response = self._request(
+            _SUBMIT_JOB,
+            functools.partial(self._sdk.analytics.post_analytics_conversations_details_jobs, body),
+            deadline,
+        )
+        job_id = mapping.job_id(response)
+        if not job_id:
+            raise Unavailable(f"{_SUBMIT_JOB.label}: the answer carried no jobId", status=0)
+        return job_id
+
+    def history_job(self, job_id: str, *, deadline: float | None = None) -> HistoryJob:
+        deadline = self._deadline(deadline)
+        model = self._request(
+            _JOB_STATUS,
+            functools.partial(self._sdk.analytics.get_analytics_conversations_details_job, job_id),
+            deadline,
+        )
+        return mapping.history_job(model, job_id)
+
+    def history_job_results(
+        self, job_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> HistoryJobResults:
+        deadline = self._deadline(deadline)
+        wanted = set(user_ids)
+        found: dict[str, set[str]] = {uid: set() for uid in dict.fromkeys(user_ids)}
+        availability: datetime | None = None
+        cursor: str | None = None
+        read = self._sdk.analytics.get_analytics_conversations_details_job_results
+        pages = 0
+        while pages < _MAX_PAGES:
+            pages += 1
+            kwargs: dict[str, Any] = {"page_size": history.JOB_RESULTS_PAGE_SIZE}
+            if cursor is not None:
+                kwargs["cursor"] = cursor
+            response = self._request(
+                _JOB_RESULTS, functools.partial(read, job_id, **kwargs), deadline
+            )
+            for conversation_id, participants in mapping.conversation_participants(response):
+                for uid in participants & wanted:
+                    found[uid].add(conversation_id)
+            cursor, reached = mapping.job_page(response)
+            if reached is not None:
+                availability = reached if availability is None else min(availability, reached)
+            if cursor is None:  # "Iterate until there is no cursor" (genesys-api.md 4.3)
+                break
+        else:
+            raise Unavailable(f"{_JOB_RESULTS.label}: no last page after {_MAX_PAGES}", status=0)
+        return HistoryJobResults(
+            job_id=job_id,
+            conversations={uid: frozenset(ids) for uid, ids in found.items()},
+            data_availability=availability,
+            pages_read=pages,
+        )
+
+    def data_availability(self, *, deadline: float | None = None) -> datetime:
+        deadline = self._deadline(deadline)
+        model = self._request(
+            _AVAILABILITY,
+            self._sdk.analytics.get_analytics_conversations_details_jobs_availability,
+            deadline,
+        )
+        reached = mapping.data_availability(model)
+        if reached is None:
+            raise Unavailable(f"{_AVAILABILITY.label}: no dataAvailabilityDate", status=0)
+        return reached
 
     # ================================================================= groups
     def list_groups(

@@ -226,6 +226,7 @@ class SdkClients:
     analytics: Any
     groups: Any
     tokens: Any
+    authorization: Any
 
     @classmethod
     def create(cls, api_host: str, transport: Transport) -> SdkClients:
@@ -241,6 +242,7 @@ class SdkClients:
             analytics=PureCloudPlatformClientV2.AnalyticsApi(api_client),
             groups=PureCloudPlatformClientV2.GroupsApi(api_client),
             tokens=PureCloudPlatformClientV2.TokensApi(api_client),
+            authorization=PureCloudPlatformClientV2.AuthorizationApi(api_client),
         )
 
     def login_url(self) -> str:

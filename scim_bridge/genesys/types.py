@@ -147,6 +147,54 @@ class History:
     )
 
 
+AsyncJobState = Literal["QUEUED", "PENDING", "FAILED", "CANCELLED", "FULFILLED", "EXPIRED"]
+RUNNING_JOB_STATES: frozenset[str] = frozenset({"QUEUED", "PENDING"})
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryJob:
+    """An async details job's status (``AsyncQueryStatus``, genesys-api.md 4.3).
+
+    ``state`` is Genesys's word, or ``"outdated_sdk_version"`` for one the SDK does not know
+    (1.5): neither running nor fulfilled, so a caller treats it as lost, like FAILED.
+    """
+
+    job_id: str
+    state: str
+    error_message: str | None = None
+    submitted_at: datetime | None = None
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state in RUNNING_JOB_STATES
+
+    @property
+    def fulfilled(self) -> bool:
+        return self.state == "FULFILLED"
+
+    @property
+    def lost(self) -> bool:
+        """FAILED, CANCELLED, EXPIRED (or unknown): no results will come; submit it again."""
+        return not (self.running or self.fulfilled)
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryJobResults:
+    """What a fulfilled job found for each of the users its query named.
+
+    ``conversations[user_id]``: the conversation ids in which a participant carries that userId
+    (every user asked about has a key). ``data_availability``: the ``dataAvailabilityDate`` its
+    pages reported (the earliest, should they differ): the job saw data up to at least then.
+    """
+
+    job_id: str
+    conversations: Mapping[str, frozenset[str]]
+    data_availability: datetime | None
+    pages_read: int
+
+
 @dataclasses.dataclass(frozen=True)
 class Group:
     id: str
@@ -172,3 +220,55 @@ class CallRecord:
     duration_s: float
     correlation_id: str | None = None
     retry_after_s: float | None = None
+
+
+# --- the footprint (issue 12) --------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, order=True)
+class RoleGrant:
+    """A role granted in a division (``AuthzGrant``; ``RoleDivisionPair`` when restored).
+
+    ``subject_id`` is who holds the grant: the user itself, or a group whose role the user
+    inherits (genesyscloud/user_roles ``getAssignedGrants`` keeps only the user's own). Names are
+    for people reading a snapshot or an audit event; ids are what is restored.
+    """
+
+    role_id: str
+    division_id: str
+    subject_id: str = ""
+    role_name: str | None = None
+    division_name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Proficiency:
+    """A routing skill or language on a user, 0.0 to 5.0 (``UserRoutingSkill``/``Language``)."""
+
+    id: str
+    proficiency: float
+    name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Footprint:
+    """What an admin gave a user beyond the profile, as one read found it (issue 12).
+
+    ``grants`` are the roles granted to the user itself: those Genesys removes on deactivation
+    and delete (genesys-api.md 2.4). ``group_grants`` come through role-enabled groups and stay.
+    ``group_ids`` is None when Genesys left the ``groups`` expand out (expands are best effort).
+    Queue memberships are read separately (``Gateway.user_queues``).
+    """
+
+    user: GenesysUser
+    division_id: str | None
+    grants: tuple[RoleGrant, ...]
+    group_grants: tuple[RoleGrant, ...]
+    skills: tuple[Proficiency, ...]
+    languages: tuple[Proficiency, ...]
+    group_ids: tuple[str, ...] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Division:
+    id: str
+    name: str
+    home: bool = False

@@ -44,7 +44,24 @@ class Faults:
     token_ttl_s: int = 86400
     search_lag_s: float = 0.0
     purge_history_on_delete: bool = False
+    # With purge_history_on_delete: purge only conversations that started more than this many
+    # days ago (0: all of them), the kind of loss a check over the recent past never sees.
+    purge_history_older_than_days: int = 0
     block_deactivation_on_active_conversation: bool = True
+    # Whether deactivation and delete also remove routing skills and languages is UNCONFIRMED
+    # (genesys-api.md 2.4 names roles only): the stricter reading removes them.
+    strip_routing_on_deactivate: bool = True
+    # Expand names GET /users/{id} silently leaves out: expands are "resolved with a best effort
+    # approach and not guaranteed to be returned" (PYDOCS UsersApi get_user).
+    drop_expands: list[str] = field(default_factory=list)
+    # Async details jobs (genesys-api.md 4.3; sandbox/jobs.py): how long a job takes, how long its
+    # results live, how far the data lake lags now, how many jobs may run at once per org
+    # (UNCONFIRMED), and the outcomes the next jobs are forced to (FAILED / EXPIRED / FULFILLED).
+    async_job_delay_s: float = 3.0
+    async_job_ttl_s: float = 86400.0
+    data_availability_lag_s: float = 3600.0
+    async_job_concurrency: int = 5
+    async_job_outcomes: list[str] = field(default_factory=list)
     fail_next: list[FailRule] = field(default_factory=list)
     # Users whose ``expand=conversationSummary`` comes back without it ("*": everyone). Expands
     # are best effort (PYDOCS get_user), so the bridge must decide without one.
@@ -65,8 +82,17 @@ class Faults:
             "latency_ms": int,
             "token_ttl_s": int,
             "search_lag_s": float,
+            "purge_history_older_than_days": int,
+            "async_job_delay_s": float,
+            "async_job_ttl_s": float,
+            "data_availability_lag_s": float,
+            "async_job_concurrency": int,
         }
-        flags = ("purge_history_on_delete", "block_deactivation_on_active_conversation")
+        flags = (
+            "purge_history_on_delete",
+            "block_deactivation_on_active_conversation",
+            "strip_routing_on_deactivate",
+        )
         for key, value in body.items():
             if key in numbers:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -83,6 +109,16 @@ class Faults:
                 if not all(isinstance(i, str) and i for i in ids):
                     raise ApiError.bad_request(f'{key} must be a list of user ids (or "*")')
                 self.conversation_summary_missing = list(ids)
+            elif key == "drop_expands":
+                names = _list(value, key)
+                if not all(isinstance(n, str) for n in names):
+                    raise ApiError.bad_request("drop_expands must be a list of expand names")
+                self.drop_expands = [str(n) for n in names]
+            elif key == "async_job_outcomes":
+                outcomes = _list(value, key)
+                if not all(o in ("FULFILLED", "FAILED", "EXPIRED") for o in outcomes):
+                    raise ApiError.bad_request(f"{key} items must be FULFILLED, FAILED or EXPIRED")
+                self.async_job_outcomes = list(outcomes)
             else:
                 raise ApiError.bad_request(f"unknown fault: {key}")
         if self.error_rate > 1:
@@ -140,7 +176,11 @@ class SandboxConfig:
     search_lag_s: float = 0.0
     purge_history_on_delete: bool = False
     block_deactivation_on_active_conversation: bool = True
-    history_days: int = 90
+    # Three years of history (sparse before the last 90 days): more than the two years an org
+    # keeps by default at the least, so that a proof covering less shows the gap.
+    history_days: int = 1095
+    async_job_delay_s: float = 3.0
+    data_availability_lag_s: float = 3600.0
     # Seed memberBy=group queue memberships (the largest group routed to one queue). Off until
     # the bridge's drain copes with a membership it cannot remove (issue 10); a test routes a
     # group with POST /sandbox/queues/{id}/groups meanwhile.
@@ -156,4 +196,6 @@ class SandboxConfig:
             search_lag_s=self.search_lag_s,
             purge_history_on_delete=self.purge_history_on_delete,
             block_deactivation_on_active_conversation=self.block_deactivation_on_active_conversation,
+            async_job_delay_s=self.async_job_delay_s,
+            data_availability_lag_s=self.data_availability_lag_s,
         )

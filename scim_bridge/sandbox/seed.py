@@ -2,7 +2,10 @@
 
 Times are laid out backwards from the start of the current UTC day, so a seed gives the same
 org all day long; history covers ``history_days`` days before today (none today, so that a
-query that leaves "now" out of its interval sees all of it: genesys-api.md 4.1).
+query that leaves "now" out of its interval sees all of it: genesys-api.md 4.1). The last
+:data:`RECENT_DAYS` are busy; before that history is sparse (a few conversations for some users),
+drawn from a random stream of its own, so that the rest of the org is the same whatever
+``history_days`` is.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from scim_bridge.sandbox.model import (
     Group,
     Participant,
     Queue,
+    Role,
+    RoutingEntity,
     Segment,
     Session,
     User,
@@ -23,6 +28,7 @@ from scim_bridge.sandbox.model import (
 from scim_bridge.sandbox.org import Org
 
 DAY = 86400.0
+RECENT_DAYS = 90
 
 FIRST_NAMES = (
     "Ada", "Alan", "Barbara", "Brian", "Carmen", "Chen", "Dana", "Diego", "Elif", "Emma",
@@ -51,13 +57,16 @@ def build_org(
     users: int, seed: int, now: float, history_days: int = 90, *, group_queues: bool = False
 ) -> Org:
     rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
-    home = Division(id=_uuid(rng), name="Home")
+    home = Division(id=_uuid(rng), name="Home", description="The home division", home=True)
     org = Org(rng, home)
     today = now - now % DAY
     _seed_users(org, users, today)
     _seed_queues(org, today)
-    _seed_history(org, today, history_days)
+    _seed_history(org, today, min(history_days, RECENT_DAYS))
     _seed_groups(org, today)
+    if history_days > RECENT_DAYS:
+        _seed_old_history(org, today, history_days, random.Random(f"{seed}:old-history"))  # noqa: S311
+    _seed_footprint(org, seed, today)
     if group_queues:
         _seed_group_queues(org, seed)
     return org
@@ -124,11 +133,40 @@ def _seed_history(org: Org, today: float, days: int) -> None:
             )
 
 
+def _seed_old_history(org: Org, today: float, days: int, rng: random.Random) -> None:
+    """Sparse history from :data:`RECENT_DAYS` back to ``days``: about 60% of users (deleted
+    ones included) have one to three conversations there."""
+    people = list(org.users.values())
+    queue_ids = list(org.queues)
+    for user in people:
+        if rng.random() >= 0.6:
+            continue
+        for _ in range(rng.randint(1, 3)):
+            start = today - rng.uniform(RECENT_DAYS * DAY + 60, days * DAY)
+            media = rng.choice(MEDIA)
+            queue_id = rng.choice(queue_ids) if queue_ids else None
+            org.add_conversation(
+                conversation(org, start, media, queue_id, [user], ended=True, rng=rng)
+            )
+
+
 def conversation(
-    org: Org, start: float, media: str, queue_id: str | None, agents: list[User], *, ended: bool
+    org: Org,
+    start: float,
+    media: str,
+    queue_id: str | None,
+    agents: list[User],
+    *,
+    ended: bool,
+    rng: random.Random | None = None,
 ) -> Conversation:
-    """A customer conversation routed through a queue to one or more agents in turn."""
-    rng = org.rng
+    """A customer conversation routed through a queue to one or more agents in turn.
+    ``rng``: the random stream to draw from (the org's by default), ids included."""
+    rng = rng or org.rng
+
+    def new_id() -> str:
+        return _uuid(rng)
+
     direction = "inbound" if rng.random() < 0.8 else "outbound"
     clock = start
     participants = []
@@ -136,8 +174,8 @@ def conversation(
     if direction == "inbound" and queue_id:
         wait = rng.uniform(5, 120)
         participants.append(
-            Participant(org.new_id(), queue_name, "acd", None, [
-                Session(org.new_id(), media, direction, [
+            Participant(new_id(), queue_name, "acd", None, [
+                Session(new_id(), media, direction, [
                     Segment(clock, clock + wait, "interact", queue_id),
                 ]),
             ])
@@ -157,17 +195,17 @@ def conversation(
                 Segment(clock + alert + talk, clock + alert + talk + acw, "wrapup", queue_id)
             )
         participants.append(
-            Participant(org.new_id(), agent.name, "agent", agent.id,
-                        [Session(org.new_id(), media, direction, segments)])
+            Participant(new_id(), agent.name, "agent", agent.id,
+                        [Session(new_id(), media, direction, segments)])
         )  # fmt: skip
         clock += alert + talk
     end = clock if ended else None
-    customer = Participant(org.new_id(), "Customer", "customer", None, [
-        Session(org.new_id(), media, direction, [Segment(start, end, "interact", queue_id)]),
+    customer = Participant(new_id(), "Customer", "customer", None, [
+        Session(new_id(), media, direction, [Segment(start, end, "interact", queue_id)]),
     ])  # fmt: skip
     participants.insert(0, customer)
     return Conversation(
-        id=org.new_id(),
+        id=new_id(),
         start=start,
         end=end,
         originating_direction=direction,
@@ -212,3 +250,79 @@ def _seed_group_queues(org: Org, seed: int) -> None:
     for user_id in list(org.queue_members[queue_id]):
         if org.member_by(queue_id, user_id) == "group":
             org.queue_members[queue_id][user_id] = rng.random() < 0.75
+
+
+# --- the footprint (issue 12): divisions, roles and grants, routing skills and languages ---------
+DIVISIONS = ("Sales EMEA", "Support Americas", "Outsourcer - Northwind")
+ROLES = (
+    # (name, Genesys default role, permissions)
+    ("Master Admin", True, ("admin",)),
+    ("employee", True, ("directory:user:view", "directory:group:view")),
+    ("User", True, ("directory:user:view", "routing:queue:join")),
+    ("Supervisor", True, ("routing:queue:view", "analytics:conversationDetail:view")),
+    ("Quality Evaluator", True, ("quality:evaluation:add",)),
+    ("Agent - Voice", False, ("routing:queue:join", "conversation:call:accept")),
+    ("Agent - Digital", False, ("routing:queue:join", "conversation:message:accept")),
+    ("Queue Manager", False, ("routing:queue:edit", "routing:queueMember:manage")),
+)
+SKILLS = ("Billing Disputes", "Technical Support L1", "Technical Support L2", "Retention Offers",
+          "VIP Handling", "Outbound Sales", "Chargebacks")  # fmt: skip
+LANGUAGES = ("English", "Spanish", "French", "German", "Portuguese", "Japanese")
+PROFICIENCIES = (1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0)
+
+
+def _seed_footprint(org: Org, seed: int, today: float) -> None:
+    """Divisions, roles, skills and languages, and on each user what an admin would have given.
+
+    Drawn from a separate rng so that the ids and choices of everything seeded before stay as
+    they were. Active users hold their grants; inactive ones lost theirs when they were
+    deactivated (genesys-api.md 2.4), deleted ones sit in Home with nothing. Two groups grant
+    roles to their members, which survive deactivation.
+    """
+    rng = random.Random(f"footprint:{seed}")  # noqa: S311 - reproducible simulation
+    for name in DIVISIONS:
+        division = Division(id=_uuid(rng), name=name, description=f"{name} (seeded)")
+        org.divisions[division.id] = division
+    for name, default, permissions in ROLES:
+        seeded = Role(_uuid(rng), name, f"{name} (seeded)", permissions, default=default)
+        org.roles[seeded.id] = seeded
+    for name in SKILLS:
+        entity = RoutingEntity(_uuid(rng), name, "skills", today - rng.uniform(100, 900) * DAY)
+        org.skills[entity.id] = entity
+    for name in LANGUAGES:
+        entity = RoutingEntity(_uuid(rng), name, "languages", today - rng.uniform(100, 900) * DAY)
+        org.languages[entity.id] = entity
+    roles = {r.name: r.id for r in org.roles.values()}
+    divisions = [d for d in org.divisions if d != org.home_division_id]
+    home = org.home_division_id
+    since = today - 400 * DAY
+    for user in org.sorted_users():
+        if user.state == "deleted":
+            continue
+        own = rng.choice(divisions) if rng.random() < 0.4 else home
+        user.division_id = own
+        org.reindex_now(user)
+        org.user_skills[user.id] = {
+            s: rng.choice(PROFICIENCIES) for s in rng.sample(list(org.skills), rng.randint(0, 4))
+        }
+        org.user_languages[user.id] = {
+            language: float(rng.randint(2, 5))
+            for language in rng.sample(list(org.languages), rng.randint(1, 2))
+        }
+        if user.state != "active":
+            continue  # deactivation removed every directly granted role (2.4)
+        at = since + rng.uniform(0, 300) * DAY
+        org.grant(user.id, roles["employee"], home, at)
+        agent = roles["Agent - Voice"] if rng.random() < 0.6 else roles["Agent - Digital"]
+        org.grant(user.id, agent, own, at)
+        if user.title in ("Team Lead", "Supervisor"):
+            second = rng.choice(divisions)
+            org.grant(user.id, roles["Supervisor"], own, at)
+            org.grant(user.id, roles["Supervisor"], second, at)
+        if rng.random() < 0.1:
+            org.grant(user.id, roles["Queue Manager"], rng.choice(divisions), at)
+    for group in org.groups.values():
+        granted = {"Supervisors": "Supervisor", "Escalations": "Quality Evaluator"}.get(group.name)
+        if granted is not None:
+            group.roles_enabled = True
+            org.grant(group.id, roles[granted], home, since)

@@ -172,6 +172,53 @@ def test_analytics_through_the_sdk_4_1(client: Any) -> None:
     assert past.conversations is None  # the loop-ending signal of 4.1
 
 
+def test_async_jobs_through_the_sdk_4_3(client: Any, sandbox: Sandbox) -> None:
+    sandbox.faults(async_job_delay_s=0.05, data_availability_lag_s=0)
+    analytics = sdk.AnalyticsApi(client)
+    users = sdk.UsersApi(client).get_users(page_size=10).entities
+    predicate = sdk.SegmentDetailQueryPredicate()
+    predicate.type = "dimension"
+    predicate.dimension = "userId"
+    predicate.operator = "matches"
+    predicate.value = users[0].id
+    segment_filter = sdk.SegmentDetailQueryFilter()
+    segment_filter.type = "or"
+    segment_filter.predicates = [predicate]
+    query = sdk.AsyncConversationQuery()
+    query.interval = _interval(95)
+    query.segment_filters = [segment_filter]
+    query.order = "asc"
+    query.order_by = "conversationStart"
+    submitted = analytics.post_analytics_conversations_details_jobs(query)
+    assert isinstance(submitted, sdk.AsyncQueryResponse)
+    deadline = time.monotonic() + 10
+    status = analytics.get_analytics_conversations_details_job(submitted.job_id)
+    while status.state in ("QUEUED", "PENDING"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+        status = analytics.get_analytics_conversations_details_job(submitted.job_id)
+    assert isinstance(status, sdk.AsyncQueryStatus)
+    assert _clean(status)["state"] == "FULFILLED"
+    assert isinstance(status.expiration_date, datetime)
+    page = analytics.get_analytics_conversations_details_job_results(submitted.job_id, page_size=1)
+    assert isinstance(page, sdk.AnalyticsConversationAsyncQueryResponse)
+    seen = []
+    while True:
+        _clean(page)
+        assert isinstance(page.data_availability_date, datetime)
+        seen += [c.conversation_id for c in page.conversations or []]
+        if not page.cursor:
+            break
+        page = analytics.get_analytics_conversations_details_job_results(
+            submitted.job_id, cursor=page.cursor, page_size=1
+        )
+    assert len(seen) == sandbox.user(users[0].id)["conversationCount"]
+    lake = analytics.get_analytics_conversations_details_jobs_availability()
+    assert isinstance(lake, sdk.DataAvailabilityResponse)
+    assert isinstance(lake.data_availability_date, datetime)
+    analytics.delete_analytics_conversations_details_job(submitted.job_id)
+
+
 def test_groups_through_the_sdk_7(client: Any) -> None:
     groups, users = sdk.GroupsApi(client), sdk.UsersApi(client)
     listing = groups.get_groups(page_size=25)
@@ -222,3 +269,49 @@ def test_sdk_sees_expired_token_as_401_1_3(client: Any, sandbox: Sandbox) -> Non
         sdk.UsersApi(client).get_users()
     assert expired.value.status == 401
     assert json.loads(expired.value.body)["code"] == "credentials.expired"
+
+
+def test_footprint_through_the_sdk_issue_12(client: Any, sandbox: Sandbox) -> None:
+    users, authz, routing = (
+        sdk.UsersApi(client),
+        sdk.AuthorizationApi(client),
+        sdk.RoutingApi(client),
+    )
+    info = sandbox.info()
+    user = users.get_users(page_size=1).entities[0]
+    expanded = users.get_user(user.id, expand=["skills", "languages", "groups"])
+    assert all(isinstance(s, sdk.UserRoutingSkill) for s in expanded.skills)
+    assert all(isinstance(lang, sdk.UserRoutingLanguage) for lang in expanded.languages)
+    _clean(expanded)
+    subject = authz.get_authorization_subject(user.id, include_duplicates=True)
+    assert isinstance(subject, sdk.AuthzSubject)
+    assert subject.grants
+    assert all(isinstance(g, sdk.AuthzGrant) for g in subject.grants)
+    assert subject.grants[0].division.home_division in (True, False)
+    _clean(subject)
+    pair = sdk.RoleDivisionPair()
+    pair.role_id = info["roles"]["Quality Evaluator"]
+    pair.division_id = info["divisions"]["Sales EMEA"]
+    grants = sdk.RoleDivisionGrants()
+    grants.grants = [pair]
+    assert authz.post_authorization_subject_bulkadd(user.id, grants) is None
+    skill = sdk.UserRoutingSkillPost()
+    skill.id = info["skills"]["VIP Handling"]
+    skill.proficiency = 3.5
+    skills = users.patch_user_routingskills_bulk(user.id, [skill])
+    assert isinstance(skills, sdk.UserSkillEntityListing)
+    _clean(skills)
+    language = sdk.UserRoutingLanguagePost()
+    language.id = info["languages"]["German"]
+    language.proficiency = 4.0
+    _clean(users.patch_user_routinglanguages_bulk(user.id, [language]))
+    _clean(users.get_user_routingskills(user.id))
+    _clean(users.get_user_routinglanguages(user.id))
+    _clean(routing.get_routing_skills(page_size=100))
+    _clean(routing.get_routing_languages(page_size=100))
+    _clean(authz.get_authorization_roles(page_size=100))
+    _clean(authz.get_authorization_divisions(page_size=100))
+    home = authz.get_authorization_divisions_home()
+    assert home.home_division is True
+    authz.post_authorization_division_object(home.id, "USER", [user.id])
+    assert users.get_user(user.id).division.id == home.id

@@ -20,6 +20,7 @@ from scim_bridge.sandbox.state import SandboxState
 bp = Blueprint("control", __name__)
 
 MAX_USERS = 100_000
+MAX_HISTORY_DAYS = 3650
 MEDIA_TYPES = ("voice", "chat", "email", "message", "callback", "video")
 
 
@@ -32,13 +33,18 @@ def _optional_body(allowed: frozenset[str]) -> dict[str, Any]:
 @bp.post("/sandbox/reset")
 def reset() -> Response:
     state = sandbox()
-    body = _optional_body(frozenset({"users", "seed"}))
+    body = _optional_body(frozenset({"users", "seed", "history_days"}))
     users, seed = body.get("users", state.config.users), body.get("seed", state.config.seed)
+    days = body.get("history_days", state.config.history_days)
     if isinstance(users, bool) or not isinstance(users, int) or not 0 <= users <= MAX_USERS:
         raise ApiError.bad_request(f"users must be an integer between 0 and {MAX_USERS}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ApiError.bad_request("seed must be an integer")
-    state.reset(users, seed)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_HISTORY_DAYS:
+        raise ApiError.bad_request(
+            f"history_days must be an integer between 1 and {MAX_HISTORY_DAYS}"
+        )
+    state.reset(users, seed, days)
     return json_response(_summary(state))
 
 
@@ -57,12 +63,18 @@ def _summary(state: SandboxState) -> dict[str, Any]:
     return {
         "users": state.users,
         "seed": state.seed,
+        "history_days": state.history_days,
         "client_id": state.config.client_id,
         "states": counts,
         "queues": len(org.queues),
         "groups": len(org.groups),
         "conversations": len(org.conversations),
         "home_division_id": org.home_division_id,
+        # name -> id, for tests and demos that want a role, division, skill or language.
+        "divisions": {d.name: d.id for d in org.divisions.values()},
+        "roles": {r.name: r.id for r in org.roles.values()},
+        "skills": {s.name: s.id for s in org.skills.values()},
+        "languages": {lang.name: lang.id for lang in org.languages.values()},
     }
 
 
@@ -139,6 +151,20 @@ def _record(state: SandboxState, user_id: str) -> dict[str, Any]:
     body["activeConversation"] = user_id in org.active_conversation
     body["activeConversationId"] = org.active_conversation.get(user_id)
     body["conversationCount"] = len(org.history.get(user_id, []))
+    body["footprint"] = {
+        "divisionId": user.division_id,
+        "grants": [
+            {"subjectId": subject, "roleId": role, "divisionId": division}
+            for subject, role, division, _ in sorted(
+                org.subject_grants(user_id, include_duplicates=True)
+            )
+        ],
+        "routingSkills": dict(sorted(org.user_skills.get(user_id, {}).items())),
+        "routingLanguages": dict(sorted(org.user_languages.get(user_id, {}).items())),
+        "gdprDeleted": user.gdpr_deleted,
+    }
+    oldest = org.oldest_conversation(user_id)
+    body["oldestConversationAt"] = None if oldest is None else iso(oldest)
     body["stateHistory"] = [{"state": st, "at": iso(at)} for st, at in user.state_history]
     body["activeSessions"] = len(state.clients.sessions(user_id, state.clock()))
     return body
@@ -160,6 +186,26 @@ def sign_in(user_id: str) -> Response:
         ttl = state.faults.token_ttl_s
         token = state.clients.sign_in(user_id, state.clock(), ttl)
         return json_response({"token": token.value, "expires_in": ttl})
+
+
+@bp.post("/sandbox/users/<user_id>/gdpr-delete")
+def gdpr_delete(user_id: str) -> Response:
+    """Mark the user deleted through the GDPR API (``POST /api/v2/gdpr/requests`` GDPR_DELETE,
+    not simulated): it is deleted, keeps its email reserved (the stricter reading), and a
+    restore (PATCH ``state``) answers 400 (genesys-api.md 2.4: it "cannot be undeleted")."""
+    state = sandbox()
+    with state.lock:
+        org = state.org
+        user = org.users.get(user_id)
+        if user is None:
+            raise ApiError.not_found("user", user_id)
+        org.strip_direct_grants(user_id)
+        org.strip_routing(user_id)
+        user.division_id = org.home_division_id
+        user.gdpr_deleted = True
+        if user.state != "deleted":
+            org.set_state(user, "deleted", state.clock())
+        return json_response(_record(state, user_id))
 
 
 @bp.post("/sandbox/users/<user_id>/conversation")
@@ -229,3 +275,22 @@ def route_group(queue_id: str) -> Response:
         members = [u for u, _ in org.queue_members[queue_id].items()]
         grouped = [u for u in members if org.member_by(queue_id, u) == "group"]
         return json_response({"queueId": queue_id, "groupId": group_id, "memberIds": grouped})
+
+
+@bp.get("/sandbox/analytics/jobs")
+def list_jobs() -> Response:
+    """Every async details job submitted since the reset: id, state, interval, userIds."""
+    state = sandbox()
+    with state.lock:
+        now = state.clock()
+        return json_response({"jobs": [j.control_json(now) for j in state.jobs.jobs.values()]})
+
+
+@bp.post("/sandbox/analytics/jobs/<job_id>/expire")
+def expire_job(job_id: str) -> Response:
+    """Expire a job now (its results are gone), as if it had outlived ``async_job_ttl_s``."""
+    state = sandbox()
+    with state.lock:
+        job = state.jobs.get(job_id)
+        job.expired_at = state.clock()
+        return json_response(job.control_json(state.clock()))

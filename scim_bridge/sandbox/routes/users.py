@@ -106,6 +106,21 @@ def render(
         busy = user.id in org.active_conversation
         status = "INTERACTING" if busy else "IDLE" if user.state == "active" else "OFF_QUEUE"
         body["routingStatus"] = {"userId": user.id, "status": status}
+    # Expands are best effort (PYDOCS get_user): the drop_expands fault leaves some out.
+    footprint = expand - set(state.faults.drop_expands)
+    if "skills" in footprint:
+        held = org.user_skills.get(user.id, {})
+        body["skills"] = [org.skills[s].assigned(user.id, p) for s, p in sorted(held.items())]
+    if "languages" in footprint:
+        held = org.user_languages.get(user.id, {})
+        body["languages"] = [
+            org.languages[lang].assigned(user.id, p) for lang, p in sorted(held.items())
+        ]
+    if "groups" in footprint:
+        body["groups"] = [
+            {"id": g.id, "name": g.name, "selfUri": f"/api/v2/groups/{g.id}"}
+            for g in org.user_groups(user.id)
+        ]
     return body
 
 
@@ -113,7 +128,8 @@ def _summary_missing(state: SandboxState, user_id: str) -> bool:
     """Expands are best effort (PYDOCS ``get_user``): the ``conversation_summary_missing`` fault
     leaves ``conversationSummary`` out for the users it names (``*``: everyone)."""
     missing = state.faults.conversation_summary_missing
-    return "*" in missing or user_id in missing
+    dropped = "conversationSummary" in state.faults.drop_expands
+    return dropped or "*" in missing or user_id in missing
 
 
 def conversation_summary(org: Org, user_id: str) -> dict[str, Any]:
@@ -286,17 +302,36 @@ def _change_state(state: SandboxState, user: User, new_state: Any, now: float) -
         raise ApiError.bad_request(
             "state must be active or inactive (delete a user with DELETE)", "invalid.value"
         )
+    if user.gdpr_deleted:
+        # "Users deleted through the GDPR API cannot be undeleted" (genesys-api.md 2.4); the
+        # status and code of the refusal are UNCONFIRMED: a 400 naming why.
+        raise ApiError.bad_request(
+            f"User {user.id} was deleted through the GDPR API and cannot be restored.",
+            "bad.request",
+        )
     if user.state == "deleted":
         # An undelete "restores the user to active status" (genesys-api.md 2.4): the stricter
         # reading is that it does so whatever state was asked, so restoring to inactive takes
-        # a second PATCH, and the user is active (can sign in) in between.
+        # a second PATCH, and the user is active (can sign in) in between. It gives back no
+        # role and leaves the user in Home (HELP "what happens when I restore").
         state.org.set_state(user, "active", now)
         return
     if new_state == user.state:
         return
     if new_state == "inactive" and user.state == "active":
         _refuse_if_busy(state, user, "deactivated")
+    if new_state == "inactive":
+        _strip_footprint(state, user)
+    # Reactivation gives back no role: only group-granted roles are there (genesys-api.md 2.4).
     state.org.set_state(user, new_state, now)
+
+
+def _strip_footprint(state: SandboxState, user: User) -> None:
+    """What deactivation and delete take away: every directly granted role (2.4) and, in the
+    stricter reading of an UNCONFIRMED fact, routing skills and languages."""
+    state.org.strip_direct_grants(user.id)
+    if state.faults.strip_routing_on_deactivate:
+        state.org.strip_routing(user.id)
 
 
 def _refuse_if_busy(state: SandboxState, user: User, verb: str) -> None:
@@ -373,9 +408,14 @@ def delete_user(user_id: str) -> Response:
         org = state.org
         user = lookup(org, user_id)
         _refuse_if_busy(state, user, "deleted")
+        _strip_footprint(state, user)
+        # "A user in a custom division was moved to Home at deletion" (genesys-api.md 2.4).
+        user.division_id = org.home_division_id
         org.set_state(user, "deleted", state.clock())
-        if state.faults.purge_history_on_delete:
-            org.purge_history(user.id)
+        faults = state.faults
+        if faults.purge_history_on_delete:
+            days = faults.purge_history_older_than_days
+            org.purge_history(user.id, state.clock() - days * 86400.0 if days else None)
     return json_response({})
 
 
