@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
         genesys_client_id=config.client_id,
         genesys_client_secret=config.client_secret,
         database_url=database_url,
+        # The sandbox's async details jobs take 3 s: poll them sooner than a real org's.
+        history_job_poll_s=(
+            settings.history_job_poll_s if "HISTORY_JOB_POLL" in os.environ else 2.0
+        ),
     )
     app = create_app(settings)
     try:
