@@ -12,21 +12,27 @@ start that way (``wsgi.py``, ``scim-bridge serve``: ``Settings.require_genesys``
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from scim_bridge import admin, correlation, logs, scim
 from scim_bridge.admin import health, jobs_routes
 from scim_bridge.admin.metrics import JOB_BUCKETS, JobsSnapshot, Metrics
 from scim_bridge.audit import AuditLog
+from scim_bridge.audit.beacon import HeadBeacon
+from scim_bridge.audit.throttle import FailureThrottle
 from scim_bridge.config import Settings
 from scim_bridge.deprovision import jobs, wiring
 from scim_bridge.directory.service import Directory
 from scim_bridge.genesys.budget import RateBudget, SharedBudget
 from scim_bridge.genesys.gateway import SdkGateway, connect
+from scim_bridge.scim import errors as scim_errors
 from scim_bridge.store.engine import make_engine
 from scim_bridge.store.migrate import upgrade
 from scim_bridge.store.rate_budget import SlotTable
@@ -49,6 +55,7 @@ class Components:
     metrics: Metrics
     gateway: SdkGateway | None = None  # None when no Genesys org is configured
     deprovisioner: wiring.Deprovisioner | None = None
+    head_beacon: HeadBeacon | None = None
     started_at: float = dataclasses.field(default_factory=time.time)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # a part's private state
 
@@ -56,6 +63,8 @@ class Components:
         """Stop the in-process worker, release Genesys connections and the database pool."""
         if self.deprovisioner is not None:
             self.deprovisioner.stop()
+        if self.head_beacon is not None:
+            self.head_beacon.stop()
         if self.gateway is not None:
             self.gateway.close()
         self.engine.dispose()
@@ -68,9 +77,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     engine = make_engine(settings.database_url)
     upgrade(engine)  # every process may do it: migrations lock, and skip what has run
     components = Components(
-        settings=settings, engine=engine, audit=AuditLog(engine), metrics=Metrics()
+        settings=settings,
+        engine=engine,
+        audit=AuditLog(engine, key=settings.audit_hmac_key),
+        metrics=Metrics(),
     )
     app.extensions["scim_bridge"] = components
+    # With AUDIT_HMAC_KEY, the head is keyed from the first start on (docs/audit.md).
+    components.audit.ensure_keyed_head(actor="bridge")
+    components.head_beacon = HeadBeacon(components.audit, settings.audit_head_log_interval_s)
+    _start_on_first_request(app, components.head_beacon.start)
     _init_request_context(app, components)
     if settings.genesys_api_host and settings.genesys_client_id and settings.genesys_client_secret:
         components.gateway = genesys_gateway(settings, engine, components.metrics)
@@ -86,13 +102,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(
         health.blueprint(checks=_readiness_checks(components), metrics=components.metrics)
     )
-    admin.init_app(app, audit=components.audit, settings=settings)
+    admin_throttle = FailureThrottle()  # one for every guarded admin blueprint
+    admin.init_app(app, audit=components.audit, settings=settings, throttle=admin_throttle)
     jobs_routes.init_app(
         app,
         engine=engine,
         audit=components.audit,
         settings=settings,
         wake=components.deprovisioner.wake if components.deprovisioner else None,
+        throttle=admin_throttle,
     )
     scim.init_app(
         app,
@@ -108,7 +126,33 @@ def create_app(settings: Settings | None = None) -> Flask:
             ack_mode=settings.ack_mode,
         ),
     )
+    _routing_errors(app)
     return app
+
+
+def _routing_errors(app: Flask) -> None:
+    """404 and 405 from routing (no view matched, so no blueprint handler runs; Flask
+    ``docs/blueprints.rst``): SCIM JSON under /scim, JSON under /admin, Flask's own elsewhere."""
+
+    def unmatched(exc: HTTPException) -> Response | HTTPException:
+        if admin.is_admin_path():
+            return admin.http_error(exc)
+        return scim_errors.unmatched(exc)
+
+    app.register_error_handler(404, unmatched)
+    app.register_error_handler(405, unmatched)
+
+
+def _start_on_first_request(app: Flask, start: Callable[[], None]) -> None:
+    """A thread starts in the process that serves, at its first request (not in ``create_app``:
+    gunicorn's ``preload_app`` forks after it, and a thread does not survive a fork)."""
+    started = threading.Event()
+
+    @app.before_request
+    def _start() -> None:
+        if not started.is_set():
+            started.set()
+            start()
 
 
 def genesys_gateway(

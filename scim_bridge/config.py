@@ -16,6 +16,9 @@ DEFAULT_DATABASE_URL = "sqlite:///scim-bridge.db"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _TRUE = {"1", "true", "yes", "on"}
+# SCIM_BRIDGE_ADMIN_TOKEN and AUDIT_HMAC_KEY: at least this many characters (a guessable admin
+# token is a guessable operator; a short key makes the keyed chain recomputable).
+MIN_SECRET_LENGTH = 32
 _FALSE = {"0", "false", "no", "off", ""}
 
 
@@ -87,6 +90,24 @@ class Settings:
     genesys_read_timeout_s: float = 30.0
     worker_in_process: bool = True
     log_level: str = "INFO"
+    # AUDIT_HMAC_KEY: the audit chain is keyed (HMAC-SHA256) when set (docs/audit.md).
+    audit_hmac_key: bytes | None = dataclasses.field(default=None, repr=False)
+    # AUDIT_HEAD_LOG_INTERVAL: how often the serving process logs the audit head (0: never).
+    audit_head_log_interval_s: float = 300.0
+    # SCIM_BRIDGE_PUBLIC_URL: the base URL IdPs reach the bridge at (meta.location, Location);
+    # None: the bridge's own address as the WSGI server reports it (never the Host header).
+    public_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.admin_token is not None and len(self.admin_token) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"SCIM_BRIDGE_ADMIN_TOKEN: at least {MIN_SECRET_LENGTH} characters are required "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        if self.audit_hmac_key is not None and len(self.audit_hmac_key) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"AUDIT_HMAC_KEY: at least {MIN_SECRET_LENGTH} characters are required"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +134,15 @@ class Settings:
             raise ConfigError("GENESYS_RATE_LIMIT_WINDOW: expected a positive duration")
         if not 1 <= lookback <= 3650:
             raise ConfigError("HISTORY_LOOKBACK_DAYS: expected 1 to 3650")
+        hmac_key = get("AUDIT_HMAC_KEY")
+        public_url = get("SCIM_BRIDGE_PUBLIC_URL")
+        if public_url is not None:
+            public_url = public_url.strip().rstrip("/")
+            if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", public_url):
+                raise ConfigError(
+                    "SCIM_BRIDGE_PUBLIC_URL: expected an absolute http(s) URL such as "
+                    f"https://scim.example.com, got {public_url!r}"
+                )
         return cls(
             genesys_api_host=host.rstrip("/") if host else None,
             genesys_client_id=get("GENESYS_CLIENT_ID"),
@@ -146,6 +176,11 @@ class Settings:
                 get("SCIM_BRIDGE_IN_PROCESS_WORKER") or "true", name="SCIM_BRIDGE_IN_PROCESS_WORKER"
             ),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            audit_hmac_key=hmac_key.encode("utf-8") if hmac_key else None,
+            audit_head_log_interval_s=parse_duration(
+                get("AUDIT_HEAD_LOG_INTERVAL") or "5m", name="AUDIT_HEAD_LOG_INTERVAL"
+            ),
+            public_url=public_url,
         )
 
     def require_genesys(self) -> None:

@@ -53,3 +53,6 @@ class Tag(StrEnum):
     # Operators.
     ADMIN_AUTH_FAILED = "admin:auth:failed"
     ADMIN_AUDIT_EXPORTED = "admin:audit:exported"
+
+    # The trail itself.
+    AUDIT_CHAIN_KEYED = "audit:chain:keyed"  # AUDIT_HMAC_KEY set: the head is keyed from here

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         engine=engine,
         # The rate budget shared with the bridge replicas and other workers (through the database).
         gateway=genesys_gateway(settings, engine),
-        audit=AuditLog(engine),
+        audit=AuditLog(engine, key=settings.audit_hmac_key),
         batch=args.batch,
         concurrency=args.concurrency,
         lease_s=args.lease,

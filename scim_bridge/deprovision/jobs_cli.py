@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, key=settings.audit_hmac_key)
     try:
         if args.jobs_command == "list":
             rows = jobs.listing(engine, state=args.state, user_id=args.user, limit=args.limit)

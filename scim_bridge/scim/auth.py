@@ -13,17 +13,16 @@ Anything else is a 401 with a SCIM error body (Okta's SPEC test checks ``status`
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 
 from flask import g, request
 
+from scim_bridge.audit.throttle import AUDIT_THROTTLE_S, FailureThrottle
 from scim_bridge.scim.errors import Unauthorized
 
 log = logging.getLogger(__name__)
 
-AUDIT_THROTTLE_S = 10.0
+__all__ = ["AUDIT_THROTTLE_S", "FailureThrottle", "authenticate", "presented_token"]
 
 
 def presented_token(header: str | None) -> str | None:
@@ -37,23 +36,6 @@ def presented_token(header: str | None) -> str | None:
         rest = rest.strip()
         return rest if rest and " " not in rest else None
     return value  # Okta header mode: the token alone
-
-
-class FailureThrottle:
-    """At most one audit event per reason every ``AUDIT_THROTTLE_S`` (a flood of bad tokens
-    must not flood the hash chain); every failure is still logged."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-
-    def should_record(self, reason: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last.get(reason, -AUDIT_THROTTLE_S) < AUDIT_THROTTLE_S:
-                return False
-            self._last[reason] = now
-            return True
 
 
 def authenticate(verify: Callable[[str], str | None], on_failure: Callable[[str], None]) -> str:

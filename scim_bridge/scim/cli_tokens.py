@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         upgrade(engine)
         store = TokenStore(engine)
-        audit = AuditLog(engine)
+        audit = AuditLog(engine, key=settings.audit_hmac_key)
         if args.tokens_command == "create":
             try:
                 token = store.create(args.name, args.token)

@@ -237,17 +237,17 @@ def _handle_blueprint_error(exc: Exception) -> Response:
     return internal_error_response(exc)
 
 
+def unmatched(exc: HTTPException) -> Response | HTTPException:
+    """Routing failures (404, 405) under /scim/ as SCIM JSON; any other path's is returned as it
+    is, for the app-wide handler to answer (``app.py`` registers one per code for every part)."""
+    if request.path.startswith(SCIM_PATH_PREFIX) or request.path == SCIM_PATH_PREFIX[:-1]:
+        return error_response(_from_http_exception(exc))
+    return exc
+
+
 def register(app: Flask, blueprint: Blueprint) -> None:
     """Install the SCIM error handlers. Called once, by ``create_app``, before registering
     ``blueprint`` on ``app``."""
     blueprint.register_error_handler(Exception, _handle_blueprint_error)
-
-    def unmatched(exc: HTTPException) -> Response | HTTPException:
-        # App-wide handlers for routing failures: only paths under /scim/ get SCIM JSON; every
-        # other path keeps Flask's default answer.
-        if request.path.startswith(SCIM_PATH_PREFIX) or request.path == SCIM_PATH_PREFIX[:-1]:
-            return error_response(_from_http_exception(exc))
-        return exc
-
     app.register_error_handler(404, unmatched)
     app.register_error_handler(405, unmatched)
