@@ -39,8 +39,22 @@ class NotPermitted(DirectoryError):
     """The bridge's OAuth client lacks a Genesys permission."""
 
 
+class OutOfScope(DirectoryError):
+    """A create or update would put a user outside the token's scope (refused before any
+    Genesys write)."""
+
+
+class TooMany(DirectoryError):
+    """The request would need more Genesys calls than one request may make (RFC 7644 §3.4.2.2
+    ``tooMany``): narrow the filter."""
+
+
 class Busy(DirectoryError):
     """Genesys is rate limiting, or concurrent writers kept winning: try again later."""
+
+
+class RateLimited(Busy):
+    """Busy because of the Genesys rate budget (shared, or Genesys's own 429)."""
 
 
 class Unavailable(DirectoryError):
@@ -65,7 +79,7 @@ def translated(what: str) -> Iterator[None]:
             f"{what}: the bridge's Genesys OAuth client lacks a permission ({e.message})."
         ) from e
     except g.RateLimited as e:
-        raise Busy(
+        raise RateLimited(
             f"{what}: Genesys Cloud is rate limiting; try again later.",
             retry_after_s=e.retry_after_s,
         ) from e

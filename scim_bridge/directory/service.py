@@ -17,7 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from scim_bridge.directory import mapping
-from scim_bridge.directory.errors import AlreadyExists, Busy, NotFound, VersionMismatch, translated
+from scim_bridge.directory.errors import (
+    AlreadyExists,
+    Busy,
+    NotFound,
+    TooMany,
+    VersionMismatch,
+    translated,
+)
 from scim_bridge.directory.queries import GroupQuery, UserQuery
 from scim_bridge.directory.records import LocalFields, LocalRecord, Records
 from scim_bridge.genesys import errors as gerrors
@@ -125,6 +132,45 @@ class Directory:
 
         total, users = _window(fetch, start_index, count)
         return total, self._views(users)
+
+    def scan_users(
+        self,
+        criteria: tuple[Criterion, ...],
+        keep: Callable[[UserView], bool],
+        *,
+        start_index: int,
+        count: int,
+        max_pages: int,
+    ) -> tuple[int, list[UserView]]:
+        """Every user ``criteria`` find, filtered by ``keep``: the exact count kept and the SCIM
+        window of them. Reads Genesys pages in order to the end (a filtered total is only known
+        then), at most ``max_pages`` of them: more is ``TooMany`` (RFC 7644 §3.4.2.2)."""
+        kept: list[UserView] = []
+        number, total = 1, 0
+        while True:
+            if number > max_pages:
+                raise TooMany(
+                    f"The filter matches {total} users; this token may look through at most "
+                    f"{max_pages * MAX_PAGE_SIZE} in one request: narrow the filter."
+                )
+            with translated("Users"):
+                page = self.gateway.search_users(
+                    criteria or MATCH_ALL,
+                    page_number=number,
+                    page_size=MAX_PAGE_SIZE,
+                    deadline=self._deadline(),
+                )
+            total = page.total
+            kept.extend(v for v in self._views(list(page.items)) if keep(v))
+            if number * MAX_PAGE_SIZE >= page.total or not page.items:
+                break
+            number += 1
+        offset = start_index - 1
+        return len(kept), kept[offset : offset + max(count, 0)]
+
+    def owners(self, resource_type: str) -> set[str | None]:
+        """The distinct owners of the bridge's records of this type (None: unowned)."""
+        return self.records.owners(resource_type)
 
     def create_user(self, resource: Mapping[str, Any], *, owner: str) -> UserView:
         fields = mapping.create_fields(resource)
@@ -255,6 +301,56 @@ class Directory:
             GroupView(g, self._members(g.id) if with_members else None, local.get(g.id))
             for g in groups
         ]
+
+    def scan_groups(
+        self,
+        keep: Callable[[GroupView], bool],
+        query: GroupQuery,
+        *,
+        start_index: int,
+        count: int,
+        with_members: bool,
+        max_pages: int,
+    ) -> tuple[int, list[GroupView]]:
+        """As ``scan_users``, for groups (their members read for the window only)."""
+        kept: list[GroupView] = []
+        number, total = 1, 0
+        while True:
+            if number > max_pages:
+                raise TooMany(
+                    f"The filter matches {total} groups; this token may look through at most "
+                    f"{max_pages * MAX_PAGE_SIZE} in one request: narrow the filter."
+                )
+            with translated("Groups"):
+                if query.criteria:
+                    page = self.gateway.search_groups(
+                        query.criteria,
+                        page_number=number,
+                        page_size=MAX_PAGE_SIZE,
+                        deadline=self._deadline(),
+                    )
+                else:
+                    page = self.gateway.list_groups(
+                        page_number=number, page_size=MAX_PAGE_SIZE, deadline=self._deadline()
+                    )
+            total = page.total
+            groups = [g for g in page.items if g.state != "deleted"]
+            local = self.records.get_many("Group", [g.id for g in groups])
+            kept.extend(
+                view for view in (GroupView(g, None, local.get(g.id)) for g in groups) if keep(view)
+            )
+            if number * MAX_PAGE_SIZE >= page.total or not page.items:
+                break
+            number += 1
+        offset = start_index - 1
+        window = kept[offset : offset + max(count, 0)]
+        if with_members:
+            window = [dataclasses.replace(v, member_ids=self._members(v.group.id)) for v in window]
+        return len(kept), window
+
+    def claim(self, resource_type: str, genesys_id: str, owner: str) -> None:
+        """``owner`` owns the resource from now on if nobody did (a write through a token)."""
+        self.records.claim(resource_type, genesys_id, owner)
 
     def _name_taken(self, name: str, *, other_than: str | None = None) -> bool:
         with translated("Groups"):

@@ -19,6 +19,7 @@ from flask import g, request
 
 from scim_bridge.audit.throttle import AUDIT_THROTTLE_S, FailureThrottle
 from scim_bridge.scim.errors import Unauthorized
+from scim_bridge.scim.tokens import TokenIdentity
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,14 @@ def presented_token(header: str | None) -> str | None:
     return value  # Okta header mode: the token alone
 
 
-def authenticate(verify: Callable[[str], str | None], on_failure: Callable[[str], None]) -> str:
-    """The token name for this request, or raise ``Unauthorized``."""
+def authenticate(
+    identify: Callable[[str], TokenIdentity | None], on_failure: Callable[[str], None]
+) -> str:
+    """The token name for this request, or raise ``Unauthorized``. The whole identity (scopes,
+    IdP) is on ``g.scim_identity`` (``context.identity()``)."""
     token = presented_token(request.headers.get("Authorization"))
-    name = verify(token) if token else None
-    if name is None:
+    found = identify(token) if token else None
+    if found is None:
         reason = "missing" if not request.headers.get("Authorization") else "invalid"
         log.warning("SCIM authentication failed", extra={"reason": reason, "path": request.path})
         on_failure(reason)
@@ -50,5 +54,6 @@ def authenticate(verify: Callable[[str], str | None], on_failure: Callable[[str]
             "Authentication failed: send 'Authorization: Bearer <token>' with a token from "
             "'scim-bridge tokens create'."
         )
-    g.scim_token_name = name
-    return str(name)
+    g.scim_identity = found
+    g.scim_token_name = found.name
+    return found.name

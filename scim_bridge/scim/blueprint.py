@@ -29,7 +29,7 @@ def _require_token() -> None:
                 detail={"path": request.path, "method": request.method},
             )
 
-    authenticate(ctx.tokens.verify, failed)
+    authenticate(ctx.tokens.identify, failed)
 
 
 def _search_all() -> Response:

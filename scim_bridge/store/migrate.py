@@ -80,6 +80,11 @@ def _audit_tables(conn: sa.Connection) -> None:
         conn.execute(schema.audit_head.insert().values(id=1, seq=0, hash=_GENESIS_HASH))
 
 
+def _token_scopes(conn: sa.Connection) -> None:
+    for column in ("scopes", "idp", "expires_at", "previous_sha256", "previous_valid_until"):
+        add_column("scim_tokens", column)(conn)
+
+
 # Append only (see the module docstring).
 STEPS: list[Step] = [
     Step("audit-1-tables", _audit_tables),
@@ -89,6 +94,7 @@ STEPS: list[Step] = [
         create_tables("jobs", "job_steps", "tombstones", "worker_heartbeats"),
     ),
     Step("rate-budget-1-tables", create_tables("rate_budget_slots")),
+    Step("scim-tokens-2-scopes", _token_scopes),
 ]
 
 

@@ -43,7 +43,8 @@ def test_a_flood_of_wrong_admin_tokens_is_one_audit_event_per_reason(app: Flask)
 def test_admin_paging_is_validated(app: Flask, query: str) -> None:
     response = app.test_client().get(f"/admin/jobs?{query}", headers=AUTH)
     assert response.status_code == 400
-    assert response.is_json and "limit" in response.json["error"]
+    assert response.is_json
+    assert "limit" in response.json["error"]
 
 
 @pytest.mark.parametrize(
@@ -58,7 +59,8 @@ def test_admin_paging_is_validated(app: Flask, query: str) -> None:
 def test_admin_routing_errors_are_json(app: Flask, method: str, path: str, status: int) -> None:
     response = app.test_client().open(path, method=method, headers=AUTH)
     assert response.status_code == status
-    assert response.is_json and response.json["error"]
+    assert response.is_json
+    assert response.json["error"]
     assert b"<html" not in response.data.lower()
     if status == 405:
         assert "GET" in response.headers["Allow"]
