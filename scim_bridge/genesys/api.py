@@ -14,6 +14,7 @@ sleeping past it. ``None`` means the gateway's default per-call deadline. Every 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from scim_bridge.genesys.types import (
@@ -23,6 +24,8 @@ from scim_bridge.genesys.types import (
     GenesysUser,
     Group,
     History,
+    HistoryJob,
+    HistoryJobResults,
     HistoryQuery,
     Page,
     QueueMembership,
@@ -157,6 +160,34 @@ class Gateway(Protocol):
         that covers ``totalHits``), de-duplicated by conversationId. With ``query.expected``
         only what is needed to confirm those ids (``HistoryQuery``).
         """
+
+    def submit_history_job(
+        self,
+        user_ids: Sequence[str],
+        since: datetime,
+        until: datetime,
+        *,
+        deadline: float | None = None,
+    ) -> str:
+        """POST /api/v2/analytics/conversations/details/jobs for up to 100 users over
+        since..until, as one interval (jobs have no 31-day limit; "had activity during"
+        semantics, genesys-api.md 4.3). Returns the jobId (202). The org's limit on running
+        jobs answers 429, which the gateway backs off from like any 429 (``RateLimited`` past
+        the deadline). Raises ``ValueError`` for no users, more than 100, or an empty window."""
+
+    def history_job(self, job_id: str, *, deadline: float | None = None) -> HistoryJob:
+        """GET .../details/jobs/{jobId}: QUEUED, PENDING, FULFILLED, or lost (FAILED, CANCELLED,
+        EXPIRED). An id Genesys no longer knows raises ``NotFound``."""
+
+    def history_job_results(
+        self, job_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> HistoryJobResults:
+        """Every page of a FULFILLED job's results, by cursor until a page carries none,
+        attributed to ``user_ids``. Expired results raise ``NotFound``; a job that is not
+        fulfilled, ``BadRequest`` (the sandbox's reading; UNCONFIRMED)."""
+
+    def data_availability(self, *, deadline: float | None = None) -> datetime:
+        """GET .../details/jobs/availability: how far the data lake (what jobs see) reaches."""
 
     # --- groups (genesys-api.md 7) ---------------------------------------------------------
     def list_groups(

@@ -49,6 +49,8 @@ from scim_bridge.genesys.types import (
     GenesysUser,
     Group,
     History,
+    HistoryJob,
+    HistoryJobResults,
     HistoryQuery,
     Page,
     QueueMembership,
@@ -99,6 +101,11 @@ _PATCH_USER_QUEUES = _Call("PATCH", "/api/v2/users/{userId}/queues")
 _DELETE_QUEUE_MEMBER = _Call("DELETE", "/api/v2/routing/queues/{queueId}/members/{memberId}")
 _ADD_QUEUE_MEMBERS = _Call("POST", "/api/v2/routing/queues/{queueId}/members")
 _DETAILS_QUERY = _Call("POST", "/api/v2/analytics/conversations/details/query")
+# A replayed submission may leave a second job running: it only reads, ends and expires.
+_SUBMIT_JOB = _Call("POST", "/api/v2/analytics/conversations/details/jobs")
+_JOB_STATUS = _Call("GET", "/api/v2/analytics/conversations/details/jobs/{jobId}")
+_JOB_RESULTS = _Call("GET", "/api/v2/analytics/conversations/details/jobs/{jobId}/results")
+_AVAILABILITY = _Call("GET", "/api/v2/analytics/conversations/details/jobs/availability")
 _LIST_GROUPS = _Call("GET", "/api/v2/groups")
 _SEARCH_GROUPS = _Call("POST", "/api/v2/groups/search")
 _GET_GROUP = _Call("GET", "/api/v2/groups/{groupId}")
@@ -535,6 +542,82 @@ class SdkGateway:
             if history.last_page(closed=closed, rows=rows, seen=len(seen), total_hits=hits):
                 return page
         return _MAX_PAGES
+
+    def submit_history_job(
+        self,
+        user_ids: Sequence[str],
+        since: datetime,
+        until: datetime,
+        *,
+        deadline: float | None = None,
+    ) -> str:
+        deadline = self._deadline(deadline)
+        body = history.job_body(since, until, user_ids)
+        response = self._request(
+            _SUBMIT_JOB,
+            functools.partial(self._sdk.analytics.post_analytics_conversations_details_jobs, body),
+            deadline,
+        )
+        job_id = mapping.job_id(response)
+        if not job_id:
+            raise Unavailable(f"{_SUBMIT_JOB.label}: the answer carried no jobId", status=0)
+        return job_id
+
+    def history_job(self, job_id: str, *, deadline: float | None = None) -> HistoryJob:
+        deadline = self._deadline(deadline)
+        model = self._request(
+            _JOB_STATUS,
+            functools.partial(self._sdk.analytics.get_analytics_conversations_details_job, job_id),
+            deadline,
+        )
+        return mapping.history_job(model, job_id)
+
+    def history_job_results(
+        self, job_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> HistoryJobResults:
+        deadline = self._deadline(deadline)
+        wanted = set(user_ids)
+        found: dict[str, set[str]] = {uid: set() for uid in dict.fromkeys(user_ids)}
+        availability: datetime | None = None
+        cursor: str | None = None
+        read = self._sdk.analytics.get_analytics_conversations_details_job_results
+        pages = 0
+        while pages < _MAX_PAGES:
+            pages += 1
+            kwargs: dict[str, Any] = {"page_size": history.JOB_RESULTS_PAGE_SIZE}
+            if cursor is not None:
+                kwargs["cursor"] = cursor
+            response = self._request(
+                _JOB_RESULTS, functools.partial(read, job_id, **kwargs), deadline
+            )
+            for conversation_id, participants in mapping.conversation_participants(response):
+                for uid in participants & wanted:
+                    found[uid].add(conversation_id)
+            cursor, reached = mapping.job_page(response)
+            if reached is not None:
+                availability = reached if availability is None else min(availability, reached)
+            if cursor is None:  # "Iterate until there is no cursor" (genesys-api.md 4.3)
+                break
+        else:
+            raise Unavailable(f"{_JOB_RESULTS.label}: no last page after {_MAX_PAGES}", status=0)
+        return HistoryJobResults(
+            job_id=job_id,
+            conversations={uid: frozenset(ids) for uid, ids in found.items()},
+            data_availability=availability,
+            pages_read=pages,
+        )
+
+    def data_availability(self, *, deadline: float | None = None) -> datetime:
+        deadline = self._deadline(deadline)
+        model = self._request(
+            _AVAILABILITY,
+            self._sdk.analytics.get_analytics_conversations_details_jobs_availability,
+            deadline,
+        )
+        reached = mapping.data_availability(model)
+        if reached is None:
+            raise Unavailable(f"{_AVAILABILITY.label}: no dataAvailabilityDate", status=0)
+        return reached
 
     # ================================================================= groups
     def list_groups(

@@ -37,6 +37,7 @@ from typing import Any
 MAX_INTERVAL = timedelta(days=30)
 MAX_USERS_PER_QUERY = 100
 PAGE_SIZE = 100
+JOB_RESULTS_PAGE_SIZE = 100  # the results pageSize maximum is UNCONFIRMED; the sandbox takes 100
 CLOSED_AFTER = timedelta(hours=48)
 
 
@@ -85,24 +86,48 @@ def batches(user_ids: Sequence[str]) -> Iterator[tuple[str, ...]]:
         yield unique[i : i + MAX_USERS_PER_QUERY]
 
 
+def _users_filter(user_ids: Sequence[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "or",
+            "predicates": [
+                {
+                    "type": "dimension",
+                    "dimension": "userId",
+                    "operator": "matches",
+                    "value": user_id,
+                }
+                for user_id in user_ids
+            ],
+        }
+    ]
+
+
 def query_body(interval: str, user_ids: Sequence[str], page_number: int) -> dict[str, Any]:
     return {
         "interval": interval,
         "order": "asc",
         "orderBy": "conversationStart",
         "paging": {"pageSize": PAGE_SIZE, "pageNumber": page_number},
-        "segmentFilters": [
-            {
-                "type": "or",
-                "predicates": [
-                    {
-                        "type": "dimension",
-                        "dimension": "userId",
-                        "operator": "matches",
-                        "value": user_id,
-                    }
-                    for user_id in user_ids
-                ],
-            }
-        ],
+        "segmentFilters": _users_filter(user_ids),
+    }
+
+
+def job_body(since: datetime, until: datetime, user_ids: Sequence[str]) -> dict[str, Any]:
+    """An ``AsyncConversationQuery`` (genesys-api.md 4.3): no ``paging`` (there is none), one
+    interval for the whole window. Jobs include every conversation that "had activity during"
+    the interval, so one that started before ``since`` and went on past it is in too: more
+    evidence, never less. At most :data:`MAX_USERS_PER_QUERY` users (the predicate cap the
+    sandbox applies to queries and jobs alike; the real one is UNCONFIRMED)."""
+    if not user_ids:
+        raise ValueError("an async history job needs at least one user")
+    if len(user_ids) > MAX_USERS_PER_QUERY:
+        raise ValueError(f"at most {MAX_USERS_PER_QUERY} users per async history job")
+    if until <= since:
+        raise ValueError("an async history job's window must end after it starts")
+    return {
+        "interval": f"{_iso(since)}/{_iso(until)}",
+        "order": "asc",
+        "orderBy": "conversationStart",
+        "segmentFilters": _users_filter(list(dict.fromkeys(user_ids))),
     }

@@ -9,6 +9,7 @@ only the fields being changed (genesys-api.md 2.3).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from scim_bridge.genesys.types import (
@@ -16,6 +17,7 @@ from scim_bridge.genesys.types import (
     Criterion,
     GenesysUser,
     Group,
+    HistoryJob,
     MediaType,
     QueueMembership,
     UserFields,
@@ -266,3 +268,38 @@ def details_page_shape(response: Any) -> tuple[int, int | None]:
     hits = getattr(response, "total_hits", None)
     total = hits if isinstance(hits, int) and not isinstance(hits, bool) else None
     return len(_list(response, "conversations")), total
+
+
+def _datetime(obj: Any, attr: str) -> datetime | None:
+    value = getattr(obj, attr, None)
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def job_id(model: Any) -> str | None:
+    """``AsyncQueryResponse.jobId``."""
+    return _str(model, "job_id")
+
+
+def history_job(model: Any, job_id: str) -> HistoryJob:
+    """``AsyncQueryStatus`` -> ``HistoryJob`` (genesys-api.md 4.3)."""
+    return HistoryJob(
+        job_id=job_id,
+        state=_str(model, "state") or "outdated_sdk_version",
+        error_message=_str(model, "error_message"),
+        submitted_at=_datetime(model, "submission_date"),
+        completed_at=_datetime(model, "completion_date"),
+        expires_at=_datetime(model, "expiration_date"),
+    )
+
+
+def job_page(response: Any) -> tuple[str | None, datetime | None]:
+    """(the next ``cursor`` or None on the last page, ``dataAvailabilityDate``) of a results page
+    (``AnalyticsConversationAsyncQueryResponse``)."""
+    return _str(response, "cursor") or None, _datetime(response, "data_availability_date")
+
+
+def data_availability(model: Any) -> datetime | None:
+    """``DataAvailabilityResponse.dataAvailabilityDate``."""
+    return _datetime(model, "data_availability_date")

@@ -147,6 +147,54 @@ class History:
     )
 
 
+AsyncJobState = Literal["QUEUED", "PENDING", "FAILED", "CANCELLED", "FULFILLED", "EXPIRED"]
+RUNNING_JOB_STATES: frozenset[str] = frozenset({"QUEUED", "PENDING"})
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryJob:
+    """An async details job's status (``AsyncQueryStatus``, genesys-api.md 4.3).
+
+    ``state`` is Genesys's word, or ``"outdated_sdk_version"`` for one the SDK does not know
+    (1.5): neither running nor fulfilled, so a caller treats it as lost, like FAILED.
+    """
+
+    job_id: str
+    state: str
+    error_message: str | None = None
+    submitted_at: datetime | None = None
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state in RUNNING_JOB_STATES
+
+    @property
+    def fulfilled(self) -> bool:
+        return self.state == "FULFILLED"
+
+    @property
+    def lost(self) -> bool:
+        """FAILED, CANCELLED, EXPIRED (or unknown): no results will come; submit it again."""
+        return not (self.running or self.fulfilled)
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryJobResults:
+    """What a fulfilled job found for each of the users its query named.
+
+    ``conversations[user_id]``: the conversation ids in which a participant carries that userId
+    (every user asked about has a key). ``data_availability``: the ``dataAvailabilityDate`` its
+    pages reported (the earliest, should they differ): the job saw data up to at least then.
+    """
+
+    job_id: str
+    conversations: Mapping[str, frozenset[str]]
+    data_availability: datetime | None
+    pages_read: int
+
+
 @dataclasses.dataclass(frozen=True)
 class Group:
     id: str

@@ -8,7 +8,7 @@ does not have are a 400 (``groupBy``, ``metrics``, ``filter``...), an interval o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -64,8 +64,9 @@ CONVERSATION_DIMENSIONS: dict[str, Callable[[Conversation], list[str]]] = {
 }
 
 
-def parse_interval(value: Any) -> tuple[float, float]:
-    """``start/end`` in ISO-8601 with a zone; end after start; at most 31 days (UNCONFIRMED)."""
+def parse_interval(value: Any, max_days: int = MAX_INTERVAL_DAYS) -> tuple[float, float]:
+    """``start/end`` in ISO-8601 with a zone; end after start; at most ``max_days`` (31 for the
+    query, UNCONFIRMED)."""
     if not isinstance(value, str) or value.count("/") != 1:
         raise ApiError.bad_request("interval is required, as <start>/<end> in ISO-8601")
     try:
@@ -76,10 +77,8 @@ def parse_interval(value: Any) -> tuple[float, float]:
         raise ApiError.bad_request("interval times need a time zone (e.g. Z)", "invalid.date")
     if end <= start:
         raise ApiError.bad_request("interval end must be after its start", "invalid.date")
-    if (end - start).total_seconds() > MAX_INTERVAL_DAYS * DAY:
-        raise ApiError.bad_request(
-            f"The interval may be at most {MAX_INTERVAL_DAYS} days; split the query."
-        )
+    if (end - start).total_seconds() > max_days * DAY:
+        raise ApiError.bad_request(f"The interval may be at most {max_days} days; split the query.")
     return start.timestamp(), end.timestamp()
 
 
@@ -185,64 +184,65 @@ def _rows(conversation: Conversation) -> list[Row]:
     ]
 
 
-def details_query(org: Org, body: dict[str, Any]) -> dict[str, Any]:
-    _checked(body, QUERY_KEYS, "ConversationQuery")
-    start, end = parse_interval(body.get("interval"))
-    for unsupported in ("evaluationFilters", "surveyFilters", "resolutionFilters", "aggregations"):
+class Selection:
+    """The filters of a details query or job, compiled, and the conversations they may match."""
+
+    def __init__(self, org: Org, body: dict[str, Any]) -> None:
+        compiler = _Compiler()
+        segment_raw = _list(body, "segmentFilters", "ConversationQuery")
+        conversation_raw = _list(body, "conversationFilters", "ConversationQuery")
+        self.segment_filters = [
+            compiler.filter(f, SEGMENT_DIMENSIONS, SEGMENT_PREDICATE_KEYS, "segmentFilters")
+            for f in segment_raw
+        ]
+        self.conversation_filters = [
+            compiler.filter(
+                f, CONVERSATION_DIMENSIONS, CONVERSATION_PREDICATE_KEYS, "conversationFilters"
+            )
+            for f in conversation_raw
+        ]
+        # Filtered by userId: only those users' conversations can match (the history index).
+        candidates: set[str] | None = None
+        for raw in segment_raw:
+            users = _user_ids(raw)
+            if users is not None:
+                ids = {c for u in users for c in org.history.get(u, [])}
+                candidates = ids if candidates is None else candidates & ids
+        self._org = org
+        self._candidates = candidates
+
+    def pool(self) -> Iterable[Conversation]:
+        if self._candidates is None:
+            return self._org.conversations.values()
+        return (self._org.conversations[c] for c in self._candidates)
+
+    def matches(self, conversation: Conversation) -> bool:
+        if not all(f(conversation) for f in self.conversation_filters):
+            return False
+        if self.segment_filters:
+            rows = _rows(conversation)
+            if not all(any(f(row) for row in rows) for f in self.segment_filters):
+                return False
+        return True
+
+
+def check_unsupported(body: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for unsupported in keys:
         if body.get(unsupported):
             raise ApiError.bad_request(f"{unsupported} are not supported by the sandbox")
+
+
+def check_order(body: dict[str, Any], order_by_values: tuple[str, ...]) -> tuple[str, str]:
     order = body.get("order", "asc")
     order_by = body.get("orderBy", "conversationStart")
     if order not in ORDERS:
         raise ApiError.bad_request(f"order must be one of {', '.join(ORDERS)}")
-    if order_by not in ORDER_BY:
-        raise ApiError.bad_request(f"orderBy must be one of {', '.join(ORDER_BY)}")
-    paging = _checked(body.get("paging") or {}, frozenset({"pageSize", "pageNumber"}), "paging")
-    size, number = paging.get("pageSize", 25), paging.get("pageNumber", 1)
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
-        raise ApiError.bad_request(f"paging.pageSize must be between 1 and {MAX_PAGE_SIZE}")
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        raise ApiError.bad_request("paging.pageNumber must be >= 1")
+    if order_by not in order_by_values:
+        raise ApiError.bad_request(f"orderBy must be one of {', '.join(order_by_values)}")
+    return order, order_by
 
-    compiler = _Compiler()
-    segment_raw = _list(body, "segmentFilters", "ConversationQuery")
-    conversation_raw = _list(body, "conversationFilters", "ConversationQuery")
-    segment_filters = [
-        compiler.filter(f, SEGMENT_DIMENSIONS, SEGMENT_PREDICATE_KEYS, "segmentFilters")
-        for f in segment_raw
-    ]
-    conversation_filters = [
-        compiler.filter(
-            f, CONVERSATION_DIMENSIONS, CONVERSATION_PREDICATE_KEYS, "conversationFilters"
-        )
-        for f in conversation_raw
-    ]
 
-    candidates: set[str] | None = None
-    for raw in segment_raw:
-        users = _user_ids(raw)
-        if users is not None:
-            ids = {c for u in users for c in org.history.get(u, [])}
-            candidates = ids if candidates is None else candidates & ids
-    pool = (
-        org.conversations.values()
-        if candidates is None
-        else (org.conversations[c] for c in candidates)
-    )
-    first_day, after_last_day = touched_days(start, end)
-    found = []
-    for conversation in pool:
-        # "Results will only include conversations that started on a day touched by the interval"
-        if not first_day <= conversation.start < after_last_day:
-            continue
-        if not all(f(conversation) for f in conversation_filters):
-            continue
-        if segment_filters:
-            rows = _rows(conversation)
-            if not all(any(f(row) for row in rows) for f in segment_filters):
-                continue
-        found.append(conversation)
-
+def sort_conversations(found: list[Conversation], order: str, order_by: str) -> None:
     def key(c: Conversation) -> tuple[float, str]:
         if order_by == "conversationStart":
             return (c.start, c.id)
@@ -252,6 +252,31 @@ def details_query(org: Org, body: dict[str, Any]) -> dict[str, Any]:
         return (bounds[0] if order_by == "segmentStart" else bounds[1], c.id)
 
     found.sort(key=key, reverse=order == "desc")
+
+
+def details_query(org: Org, body: dict[str, Any]) -> dict[str, Any]:
+    _checked(body, QUERY_KEYS, "ConversationQuery")
+    start, end = parse_interval(body.get("interval"))
+    check_unsupported(
+        body, ("evaluationFilters", "surveyFilters", "resolutionFilters", "aggregations")
+    )
+    order, order_by = check_order(body, ORDER_BY)
+    paging = _checked(body.get("paging") or {}, frozenset({"pageSize", "pageNumber"}), "paging")
+    size, number = paging.get("pageSize", 25), paging.get("pageNumber", 1)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
+        raise ApiError.bad_request(f"paging.pageSize must be between 1 and {MAX_PAGE_SIZE}")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ApiError.bad_request("paging.pageNumber must be >= 1")
+
+    selection = Selection(org, body)
+    first_day, after_last_day = touched_days(start, end)
+    found = [
+        conversation
+        for conversation in selection.pool()
+        # "Results will only include conversations that started on a day touched by the interval"
+        if first_day <= conversation.start < after_last_day and selection.matches(conversation)
+    ]
+    sort_conversations(found, order, order_by)
     page = found[(number - 1) * size : number * size]
     response: dict[str, Any] = {"totalHits": len(found)}
     if page:  # the key is omitted on an empty or past-the-end page (4.1)

@@ -16,6 +16,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token-ttl", type=int, default=86400, help="token lifetime in seconds (default 86400)"
     )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=1095,
+        help="days of seeded conversation history, sparse before the last 90 (default 1095)",
+    )
+    parser.add_argument(
+        "--async-job-delay",
+        type=float,
+        default=3.0,
+        help="seconds an async details job takes to be FULFILLED (default 3)",
+    )
     parser.add_argument("--client-id", default="sandbox-client")
     parser.add_argument("--client-secret", default="sandbox-secret")
     parser.add_argument("--quiet", action="store_true", help="no access log line per request")
@@ -31,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         rate_limit_per_minute=args.rate_limit,
         token_ttl_s=args.token_ttl,
+        history_days=args.history_days,
+        async_job_delay_s=args.async_job_delay,
         client_id=args.client_id,
         client_secret=args.client_secret,
     )

@@ -44,7 +44,18 @@ class Faults:
     token_ttl_s: int = 86400
     search_lag_s: float = 0.0
     purge_history_on_delete: bool = False
+    # With purge_history_on_delete: purge only conversations that started more than this many
+    # days ago (0: all of them), the kind of loss a check over the recent past never sees.
+    purge_history_older_than_days: int = 0
     block_deactivation_on_active_conversation: bool = True
+    # Async details jobs (genesys-api.md 4.3; sandbox/jobs.py): how long a job takes, how long its
+    # results live, how far the data lake lags now, how many jobs may run at once per org
+    # (UNCONFIRMED), and the outcomes the next jobs are forced to (FAILED / EXPIRED / FULFILLED).
+    async_job_delay_s: float = 3.0
+    async_job_ttl_s: float = 86400.0
+    data_availability_lag_s: float = 3600.0
+    async_job_concurrency: int = 5
+    async_job_outcomes: list[str] = field(default_factory=list)
     fail_next: list[FailRule] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -62,6 +73,11 @@ class Faults:
             "latency_ms": int,
             "token_ttl_s": int,
             "search_lag_s": float,
+            "purge_history_older_than_days": int,
+            "async_job_delay_s": float,
+            "async_job_ttl_s": float,
+            "data_availability_lag_s": float,
+            "async_job_concurrency": int,
         }
         flags = ("purge_history_on_delete", "block_deactivation_on_active_conversation")
         for key, value in body.items():
@@ -75,6 +91,11 @@ class Faults:
                 setattr(self, key, value)
             elif key == "fail_next":
                 self.fail_next = [_fail_rule(item) for item in _list(value, key)]
+            elif key == "async_job_outcomes":
+                outcomes = _list(value, key)
+                if not all(o in ("FULFILLED", "FAILED", "EXPIRED") for o in outcomes):
+                    raise ApiError.bad_request(f"{key} items must be FULFILLED, FAILED or EXPIRED")
+                self.async_job_outcomes = list(outcomes)
             else:
                 raise ApiError.bad_request(f"unknown fault: {key}")
         if self.error_rate > 1:
@@ -132,7 +153,11 @@ class SandboxConfig:
     search_lag_s: float = 0.0
     purge_history_on_delete: bool = False
     block_deactivation_on_active_conversation: bool = True
-    history_days: int = 90
+    # Three years of history (sparse before the last 90 days): more than the two years an org
+    # keeps by default at the least, so that a proof covering less shows the gap.
+    history_days: int = 1095
+    async_job_delay_s: float = 3.0
+    data_availability_lag_s: float = 3600.0
 
     def default_faults(self) -> Faults:
         return Faults(
@@ -144,4 +169,6 @@ class SandboxConfig:
             search_lag_s=self.search_lag_s,
             purge_history_on_delete=self.purge_history_on_delete,
             block_deactivation_on_active_conversation=self.block_deactivation_on_active_conversation,
+            async_job_delay_s=self.async_job_delay_s,
+            data_availability_lag_s=self.data_availability_lag_s,
         )

@@ -38,13 +38,18 @@ class SandboxControl:
         """Seed, user counts by state, queue/group/conversation counts, the home division id."""
         return self._call("GET", "/sandbox")
 
-    def reset(self, users: int | None = None, seed: int | None = None) -> dict[str, Any]:
-        """A freshly seeded org; faults, tokens, stats and extra clients back to their defaults."""
+    def reset(
+        self, users: int | None = None, seed: int | None = None, history_days: int | None = None
+    ) -> dict[str, Any]:
+        """A freshly seeded org; faults, tokens, stats, jobs and extra clients back to their
+        defaults. ``history_days``: how far back the seeded history goes."""
         body: dict[str, Any] = {}
         if users is not None:
             body["users"] = users
         if seed is not None:
             body["seed"] = seed
+        if history_days is not None:
+            body["history_days"] = history_days
         return self._call("POST", "/sandbox/reset", body)
 
     def faults(self, **changes: Any) -> dict[str, Any]:
@@ -71,8 +76,8 @@ class SandboxControl:
         return self.faults(fail_next=[rule])
 
     def user(self, user_id: str) -> dict[str, Any]:
-        """The full record in any state, with ``queues``, ``groups``, ``activeConversation`` and
-        ``conversationCount``."""
+        """The full record in any state, with ``queues``, ``groups``, ``activeConversation``,
+        ``conversationCount`` and ``oldestConversationAt``."""
         return self._call("GET", f"/sandbox/users/{user_id}")
 
     def set_conversation(
@@ -102,6 +107,14 @@ class SandboxControl:
     def expire_tokens(self) -> int:
         """Expire every issued token now; returns how many there were."""
         return int(self._call("POST", "/sandbox/tokens/expire", {})["expired"])
+
+    def async_jobs(self) -> list[dict[str, Any]]:
+        """Every async details job since the reset: ``jobId, state, interval, userIds``."""
+        return list(self._call("GET", "/sandbox/analytics/jobs")["jobs"])
+
+    def expire_async_job(self, job_id: str) -> dict[str, Any]:
+        """Expire an async details job now: its status turns EXPIRED, its results 404."""
+        return self._call("POST", f"/sandbox/analytics/jobs/{job_id}/expire", {})
 
     def close(self) -> None:
         self._http.clear()

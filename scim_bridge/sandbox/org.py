@@ -126,15 +126,28 @@ class Org:
         for user_id in conversation.user_ids():
             self.history.setdefault(user_id, []).append(conversation.id)
 
-    def purge_history(self, user_id: str) -> int:
-        """Drop ``user_id`` from every participant of its conversations (the GDPR-like fault)."""
+    def purge_history(self, user_id: str, started_before: float | None = None) -> int:
+        """Drop ``user_id`` from every participant of its conversations (the GDPR-like fault);
+        with ``started_before``, only from conversations that started before that time."""
         purged = 0
+        kept = []
         for conversation_id in self.history.pop(user_id, []):
-            for participant in self.conversations[conversation_id].participants:
+            conversation = self.conversations[conversation_id]
+            if started_before is not None and conversation.start >= started_before:
+                kept.append(conversation_id)
+                continue
+            for participant in conversation.participants:
                 if participant.user_id == user_id:
                     participant.user_id = None
                     purged += 1
+        if kept:
+            self.history[user_id] = kept
         return purged
+
+    def oldest_conversation(self, user_id: str) -> float | None:
+        """When the user's oldest attributed conversation started (None without any)."""
+        starts = [self.conversations[c].start for c in self.history.get(user_id, [])]
+        return min(starts, default=None)
 
     # groups ----------------------------------------------------------------------------------
 

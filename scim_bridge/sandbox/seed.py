@@ -2,7 +2,10 @@
 
 Times are laid out backwards from the start of the current UTC day, so a seed gives the same
 org all day long; history covers ``history_days`` days before today (none today, so that a
-query that leaves "now" out of its interval sees all of it: genesys-api.md 4.1).
+query that leaves "now" out of its interval sees all of it: genesys-api.md 4.1). The last
+:data:`RECENT_DAYS` are busy; before that history is sparse (a few conversations for some users),
+drawn from a random stream of its own, so that the rest of the org is the same whatever
+``history_days`` is.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from scim_bridge.sandbox.model import (
 from scim_bridge.sandbox.org import Org
 
 DAY = 86400.0
+RECENT_DAYS = 90
 
 FIRST_NAMES = (
     "Ada", "Alan", "Barbara", "Brian", "Carmen", "Chen", "Dana", "Diego", "Elif", "Emma",
@@ -54,8 +58,10 @@ def build_org(users: int, seed: int, now: float, history_days: int = 90) -> Org:
     today = now - now % DAY
     _seed_users(org, users, today)
     _seed_queues(org, today)
-    _seed_history(org, today, history_days)
+    _seed_history(org, today, min(history_days, RECENT_DAYS))
     _seed_groups(org, today)
+    if history_days > RECENT_DAYS:
+        _seed_old_history(org, today, history_days, random.Random(f"{seed}:old-history"))  # noqa: S311
     return org
 
 
@@ -120,11 +126,40 @@ def _seed_history(org: Org, today: float, days: int) -> None:
             )
 
 
+def _seed_old_history(org: Org, today: float, days: int, rng: random.Random) -> None:
+    """Sparse history from :data:`RECENT_DAYS` back to ``days``: about 60% of users (deleted
+    ones included) have one to three conversations there."""
+    people = list(org.users.values())
+    queue_ids = list(org.queues)
+    for user in people:
+        if rng.random() >= 0.6:
+            continue
+        for _ in range(rng.randint(1, 3)):
+            start = today - rng.uniform(RECENT_DAYS * DAY + 60, days * DAY)
+            media = rng.choice(MEDIA)
+            queue_id = rng.choice(queue_ids) if queue_ids else None
+            org.add_conversation(
+                conversation(org, start, media, queue_id, [user], ended=True, rng=rng)
+            )
+
+
 def conversation(
-    org: Org, start: float, media: str, queue_id: str | None, agents: list[User], *, ended: bool
+    org: Org,
+    start: float,
+    media: str,
+    queue_id: str | None,
+    agents: list[User],
+    *,
+    ended: bool,
+    rng: random.Random | None = None,
 ) -> Conversation:
-    """A customer conversation routed through a queue to one or more agents in turn."""
-    rng = org.rng
+    """A customer conversation routed through a queue to one or more agents in turn.
+    ``rng``: the random stream to draw from (the org's by default), ids included."""
+    rng = rng or org.rng
+
+    def new_id() -> str:
+        return _uuid(rng)
+
     direction = "inbound" if rng.random() < 0.8 else "outbound"
     clock = start
     participants = []
@@ -132,8 +167,8 @@ def conversation(
     if direction == "inbound" and queue_id:
         wait = rng.uniform(5, 120)
         participants.append(
-            Participant(org.new_id(), queue_name, "acd", None, [
-                Session(org.new_id(), media, direction, [
+            Participant(new_id(), queue_name, "acd", None, [
+                Session(new_id(), media, direction, [
                     Segment(clock, clock + wait, "interact", queue_id),
                 ]),
             ])
@@ -153,17 +188,17 @@ def conversation(
                 Segment(clock + alert + talk, clock + alert + talk + acw, "wrapup", queue_id)
             )
         participants.append(
-            Participant(org.new_id(), agent.name, "agent", agent.id,
-                        [Session(org.new_id(), media, direction, segments)])
+            Participant(new_id(), agent.name, "agent", agent.id,
+                        [Session(new_id(), media, direction, segments)])
         )  # fmt: skip
         clock += alert + talk
     end = clock if ended else None
-    customer = Participant(org.new_id(), "Customer", "customer", None, [
-        Session(org.new_id(), media, direction, [Segment(start, end, "interact", queue_id)]),
+    customer = Participant(new_id(), "Customer", "customer", None, [
+        Session(new_id(), media, direction, [Segment(start, end, "interact", queue_id)]),
     ])  # fmt: skip
     participants.insert(0, customer)
     return Conversation(
-        id=org.new_id(),
+        id=new_id(),
         start=start,
         end=end,
         originating_direction=direction,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from scim_bridge.sandbox.auth import Client, Clients
 from scim_bridge.sandbox.config import Faults, SandboxConfig
 from scim_bridge.sandbox.errors import ApiError
+from scim_bridge.sandbox.jobs import AsyncJobs
 from scim_bridge.sandbox.org import Org
 from scim_bridge.sandbox.ratelimit import RateLimiter
 from scim_bridge.sandbox.seed import build_org
@@ -28,17 +29,22 @@ class SandboxState:
         self.stats = Stats()
         self.users = config.users
         self.seed = config.seed
+        self.history_days = config.history_days
         self.org: Org
+        self.jobs: AsyncJobs
         self.faults: Faults
         self.clients: Clients
         self._fault_rng: random.Random
         self.reset(config.users, config.seed)
 
-    def reset(self, users: int, seed: int) -> None:
-        """A new org for (users, seed); faults, tokens, stats and extra clients cleared."""
+    def reset(self, users: int, seed: int, history_days: int | None = None) -> None:
+        """A new org for (users, seed); faults, tokens, stats, jobs and extra clients cleared.
+        ``history_days``: how far back its history goes (default: the start-up config's)."""
         with self.lock:
             self.users, self.seed = users, seed
-            self.org = build_org(users, seed, self.clock(), self.config.history_days)
+            self.history_days = self.config.history_days if history_days is None else history_days
+            self.org = build_org(users, seed, self.clock(), self.history_days)
+            self.jobs = AsyncJobs()
             self.faults = self.config.default_faults()
             self.org.search_lag_s = self.faults.search_lag_s
             self.clients = Clients(

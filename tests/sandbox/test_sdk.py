@@ -172,6 +172,53 @@ def test_analytics_through_the_sdk_4_1(client: Any) -> None:
     assert past.conversations is None  # the loop-ending signal of 4.1
 
 
+def test_async_jobs_through_the_sdk_4_3(client: Any, sandbox: Sandbox) -> None:
+    sandbox.faults(async_job_delay_s=0.05, data_availability_lag_s=0)
+    analytics = sdk.AnalyticsApi(client)
+    users = sdk.UsersApi(client).get_users(page_size=10).entities
+    predicate = sdk.SegmentDetailQueryPredicate()
+    predicate.type = "dimension"
+    predicate.dimension = "userId"
+    predicate.operator = "matches"
+    predicate.value = users[0].id
+    segment_filter = sdk.SegmentDetailQueryFilter()
+    segment_filter.type = "or"
+    segment_filter.predicates = [predicate]
+    query = sdk.AsyncConversationQuery()
+    query.interval = _interval(95)
+    query.segment_filters = [segment_filter]
+    query.order = "asc"
+    query.order_by = "conversationStart"
+    submitted = analytics.post_analytics_conversations_details_jobs(query)
+    assert isinstance(submitted, sdk.AsyncQueryResponse)
+    deadline = time.monotonic() + 10
+    status = analytics.get_analytics_conversations_details_job(submitted.job_id)
+    while status.state in ("QUEUED", "PENDING"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+        status = analytics.get_analytics_conversations_details_job(submitted.job_id)
+    assert isinstance(status, sdk.AsyncQueryStatus)
+    assert _clean(status)["state"] == "FULFILLED"
+    assert isinstance(status.expiration_date, datetime)
+    page = analytics.get_analytics_conversations_details_job_results(submitted.job_id, page_size=1)
+    assert isinstance(page, sdk.AnalyticsConversationAsyncQueryResponse)
+    seen = []
+    while True:
+        _clean(page)
+        assert isinstance(page.data_availability_date, datetime)
+        seen += [c.conversation_id for c in page.conversations or []]
+        if not page.cursor:
+            break
+        page = analytics.get_analytics_conversations_details_job_results(
+            submitted.job_id, cursor=page.cursor, page_size=1
+        )
+    assert len(seen) == sandbox.user(users[0].id)["conversationCount"]
+    lake = analytics.get_analytics_conversations_details_jobs_availability()
+    assert isinstance(lake, sdk.DataAvailabilityResponse)
+    assert isinstance(lake.data_availability_date, datetime)
+    analytics.delete_analytics_conversations_details_job(submitted.job_id)
+
+
 def test_groups_through_the_sdk_7(client: Any) -> None:
     groups, users = sdk.GroupsApi(client), sdk.UsersApi(client)
     listing = groups.get_groups(page_size=25)

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, request
 from scim_bridge.sandbox.auth import Client
 from scim_bridge.sandbox.errors import ApiError
 from scim_bridge.sandbox.http import json_object, json_response, sandbox
+from scim_bridge.sandbox.model import iso
 from scim_bridge.sandbox.routes.users import render
 from scim_bridge.sandbox.seed import conversation
 from scim_bridge.sandbox.state import SandboxState
@@ -19,6 +20,7 @@ from scim_bridge.sandbox.state import SandboxState
 bp = Blueprint("control", __name__)
 
 MAX_USERS = 100_000
+MAX_HISTORY_DAYS = 3650
 MEDIA_TYPES = ("voice", "chat", "email", "message", "callback", "video")
 
 
@@ -31,13 +33,18 @@ def _optional_body(allowed: frozenset[str]) -> dict[str, Any]:
 @bp.post("/sandbox/reset")
 def reset() -> Response:
     state = sandbox()
-    body = _optional_body(frozenset({"users", "seed"}))
+    body = _optional_body(frozenset({"users", "seed", "history_days"}))
     users, seed = body.get("users", state.config.users), body.get("seed", state.config.seed)
+    days = body.get("history_days", state.config.history_days)
     if isinstance(users, bool) or not isinstance(users, int) or not 0 <= users <= MAX_USERS:
         raise ApiError.bad_request(f"users must be an integer between 0 and {MAX_USERS}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ApiError.bad_request("seed must be an integer")
-    state.reset(users, seed)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_HISTORY_DAYS:
+        raise ApiError.bad_request(
+            f"history_days must be an integer between 1 and {MAX_HISTORY_DAYS}"
+        )
+    state.reset(users, seed, days)
     return json_response(_summary(state))
 
 
@@ -56,6 +63,7 @@ def _summary(state: SandboxState) -> dict[str, Any]:
     return {
         "users": state.users,
         "seed": state.seed,
+        "history_days": state.history_days,
         "client_id": state.config.client_id,
         "states": counts,
         "queues": len(org.queues),
@@ -137,6 +145,8 @@ def _record(state: SandboxState, user_id: str) -> dict[str, Any]:
     body["activeConversation"] = user_id in org.active_conversation
     body["activeConversationId"] = org.active_conversation.get(user_id)
     body["conversationCount"] = len(org.history.get(user_id, []))
+    oldest = org.oldest_conversation(user_id)
+    body["oldestConversationAt"] = None if oldest is None else iso(oldest)
     return body
 
 
@@ -188,3 +198,22 @@ def bump_version(user_id: str) -> Response:
             raise ApiError.not_found("user", user_id)
         state.org.touched(user, state.clock())
         return json_response(_record(state, user_id))
+
+
+@bp.get("/sandbox/analytics/jobs")
+def list_jobs() -> Response:
+    """Every async details job submitted since the reset: id, state, interval, userIds."""
+    state = sandbox()
+    with state.lock:
+        now = state.clock()
+        return json_response({"jobs": [j.control_json(now) for j in state.jobs.jobs.values()]})
+
+
+@bp.post("/sandbox/analytics/jobs/<job_id>/expire")
+def expire_job(job_id: str) -> Response:
+    """Expire a job now (its results are gone), as if it had outlived ``async_job_ttl_s``."""
+    state = sandbox()
+    with state.lock:
+        job = state.jobs.get(job_id)
+        job.expired_at = state.clock()
+        return json_response(job.control_json(state.clock()))

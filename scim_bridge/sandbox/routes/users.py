@@ -343,8 +343,10 @@ def delete_user(user_id: str) -> Response:
         _refuse_if_busy(state, user, "deleted")
         user.state = "deleted"
         org.touched(user, state.clock())
-        if state.faults.purge_history_on_delete:
-            org.purge_history(user.id)
+        faults = state.faults
+        if faults.purge_history_on_delete:
+            days = faults.purge_history_older_than_days
+            org.purge_history(user.id, state.clock() - days * 86400.0 if days else None)
     return json_response({})
 
 
