@@ -11,6 +11,7 @@ start that way (``wsgi.py``, ``scim-bridge serve``: ``Settings.require_genesys``
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import threading
 import time
@@ -41,6 +42,8 @@ from scim_bridge.store.rate_budget import SlotTable
 # after it was taken, for the transit time between the grant here and the request's arrival there
 # (as genesys/budget.py's in-process budget).
 BUDGET_MARGIN_S = 1.0
+# /readyz: how long the Genesys check may take (a slow Genesys must not make the probe slow).
+READINESS_GENESYS_S = 2.0
 # /readyz: a worker that has not reported for this long is presumed gone.
 WORKER_STALE_S = 120.0
 
@@ -124,6 +127,9 @@ def create_app(settings: Settings | None = None) -> Flask:
             audit=components.audit,
             deprovisioning=components.deprovisioner.service if components.deprovisioner else None,
             ack_mode=settings.ack_mode,
+            request_deadline_s=settings.request_deadline_s,
+            max_genesys_calls=settings.max_genesys_calls,
+            public_url=settings.public_url,
         ),
     )
     _routing_errors(app)
@@ -170,7 +176,9 @@ def genesys_gateway(
         settings.rate_limit_per_minute,
         window_s=settings.rate_limit_window_s + BUDGET_MARGIN_S,
     )
-    budget: RateBudget = SharedBudget(settings.rate_limit_per_minute, slots.try_take)
+    budget: RateBudget = SharedBudget(
+        settings.rate_limit_per_minute, slots.try_take, reserve=settings.deprovision_reserve
+    )
     if metrics is None:
         return connect(settings, budget=budget)
     gateway = connect(settings, budget=_MeteredBudget(budget, metrics))
@@ -266,10 +274,33 @@ def _readiness_checks(components: Components) -> dict[str, health.Check]:
             conn.execute(sa.text("SELECT 1"))
         return f"reachable ({engine.dialect.name})"
 
+    in_flight: list[concurrent.futures.Future[None]] = []
+
     def genesys() -> str:
-        if components.gateway is None:
+        gateway = components.gateway
+        if gateway is None:
             raise RuntimeError("no Genesys org configured (GENESYS_REGION or GENESYS_API_HOST)")
-        components.gateway.ensure_token(deadline=time.monotonic() + 5)
+        # A probe must answer fast while Genesys is slow: the check runs on a thread of its own
+        # and the probe waits for it at most READINESS_GENESYS_S (one check in flight at a time,
+        # so repeated probes against a hung Genesys do not pile up threads).
+        if not in_flight or in_flight[0].done():
+            future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+            def check() -> None:
+                try:
+                    gateway.ensure_token(deadline=time.monotonic() + READINESS_GENESYS_S)
+                    future.set_result(None)
+                except BaseException as e:  # handed to the probe that waits for it
+                    future.set_exception(e)
+
+            threading.Thread(target=check, name="readiness-genesys", daemon=True).start()
+            in_flight[:] = [future]
+        try:
+            in_flight[0].result(timeout=READINESS_GENESYS_S)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(
+                f"Genesys gave no token within {READINESS_GENESYS_S:.0f} s"
+            ) from None
         return f"token obtainable for {settings.genesys_api_host}"
 
     def worker() -> str:

@@ -43,6 +43,22 @@ def parse_bool(text: str, *, name: str) -> bool:
     raise ConfigError(f"{name}: expected true or false, got {text!r}")
 
 
+def _fraction(text: str, *, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a fraction such as 0.2, got {text!r}") from None
+    if not 0 <= value <= 0.9:
+        raise ConfigError(f"{name}: expected 0 to 0.9, got {text!r}")
+    return value
+
+
+def _positive_int(text: str, *, name: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"{name}: expected a positive integer, got {text!r}")
+    return int(text)
+
+
 @dataclasses.dataclass(frozen=True)
 class DeleteBreaker:
     """More than ``limit`` deletes within ``window_s`` seconds: further deletes wait for a person."""
@@ -94,6 +110,13 @@ class Settings:
     audit_hmac_key: bytes | None = dataclasses.field(default=None, repr=False)
     # AUDIT_HEAD_LOG_INTERVAL: how often the serving process logs the audit head (0: never).
     audit_head_log_interval_s: float = 300.0
+    # GENESYS_DEPROVISION_RESERVE: the share of the rate budget SCIM reads may not take, kept
+    # for deprovisioning (0 to 0.9).
+    deprovision_reserve: float = 0.2
+    # SCIM_REQUEST_DEADLINE: every Genesys call a SCIM request's directory work makes ends by it.
+    request_deadline_s: float = 30.0
+    # SCIM_MAX_GENESYS_CALLS: the directory calls one SCIM request may make (more: 400 tooMany).
+    max_genesys_calls: int = 30
     # SCIM_BRIDGE_PUBLIC_URL: the base URL IdPs reach the bridge at (meta.location, Location);
     # None: the bridge's own address as the WSGI server reports it (never the Host header).
     public_url: str | None = None
@@ -181,6 +204,15 @@ class Settings:
                 get("AUDIT_HEAD_LOG_INTERVAL") or "5m", name="AUDIT_HEAD_LOG_INTERVAL"
             ),
             public_url=public_url,
+            deprovision_reserve=_fraction(
+                get("GENESYS_DEPROVISION_RESERVE") or "0.2", name="GENESYS_DEPROVISION_RESERVE"
+            ),
+            request_deadline_s=parse_duration(
+                get("SCIM_REQUEST_DEADLINE") or "30", name="SCIM_REQUEST_DEADLINE"
+            ),
+            max_genesys_calls=_positive_int(
+                get("SCIM_MAX_GENESYS_CALLS") or "30", name="SCIM_MAX_GENESYS_CALLS"
+            ),
         )
 
     def require_genesys(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from scim_bridge.genesys import budget
 from scim_bridge.genesys import errors as g
 
 
@@ -63,9 +64,11 @@ class Unavailable(DirectoryError):
 
 @contextlib.contextmanager
 def translated(what: str) -> Iterator[None]:
-    """Run gateway calls, raising the matching ``DirectoryError`` for a Genesys failure."""
+    """Run gateway calls, raising the matching ``DirectoryError`` for a Genesys failure. The calls
+    count as reads for the rate budget: they leave the deprovisioning reserve alone."""
     try:
-        yield
+        with budget.reads():  # the directory only reads and edits: never the deprovision reserve
+            yield
     except g.NotFound as e:
         raise NotFound(f"{what}: not found in Genesys Cloud.") from e
     except g.VersionConflict as e:

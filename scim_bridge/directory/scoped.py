@@ -24,6 +24,7 @@ from scim_bridge.directory.service import (
     UserUpdate,
     UserView,
 )
+from scim_bridge.genesys.ids import valid_id
 from scim_bridge.genesys.types import Criterion
 
 # Lists a token may only see part of are filtered by reading Genesys pages (100 each) in order:
@@ -33,6 +34,12 @@ MAX_SCAN_PAGES = 10
 MAX_KEYED = 10**6
 
 Denied = Callable[[str, str, str], None]  # (resource type, id, reason)
+
+
+def _require_id(resource_type: str, resource_id: str) -> None:
+    """An id that cannot be a Genesys id is not found, before any call (genesys/ids.py)."""
+    if not valid_id(resource_id):
+        raise NotFound(f"{resource_type}: not found in Genesys Cloud.")
 
 
 class ScopedDirectory:
@@ -72,6 +79,7 @@ class ScopedDirectory:
     def check_user(self, user_id: str) -> None:
         """Raise ``NotFound`` unless the token may change this user, reading Genesys only when a
         scope needs the user's email or division (ownership is the bridge's own record)."""
+        _require_id("User", user_id)
         local = self.inner.records.get("User", user_id)
         owner = local.owner if local else None
         if not self.access.owns_or_unowned(owner):
@@ -82,6 +90,7 @@ class ScopedDirectory:
     # --- users ---------------------------------------------------------------------------
 
     def get_user(self, user_id: str) -> UserView:
+        _require_id("User", user_id)
         view = self.inner.get_user(user_id)
         reason = self._user_reason(view)
         if reason is not None:
@@ -157,6 +166,7 @@ class ScopedDirectory:
     # --- groups --------------------------------------------------------------------------
 
     def get_group(self, group_id: str, *, with_members: bool = True) -> GroupView:
+        _require_id("Group", group_id)
         view = self.inner.get_group(group_id, with_members=False)
         reason = self._group_reason(view)
         if reason is not None:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 
 from scim_bridge.audit import Tag
+from scim_bridge.directory import limits
 from scim_bridge.scim import discovery, errors, http, routes_groups, routes_users
 from scim_bridge.scim.auth import authenticate
 from scim_bridge.scim.context import KEY, ScimContext, context
@@ -30,6 +31,12 @@ def _require_token() -> None:
             )
 
     authenticate(ctx.tokens.identify, failed)
+    # Bounded from here on: a deadline across the request's Genesys calls, and their number.
+    limits.begin(ctx.request_deadline_s, ctx.max_genesys_calls)
+
+
+def _end_limits(_exc: BaseException | None) -> None:
+    limits.end()
 
 
 def _search_all() -> Response:
@@ -74,6 +81,7 @@ def init_app(app: Flask, scim: ScimContext) -> None:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     bp = Blueprint("scim", __name__, url_prefix=PREFIX)
     bp.before_request(_require_token)
+    bp.teardown_request(_end_limits)
     discovery.register(bp)
     bp.add_url_rule("/.search", "search_all", _search_all, methods=["POST"])
     routes_users.register(bp)

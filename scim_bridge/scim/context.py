@@ -27,6 +27,9 @@ class ScimContext:
     audit: AuditLog
     deprovisioning: Deprovisioning | None
     ack_mode: str = "success"  # SCIM_ACK: success | strict
+    request_deadline_s: float = 30.0  # SCIM_REQUEST_DEADLINE
+    max_genesys_calls: int = 30  # SCIM_MAX_GENESYS_CALLS
+    public_url: str | None = None  # SCIM_BRIDGE_PUBLIC_URL (no trailing slash)
     throttle: FailureThrottle = dataclasses.field(default_factory=FailureThrottle)
     # Out-of-reach requests (scope, another token's resource): audited like failed logins.
     denials: FailureThrottle = dataclasses.field(default_factory=FailureThrottle)
