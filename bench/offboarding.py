@@ -47,7 +47,7 @@ from scim_bridge.audit import AuditLog
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
 from scim_bridge.deprovision.policies import Policies
-from scim_bridge.deprovision.service import DeprovisioningService
+from scim_bridge.deprovision.service import JobService
 from scim_bridge.deprovision.worker import Worker, WorkerThread
 from scim_bridge.genesys.budget import SlidingWindowBudget
 from scim_bridge.genesys.gateway import SdkGateway
@@ -60,7 +60,7 @@ from scim_bridge.store.migrate import upgrade
 
 OPEN = ("pending", "running", "waiting")
 GENESYS_WINDOW_S = 60.0
-BRIDGE_WINDOW_S = 61.0  # create_app's shared budget (scim_bridge.app.BUDGET_WINDOW_S)
+BRIDGE_WINDOW_S = 61.0  # create_app's shared budget (scim_bridge.bootstrap.BUDGET_MARGIN_S)
 
 
 def main() -> None:
@@ -181,7 +181,7 @@ def _run_in_process(
         url, config.client_id, config.client_secret, budget=SlidingWindowBudget(args.rate)
     )
     audit = AuditLog(engine)
-    service = DeprovisioningService(engine, gateway, audit, Policies(), sync_budget_s=120.0)
+    service = JobService(engine, gateway, audit, Policies(), sync_budget_s=120.0)
     worker = Worker(service, batch=args.batch, concurrency=args.concurrency, poll_s=0.05)
     requester = Requester(actor="bench", idp="bench")
     single_ids, batch_ids = ids[: args.single], ids[args.single :]

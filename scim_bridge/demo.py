@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from scim_bridge.sandbox import SandboxConfig  # noqa: PLC0415
     from scim_bridge.sandbox import create_app as create_sandbox  # noqa: PLC0415
     from scim_bridge.sandbox.server import ServerThread  # noqa: PLC0415
-    from scim_bridge.scim.tokens import TokenError, TokenStore  # noqa: PLC0415
+    from scim_bridge.scim.tokens import TokenError  # noqa: PLC0415
 
     out = sys.stdout
     try:
@@ -63,9 +63,8 @@ def run(args: argparse.Namespace) -> int:
         or (f"http://{args.host}:{args.port}" if args.port else None),
     )
     app = create_app(settings)
-    engine = app.extensions["scim_bridge"].engine
     try:
-        token = TokenStore(engine).create("demo", args.token)
+        token = app.extensions["scim_bridge"].tokens.create("demo", args.token)
     except TokenError as e:
         sys.stderr.write(f"scim-bridge demo: {e}\n")
         sandbox.stop()

@@ -10,6 +10,7 @@ Nothing in the org changes. Each failure is printed with what to do about it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from scim_bridge.genesys.errors import (
     NotFound,
     PermissionDenied,
 )
-from scim_bridge.genesys.types import Criterion, HistoryQuery, UserFields
+from scim_bridge.genesys.types import Criterion, HistoryQuery, Proficiency, RoleGrant, UserFields
 
 # A well-formed id that no org holds: writes aimed at it touch nothing.
 PROBE_ID = "00000000-0000-4000-8000-000000000000"
@@ -57,6 +58,14 @@ def deadline() -> float:
     return time.monotonic() + 30
 
 
+def _edit_and_move(gateway: Gateway) -> None:
+    """A profile PATCH, then a division move (PYDOCS: "Requires no permissions"; the sandbox
+    asks for the user-edit ones, the stricter reading), both aimed at an id no org holds."""
+    with contextlib.suppress(NotFound):
+        gateway.update_user(PROBE_ID, UserFields(title="doctor"), version=1, deadline=deadline())
+    gateway.move_to_division(PROBE_ID, PROBE_ID, deadline=deadline())
+
+
 def _probes(gateway: Gateway, sample_user: tuple[str, str] | None) -> list[_Probe]:
     now = datetime.now(UTC).replace(microsecond=0)
     probes = [
@@ -70,11 +79,9 @@ def _probes(gateway: Gateway, sample_user: tuple[str, str] | None) -> list[_Prob
             ),
         ),
         _Probe(
-            "edit users (SCIM PUT/PATCH, deactivate, reactivate)",
+            "edit users (SCIM PUT/PATCH, deactivate, reactivate, division on reactivation)",
             ("directory:user:edit", "directory:organization:admin", "admin"),
-            lambda: gateway.update_user(
-                PROBE_ID, UserFields(title="doctor"), version=1, deadline=deadline()
-            ),
+            lambda: _edit_and_move(gateway),
             allowed=(NotFound,),
         ),
         _Probe(
@@ -95,6 +102,36 @@ def _probes(gateway: Gateway, sample_user: tuple[str, str] | None) -> list[_Prob
             lambda: gateway.conversation_history(
                 HistoryQuery((PROBE_ID,), now - timedelta(hours=1), now), deadline=deadline()
             ),
+        ),
+        _Probe(
+            "read role grants (footprint snapshot before deactivation or delete)",
+            ("authorization:grant:view",),
+            lambda: gateway.role_grants(PROBE_ID, deadline=deadline()),
+            allowed=(NotFound,),
+        ),
+        _Probe(
+            "grant roles (restore on reactivation and re-hire)",
+            ("authorization:grant:add",),
+            lambda: gateway.grant_roles(
+                PROBE_ID, [RoleGrant(PROBE_ID, PROBE_ID)], deadline=deadline()
+            ),
+            allowed=(NotFound,),
+        ),
+        _Probe(
+            "assign routing skills (restore on reactivation and re-hire)",
+            ("routing:skill:assign",),
+            lambda: gateway.assign_skills(
+                PROBE_ID, [Proficiency(PROBE_ID, 0.0)], deadline=deadline()
+            ),
+            allowed=(NotFound,),
+        ),
+        _Probe(
+            "assign routing languages (restore on reactivation and re-hire)",
+            ("routing:language:assign", "routing:skill:assign"),
+            lambda: gateway.assign_languages(
+                PROBE_ID, [Proficiency(PROBE_ID, 0.0)], deadline=deadline()
+            ),
+            allowed=(NotFound,),
         ),
         _Probe(
             "edit group members (SCIM Groups)",
@@ -221,10 +258,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(_args: argparse.Namespace) -> int:
-    from scim_bridge.genesys.gateway import connect
+    from scim_bridge.bootstrap import bootstrap
 
     settings = Settings.from_env()
-    checks = run_checks(settings, connect)
+    # Its own rate budget, no database: doctor runs before go-live, maybe where there is none.
+    components = bootstrap(settings, share_budget=False)
+    try:
+        checks = run_checks(settings, lambda _settings: components.require_gateway())
+    finally:
+        components.close()
     print(f"scim-bridge doctor: {settings.genesys_api_host or '(no Genesys host configured)'}")
     print(render(checks))
     return 0 if all(c.ok for c in checks) else 1

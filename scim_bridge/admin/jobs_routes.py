@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from scim_bridge.admin import auth, register_json_errors
-from scim_bridge.admin.metrics import JobsSnapshot
 from scim_bridge.audit import AuditLog
 from scim_bridge.audit.throttle import FailureThrottle
 from scim_bridge.config import Settings
@@ -88,22 +87,6 @@ def blueprint(
         return jsonify(stone)
 
     return bp
-
-
-def metrics_reader(engine: sa.Engine) -> Callable[[], JobsSnapshot]:
-    """Jobs by state, the oldest open job's age and the freshest worker heartbeat's age."""
-
-    def read() -> JobsSnapshot:
-        counts, oldest = jobs.counts_by_state(engine)
-        now = time.time()
-        beats = jobs.workers(engine)
-        return JobsSnapshot(
-            by_state=counts,
-            oldest_open_age_s=0.0 if oldest is None else max(0.0, now - oldest),
-            worker_heartbeat_age_s=(now - float(beats[0]["seen_at"])) if beats else None,
-        )
-
-    return read
 
 
 def init_app(

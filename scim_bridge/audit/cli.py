@@ -71,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
     from scim_bridge.audit.chain import parse_head
-    from scim_bridge.audit.log import AuditLog
+    from scim_bridge.bootstrap import bootstrap
     from scim_bridge.config import ConfigError, Settings
-    from scim_bridge.store.engine import make_engine
     from scim_bridge.store.schema import audit_events, audit_head
 
     try:
@@ -82,23 +81,24 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as e:
         print(f"scim-bridge audit: {e}", file=sys.stderr)
         return EXIT_USAGE
-    url = settings.database_url
-    engine = make_engine(url)
-    try:
-        inspector = sa.inspect(engine)
-        if not (inspector.has_table(audit_events.name) and inspector.has_table(audit_head.name)):
-            shown = sa.make_url(url).render_as_string(hide_password=True)
-            print(f"no audit trail at {shown}", file=sys.stderr)
-            return EXIT_NO_TRAIL
-        with _stderr_logger() as logger:
-            log = AuditLog(engine, logger=logger, key=settings.audit_hmac_key)
+    with _stderr_logger() as logger:
+        # migrate=False: reading a database that has no trail must not create one.
+        components = bootstrap(settings, migrate=False, audit_logger=logger)
+        try:
+            inspector = sa.inspect(components.engine)
+            if not (
+                inspector.has_table(audit_events.name) and inspector.has_table(audit_head.name)
+            ):
+                shown = sa.make_url(settings.database_url).render_as_string(hide_password=True)
+                print(f"no audit trail at {shown}", file=sys.stderr)
+                return EXIT_NO_TRAIL
             if args.audit_command == "verify":
-                return _verify(log, expected)
+                return _verify(components.audit, expected)
             if args.audit_command == "head":
-                return _head(log)
-            return _export(log, args)
-    finally:
-        engine.dispose()
+                return _head(components.audit)
+            return _export(components.audit, args)
+        finally:
+            components.close()
 
 
 def _verify(log: AuditLog, expected: list[tuple[int, str]]) -> int:

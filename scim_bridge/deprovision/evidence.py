@@ -11,7 +11,10 @@ import dataclasses
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scim_bridge.deprovision.record import Evidence
 
 SAMPLE_SIZE = 5
 # The window's end is cut to the minute: jobs checked together share one window (one analytics
@@ -41,13 +44,17 @@ def digest(ids: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(set(ids))).encode()).hexdigest()
 
 
-def summary(ids: Iterable[str], win: Window, *, queries: int, batch_users: int) -> dict[str, Any]:
-    ordered = sorted(set(ids))
-    return {
-        "count": len(ordered),
-        "sha256": digest(ordered),
-        "sample": ordered[:SAMPLE_SIZE],
-        "window": win.to_dict(),
-        "analytics_queries": queries,
-        "users_in_query": batch_users,
+def shown(summary: Evidence) -> dict[str, Any]:
+    """One side of the proof as the audit trail, the tombstone and the admin API show it."""
+    shown: dict[str, Any] = {
+        "count": summary.count,
+        "sha256": summary.sha256,
+        "sample": list(summary.sample),
+        "window": summary.window.to_dict(),
+        "analytics_queries": summary.analytics_queries,
+        "users_in_query": summary.users_in_query,
     }
+    if summary.missing_count is not None:
+        shown["missing_count"] = summary.missing_count
+        shown["missing_sample"] = list(summary.missing_sample or ())
+    return shown

@@ -18,63 +18,179 @@ import dataclasses
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 
-from scim_bridge.deprovision.model import HISTORY_MISMATCH, OPEN_STATES, Action, JobState, Step
+from scim_bridge.audit.tags import Tag
+from scim_bridge.deprovision import evidence
+from scim_bridge.deprovision.evidence import Window
+from scim_bridge.deprovision.record import (
+    OPEN_STATES,
+    Action,
+    Evidence,
+    History,
+    Job,
+    JobState,
+    Memberships,
+    QueueRef,
+    Snapshot,
+)
 from scim_bridge.store.engine import is_sqlite, write_transaction
 from scim_bridge.store.schema import audit_events, job_steps, jobs, tombstones, worker_heartbeats
 
 CLAIMABLE: tuple[JobState, ...] = ("pending", "running", "waiting")
+# The version of the ``data`` document. 1: as written before the typed record (no ``schema``
+# key); 2: the same keys, and ``schema``. Loading accepts both.
+SCHEMA_VERSION = 2
+
+JobRow = Job  # the record, as stored (kept as a name for the store's readers)
+
+_FLAGS = ("from_policy", "dry_run", "cancel_requested", "guarded_for_delete")
+_COLUMNS = tuple(
+    f.name
+    for f in dataclasses.fields(Job)
+    if f.name not in ("snapshot", "queues", "history", "plan", "extra")
+)
+_DATA_KEYS = frozenset(
+    {
+        "schema",
+        "snapshot",
+        "removed_queues",
+        "restore_queues",
+        "restored_queues",
+        "evidence",
+        "history_before_ids",
+        "history_before_intervals",
+        "plan",
+    }
+)
 
 
-@dataclasses.dataclass(frozen=True)
-class JobRow:
-    id: str
-    user_id: str
-    action: Action
-    state: JobState
-    step: Step
-    attempts: int
-    due_at: float
-    claimed_by: str | None
-    lease_token: str | None
-    lease_expires_at: float | None
-    waiting_on: str | None
-    reason: str | None
-    requested_by: str
-    idp: str | None
-    scim_id: str | None
-    from_policy: bool
-    dry_run: bool
-    approved_by: str | None
-    cancel_requested: bool
-    guarded_for_delete: bool
-    delete_counted_at: float | None
-    access_cut_at: float | None
-    waiting_since: float | None
-    data: dict[str, Any]
-    created_at: float
-    updated_at: float
-    finished_at: float | None
+# --- the record <-> the row (the only place it is serialised) -----------------------------------
 
-    @classmethod
-    def from_row(cls, row: sa.RowMapping) -> JobRow:
-        values = dict(row)
-        values["data"] = json.loads(values["data"] or "{}")
-        for flag in ("from_policy", "dry_run", "cancel_requested", "guarded_for_delete"):
-            values[flag] = bool(values[flag])
-        return cls(**values)
 
-    @property
-    def open(self) -> bool:
-        return self.state in OPEN_STATES
+def _queue_to(q: QueueRef) -> dict[str, Any]:
+    return {"id": q.id, "name": q.name, "joined": q.joined}
+
+
+def _queue_from(value: Mapping[str, Any]) -> QueueRef:
+    return QueueRef(str(value["id"]), value.get("name"), bool(value.get("joined", True)))
+
+
+def _queues_from(values: Any) -> tuple[QueueRef, ...] | None:
+    return None if values is None else tuple(_queue_from(v) for v in values)
+
+
+def _evidence_from(value: Mapping[str, Any] | None) -> Evidence | None:
+    if not value:
+        return None
+    missing = value.get("missing_sample")
+    return Evidence(
+        count=int(value["count"]),
+        sha256=str(value["sha256"]),
+        sample=tuple(value.get("sample", ())),
+        window=Window.from_dict(value["window"]),
+        analytics_queries=int(value.get("analytics_queries", 0)),
+        users_in_query=int(value.get("users_in_query", 1)),
+        missing_count=value.get("missing_count"),
+        missing_sample=tuple(missing) if missing is not None else None,
+    )
+
+
+def dump_data(job: Job) -> dict[str, Any]:
+    """The ``data`` document for a record: everything the columns do not hold."""
+    data: dict[str, Any] = {**job.extra, "schema": SCHEMA_VERSION}
+    if job.snapshot is not None:
+        snap = job.snapshot
+        queues = [_queue_to(q) for q in snap.queues]
+        data["snapshot"] = {"user": dict(snap.user), "queues": queues, "at": snap.at}
+    if job.queues.removed:
+        data["removed_queues"] = [_queue_to(q) for q in job.queues.removed]
+    if job.queues.to_restore is not None:
+        data["restore_queues"] = [_queue_to(q) for q in job.queues.to_restore]
+    if job.queues.restored is not None:
+        data["restored_queues"] = [_queue_to(q) for q in job.queues.restored]
+    data.update(_dump_history(job.history))
+    if job.plan is not None:
+        data["plan"] = [dict(p) for p in job.plan]
+    return data
+
+
+def _dump_history(history: History) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    proof = {}
+    if history.before is not None:
+        proof["before"] = evidence.shown(history.before)
+    if history.after is not None:
+        proof["after"] = evidence.shown(history.after)
+    if proof:
+        data["evidence"] = proof
+    if history.before_ids is not None:
+        data["history_before_ids"] = sorted(history.before_ids)
+    if history.before_intervals is not None:
+        data["history_before_intervals"] = {
+            i: sorted(ids) for i, ids in history.before_intervals.items()
+        }
+    return data
+
+
+def load_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's fields from a ``data`` document of any known version."""
+    version = int(data.get("schema", 1))
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"job data schema {version} is newer than this code ({SCHEMA_VERSION})")
+    snap = data.get("snapshot")
+    proof = data.get("evidence") or {}
+    ids = data.get("history_before_ids")
+    intervals = data.get("history_before_intervals")
+    plan = data.get("plan")
+    return {
+        "snapshot": Snapshot(
+            dict(snap.get("user", {})),
+            _queues_from(snap.get("queues", [])) or (),
+            float(snap.get("at", 0.0)),
+        )
+        if snap is not None
+        else None,
+        "queues": Memberships(
+            removed=_queues_from(data.get("removed_queues", [])) or (),
+            to_restore=_queues_from(data.get("restore_queues")),
+            restored=_queues_from(data.get("restored_queues")),
+        ),
+        "history": History(
+            before=_evidence_from(proof.get("before")),
+            after=_evidence_from(proof.get("after")),
+            before_ids=frozenset(ids) if ids is not None else None,
+            before_intervals=(
+                {str(i): frozenset(v) for i, v in intervals.items()}
+                if isinstance(intervals, dict)
+                else None
+            ),
+        ),
+        "plan": tuple(plan) if plan is not None else None,
+        "extra": {k: v for k, v in data.items() if k not in _DATA_KEYS},
+    }
+
+
+def from_row(row: sa.RowMapping | Mapping[str, Any]) -> Job:
+    """A ``jobs`` row as the record."""
+    values = {name: row[name] for name in _COLUMNS}
+    for flag in _FLAGS:
+        values[flag] = bool(values[flag])
+    return Job(**values, **load_data(json.loads(row["data"] or "{}")))
+
+
+def to_row(job: Job) -> dict[str, Any]:
+    """The record as ``jobs`` columns."""
+    values = {name: getattr(job, name) for name in _COLUMNS}
+    values["data"] = _dump(dump_data(job))
+    return values
 
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    job: JobRow
+    job: Job
     owner: str
     token: str
 
@@ -123,7 +239,7 @@ def insert(
             dry_run=dry_run,
             cancel_requested=False,
             guarded_for_delete=False,
-            data="{}",
+            data=_dump({"schema": SCHEMA_VERSION}),
             created_at=now,
             updated_at=now,
         )
@@ -135,13 +251,13 @@ def get(conn: sa.Connection, job_id: str) -> JobRow:
     row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
     if row is None:
         raise KeyError(job_id)
-    return JobRow.from_row(row)
+    return from_row(row)
 
 
 def find(engine: sa.Engine, job_id: str) -> JobRow | None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
-    return JobRow.from_row(row) if row else None
+    return from_row(row) if row else None
 
 
 def open_for_user(conn: sa.Connection, user_id: str, *, lock: bool = False) -> list[JobRow]:
@@ -152,7 +268,7 @@ def open_for_user(conn: sa.Connection, user_id: str, *, lock: bool = False) -> l
     )
     if lock and not is_sqlite(conn):
         query = query.with_for_update()
-    return [JobRow.from_row(r) for r in conn.execute(query).mappings()]
+    return [from_row(r) for r in conn.execute(query).mappings()]
 
 
 def listing(
@@ -169,7 +285,7 @@ def listing(
     if user_id:
         query = query.where(jobs.c.user_id == user_id)
     with engine.connect() as conn:
-        return [JobRow.from_row(r) for r in conn.execute(query.offset(offset)).mappings()]
+        return [from_row(r) for r in conn.execute(query.offset(offset)).mappings()]
 
 
 def steps_of(engine: sa.Engine, job_id: str) -> list[dict[str, Any]]:
@@ -251,11 +367,23 @@ def claim_one(
     return claims[0] if claims else None
 
 
-def update_fenced(conn: sa.Connection, claim: Claim, values: Mapping[str, Any]) -> JobRow:
-    """Write the claimant's changes to its job; ``LeaseLost`` if the lease is no longer its own."""
-    values = dict(values)
-    if "data" in values:
-        values["data"] = _dump(values["data"])
+def changes(old: Job, new: Job) -> dict[str, Any]:
+    """The columns that differ between two versions of a record: a write touches only those, so
+    that a command stored meanwhile (a cancel, an upgrade) is not overwritten by a stale copy."""
+    before, after = to_row(old), to_row(new)
+    return {name: value for name, value in after.items() if before[name] != value}
+
+
+def save(conn: sa.Connection, claim: Claim, new: Job, *, lease_s: float) -> Job:
+    """Store the claimant's new record, fenced on its lease (``LeaseLost`` if no longer its own).
+
+    A job that stops running is handed back (its claim cleared); one still running keeps its
+    claim for another ``lease_s``."""
+    values = changes(claim.job, new)
+    if new.state != "running":
+        values.update(claimed_by=None, lease_token=None, lease_expires_at=None)
+    else:
+        values["lease_expires_at"] = new.updated_at + lease_s
     result = conn.execute(
         jobs.update()
         .where(jobs.c.id == claim.job.id, jobs.c.lease_token == claim.token)
@@ -335,21 +463,21 @@ def deletes_since(conn: sa.Connection, since: float) -> int:
     )
 
 
-def restorable_queues(conn: sa.Connection, user_id: str) -> list[dict[str, Any]]:
+def restorable_queues(conn: sa.Connection, user_id: str) -> tuple[QueueRef, ...]:
     """Queue memberships the bridge removed from the user since it last restored them."""
     rows = conn.execute(
         sa.select(jobs.c.action, jobs.c.state, jobs.c.data)
         .where(jobs.c.user_id == user_id, jobs.c.state.in_(("done", "cancelled", "failed", "held")))
         .order_by(jobs.c.created_at, jobs.c.id)
     ).mappings()
-    removed: dict[str, dict[str, Any]] = {}
+    removed: dict[str, QueueRef] = {}
     for row in rows:
-        data = json.loads(row["data"] or "{}")
+        memberships: Memberships = load_data(json.loads(row["data"] or "{}"))["queues"]
         if row["action"] == "reactivate" and row["state"] == "done":
             removed.clear()
-        for queue in data.get("removed_queues", []):
-            removed[queue["id"]] = queue
-    return list(removed.values())
+        for queue in memberships.removed:
+            removed[queue.id] = queue
+    return tuple(removed.values())
 
 
 def users_due_for_delete(engine: sa.Engine, *, deactivated_before: float) -> list[str]:
@@ -470,16 +598,13 @@ def workers(engine: sa.Engine) -> list[dict[str, Any]]:
         ]
 
 
-def admin_update(conn: sa.Connection, job_id: str, values: Mapping[str, Any]) -> JobRow:
-    """An operator's change (approve, retry): not fenced, only for jobs nobody holds."""
-    conn.execute(jobs.update().where(jobs.c.id == job_id).values(**dict(values)))
-    return get(conn, job_id)
-
-
-def as_action(value: str) -> Action:
-    if value not in ("deactivate", "reactivate", "delete"):
-        raise ValueError(f"unknown action {value!r}")
-    return cast(Action, value)
+def store(conn: sa.Connection, old: Job, new: Job) -> Job:
+    """A command's new record (approve, retry, cancel, upgrade), unfenced: only the columns it
+    changed are written (a holder's own writes to the others stand)."""
+    values = changes(old, new)
+    if values:
+        conn.execute(jobs.update().where(jobs.c.id == old.id).values(**values))
+    return get(conn, old.id)
 
 
 def duration_buckets(
@@ -522,6 +647,8 @@ def history_mismatches(engine: sa.Engine) -> int:
     with engine.connect() as conn:
         return int(
             conn.execute(
-                sa.select(sa.func.count()).where(audit_events.c.tag == HISTORY_MISMATCH)
+                sa.select(sa.func.count()).where(
+                    audit_events.c.tag == str(Tag.DEPROVISION_HISTORY_MISMATCH)
+                )
             ).scalar_one()
         )

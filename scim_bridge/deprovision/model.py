@@ -1,10 +1,13 @@
-"""The deprovisioning state machine: (job, what was observed) -> what to do next.
+"""The deprovisioning state machine: (job record, what was observed) -> (new record, effects, events).
 
 Functional core (STYLE.md 4; cosmicpython ``sync.py:determine_actions``): no Flask, SDK, clock
-or I/O. The runner reads Genesys (or the database) for the job's current step, hands the
-observation here, executes the returned ``effects`` and records the returned step and state.
-When an effect fails, the runner hands the failure back here (``Failure``) and records what
-this module says about it. Times arrive as plain numbers; nothing here reads a clock.
+or I/O. ``decide`` takes the job's record (``record.Job``) and what the runner read for its
+current step, and returns a ``Transition``: the new record, the Genesys effects to run and the
+audit events to append. ``command`` does the same for an operator's or a request's command
+(approve, retry, cancel, upgrade, cut access). The runner executes the effects and, in one
+transaction, stores ``Transition.job`` and appends ``Transition.events``; when an effect fails it
+hands the failure back here (``Failure``, with the effects that did succeed) and records what this
+module says about it. Times arrive as plain numbers (``now``); nothing here reads a clock.
 
 A job's ``step`` is always the next thing to do, so a process that dies mid-step leaves the
 job at that step and whoever resumes it re-reads Genesys and does it again: every effect is
@@ -16,34 +19,37 @@ deleted user all succeed quietly).
                 > confirm_deleted > verify_after > tombstone > done
                                                    \\ mismatch > restore > held
     reactivate: snapshot > activate > restore_queues > done
+
+Adding a step: a name in ``record.Step``, its place in ``SEQUENCES``, a handler in ``_HANDLERS``
+(it receives the job, its observation and a ``_Context``; it returns a ``Decision``), and the
+runner's read for it (``runner.Runner._observe``). Adding a command: a frozen dataclass in
+``Command`` and a function in ``_COMMANDS``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-Action = Literal["deactivate", "reactivate", "delete"]
-JobState = Literal["pending", "running", "waiting", "held", "done", "failed", "cancelled"]
-Step = Literal[
-    "snapshot",
-    "guard",
-    "drain",
-    "await_idle",
-    "deactivate",
-    "verify_before",
-    "delete",
-    "confirm_deleted",
-    "verify_after",
-    "restore",
-    "tombstone",
-    "activate",
-    "restore_queues",
-    "done",
-]
+from scim_bridge.audit.tags import Tag
+from scim_bridge.deprovision import evidence
+from scim_bridge.deprovision.record import (
+    EMPTY,
+    FINISHED_STATES,
+    OPEN_STATES,
+    Action,
+    Evidence,
+    Job,
+    JobState,
+    QueueRef,
+    Snapshot,
+    Step,
+)
 
-OPEN_STATES: tuple[JobState, ...] = ("pending", "running", "waiting", "held")
-FINISHED_STATES: tuple[JobState, ...] = ("done", "failed", "cancelled")
+__all__ = ["FINISHED_STATES", "OPEN_STATES", "Action", "Job", "JobState", "Step"]
+
 HISTORY_STEPS: tuple[Step, ...] = ("verify_before", "verify_after")
 
 SEQUENCES: dict[Action, tuple[Step, ...]] = {
@@ -64,31 +70,6 @@ SEQUENCES: dict[Action, tuple[Step, ...]] = {
     "reactivate": ("snapshot", "activate", "restore_queues", "done"),
 }
 
-# Audit tags, by value (the model does not import the audit package: it pulls in the store).
-SNAPSHOT = "deprovision:user:snapshot"
-PROTECTED = "deprovision:user:protected"
-PLANNED = "deprovision:job:planned"
-BREAKER_TRIPPED = "deprovision:breaker:tripped"
-QUEUE_REMOVED = "deprovision:queue:removed"
-QUEUE_RESTORED = "deprovision:queue:restored"
-CONVERSATION_WAITING = "deprovision:conversation:waiting"
-DEACTIVATED = "deprovision:user:deactivated"
-REACTIVATED = "deprovision:user:reactivated"
-HISTORY_CAPTURED = "deprovision:history:captured"
-DELETED = "deprovision:user:deleted"
-HISTORY_VERIFIED = "deprovision:history:verified"
-HISTORY_MISMATCH = "deprovision:history:mismatch"
-RESTORED = "deprovision:user:restored"
-TOMBSTONE = "deprovision:tombstone:written"
-JOB_COMPLETED = "deprovision:job:completed"
-JOB_FAILED = "deprovision:job:failed"
-JOB_HELD = "deprovision:job:held"
-JOB_DEFERRED = "deprovision:job:deferred"
-JOB_CANCELLED = "deprovision:job:cancelled"
-
-
-# --- what the model knows about a job ---------------------------------------------------------
-
 
 @dataclasses.dataclass(frozen=True)
 class Rules:
@@ -101,31 +82,21 @@ class Rules:
     confirm_delete_retries: int = 5
 
 
-@dataclasses.dataclass(frozen=True)
-class Job:
-    action: Action
-    step: Step
-    attempts: int = 0  # consecutive failed attempts at this step
-    dry_run: bool = False
-    approved: bool = False  # an operator approved it past the delete breaker
-    guarded_for_delete: bool = False  # the guard ran (and passed) for a delete
-    access_cut: bool = False  # the deactivate step succeeded
-    from_policy: bool = False  # scheduled by DELETE_INACTIVE_AFTER, not asked for by an IdP
-    cancel_requested: bool = False
-    waiting_since: float | None = None  # when the wait for an active conversation began
-    history_before: frozenset[str] | None = None
-    restore_queue_ids: frozenset[str] = frozenset()
-
-
 # --- observations ------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
 class UserSeen:
-    """The user as read now (``state`` None: Genesys does not know the id, even as deleted)."""
+    """The user as read now (``state`` None: Genesys does not know the id, even as deleted).
+
+    ``user``: the profile (``GenesysUser`` fields) for the snapshot; ``queues``: the memberships
+    read with it; ``restorable``: for a reactivate, what the bridge removed earlier."""
 
     state: str | None
     queue_ids: frozenset[str] = frozenset()
+    user: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    queues: tuple[QueueRef, ...] = ()
+    restorable: tuple[QueueRef, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,22 +107,33 @@ class PolicyView:
     user_state: str | None
     deletes_in_window: int = 0
     breaker_limit: int | None = None
+    lookback_days: int = 0  # for a DRY_RUN plan
 
 
 @dataclasses.dataclass(frozen=True)
 class QueuesSeen:
     queue_ids: frozenset[str]
+    memberships: tuple[QueueRef, ...] = ()  # names and joined state, where known
 
 
 @dataclasses.dataclass(frozen=True)
 class ConversationsSeen:
     busy: bool
-    now: float
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+_NO_WINDOW = evidence.Window(_EPOCH, _EPOCH)  # tables that do not care about the window
 
 
 @dataclasses.dataclass(frozen=True)
 class HistorySeen:
+    """The conversations analytics attributes to the user over ``window``."""
+
     conversation_ids: frozenset[str]
+    window: evidence.Window = _NO_WINDOW
+    queries: int = 0
+    batch_users: int = 1
+    by_interval: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,42 +156,29 @@ ErrorKind = Literal[
 
 @dataclasses.dataclass(frozen=True)
 class Failure:
-    """Reading or acting failed. ``now`` is needed for the conversation wait's bound."""
+    """Reading or acting failed. ``applied``: the effects that succeeded before it (a queue
+    removed is recorded even when the next removal failed); ``error``: for the audit detail."""
 
     kind: ErrorKind
     retry_after_s: float | None = None
-    now: float = 0.0
+    applied: tuple[Effect, ...] = ()
+    error: Mapping[str, Any] | None = None
 
 
 Observation = UserSeen | PolicyView | QueuesSeen | ConversationsSeen | HistorySeen | Ready | Failure
 
 
-# --- effects -----------------------------------------------------------------------------------
+# --- effects (what the runner does outside the job's record) -----------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
-class RecordSnapshot:
-    """Keep the user's profile and queue memberships on the job (restores and tombstones)."""
+class RemoveQueue:
+    queue: QueueRef
 
 
 @dataclasses.dataclass(frozen=True)
-class RecordPlan:
-    """DRY_RUN: keep the list of what would have been done; change nothing."""
-
-
-@dataclasses.dataclass(frozen=True)
-class CountDelete:
-    """The job passed the guard as a delete: it counts against the delete breaker from now."""
-
-
-@dataclasses.dataclass(frozen=True)
-class RemoveQueues:
-    queue_ids: frozenset[str]
-
-
-@dataclasses.dataclass(frozen=True)
-class AddQueues:
-    queue_ids: frozenset[str]
+class AddQueue:
+    queue: QueueRef
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,61 +192,106 @@ class DeleteUser:
 
 
 @dataclasses.dataclass(frozen=True)
-class RecordEvidence:
-    phase: Literal["before", "after"]
-    missing: frozenset[str] = frozenset()
-
-
-@dataclasses.dataclass(frozen=True)
-class StartWaiting:
-    """Remember when the wait for an active conversation began (its bound counts from here)."""
-
-    since: float
-
-
-@dataclasses.dataclass(frozen=True)
-class StopWaiting:
-    pass
-
-
-@dataclasses.dataclass(frozen=True)
 class WriteTombstone:
-    pass
+    """Local: the ``tombstones`` row, written in the step's transaction."""
+
+    row: Mapping[str, Any]
 
 
-Effect = (
-    RecordSnapshot
-    | RecordPlan
-    | CountDelete
-    | RemoveQueues
-    | AddQueues
-    | SetState
-    | DeleteUser
-    | RecordEvidence
-    | StartWaiting
-    | StopWaiting
-    | WriteTombstone
-)
+GenesysEffect = RemoveQueue | AddQueue | SetState | DeleteUser
+Effect = GenesysEffect | WriteTombstone
+
+
+# --- operator and request commands -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Approve:
+    """Release a held job (past the breaker, after a conversation timeout or a mismatch)."""
+
+    actor: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Retry:
+    """Run a held, waiting or failed job again now, from its recorded step (not approved)."""
+
+    actor: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Cancel:
+    """The latest intent wins: ``leased`` jobs stop at their next step (the holder records it)."""
+
+    actor: str
+    leased: bool
+    reason: str = "superseded"
+
+
+@dataclasses.dataclass(frozen=True)
+class Upgrade:
+    """An open deactivate becomes a delete and goes on from where it is (``join``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CutAccess:
+    """Cut access now, whatever the job is waiting for: today's deactivation (``SetState``)."""
+
+    actor: str
+    reason: str = ""
+
+
+Command = Approve | Retry | Cancel | Upgrade | CutAccess
+
+
+class NotAllowed(ValueError):
+    """The job is not in a state that allows this command (the admin API answers 409)."""
+
+
+# --- what a transition returns -----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Transition:
+    """The new record, the effects to run (in order) and the audit events to append with
+    ``detail``. ``actor``: the operator for a command (None: the job's requester, a step)."""
+
+    job: Job
+    effects: tuple[Effect, ...] = ()
+    events: tuple[Tag, ...] = ()
+    detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    actor: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        state = self.job.state
+        return "ok" if state in ("pending", "running", "done") else state
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
-    """What to do and where the job stands afterwards.
+    """A step handler's answer; ``_settle`` turns it into a ``Transition``.
 
-    ``effects`` run in order; only when all succeed are ``step``/``state`` recorded with
-    ``events`` (audit tags). ``retry_in_s`` is set with ``state="waiting"``. ``reason`` names
-    why a job is held, failed or cancelled. ``access_cut`` is set when the effects cut access.
-    """
+    ``job``: the record with what the step learned (None: unchanged). ``detail``: what to add to
+    the step's audit detail. ``retry_in_s`` is set with ``state="waiting"``."""
 
     step: Step
     state: JobState = "running"
     effects: tuple[Effect, ...] = ()
-    events: tuple[str, ...] = ()
+    events: tuple[Tag, ...] = ()
     waiting_on: str | None = None
     retry_in_s: float | None = None
     reason: str | None = None
     access_cut: bool = False
     reset_attempts: bool = True
+    job: Job | None = None
+    detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Context:
+    rules: Rules
+    now: float
 
 
 def _next(action: Action, step: Step) -> Step:
@@ -285,12 +299,20 @@ def _next(action: Action, step: Step) -> Step:
     return sequence[sequence.index(step) + 1]
 
 
-def _finish(step: Step = "done", *events: str, effects: tuple[Effect, ...] = ()) -> Decision:
-    return Decision(step=step, state="done", effects=effects, events=(*events, JOB_COMPLETED))
+def _finish(*events: Tag, **fields: Any) -> Decision:
+    return Decision(
+        step="done", state="done", events=(*events, Tag.DEPROVISION_JOB_COMPLETED), **fields
+    )
 
 
-def _fail(job: Job, reason: str) -> Decision:
-    return Decision(step=job.step, state="failed", events=(JOB_FAILED,), reason=reason)
+def _fail(job: Job, reason: str, **fields: Any) -> Decision:
+    return Decision(
+        step=job.step,
+        state="failed",
+        events=(Tag.DEPROVISION_JOB_FAILED,),
+        reason=reason,
+        **fields,
+    )
 
 
 def backoff(rules: Rules, attempts: int) -> float:
@@ -301,26 +323,73 @@ def backoff(rules: Rules, attempts: int) -> float:
 # --- the machine -------------------------------------------------------------------------------
 
 
-def decide(job: Job, seen: Observation, rules: Rules | None = None) -> Decision:
-    """The next decision for ``job`` at ``job.step`` given what was just observed."""
-    rules = rules or Rules()
+def decide(
+    job: Job,
+    seen: Observation,
+    rules: Rules | None = None,
+    *,
+    now: float = 0.0,
+    jitter: float = 1.0,
+) -> Transition:
+    """The transition for ``job`` at ``job.step`` given what was just observed.
+
+    ``jitter`` (the runner draws it in [1, 1.2]) stretches a retry delay, so that jobs deferred
+    together do not come back together."""
+    ctx = _Context(rules or Rules(), now)
     if job.cancel_requested:
-        return Decision(
-            step=job.step, state="cancelled", events=(JOB_CANCELLED,), reason="superseded"
+        decision = Decision(
+            step=job.step,
+            state="cancelled",
+            events=(Tag.DEPROVISION_JOB_CANCELLED,),
+            reason="superseded",
         )
-    if isinstance(seen, Failure):
-        return _on_failure(job, seen, rules)
-    handler = _HANDLERS.get(job.step)
-    if handler is None:
-        raise ValueError(f"no step {job.step!r} to run for a {job.action} job")
-    return handler(job, seen, rules)
+    elif isinstance(seen, Failure):
+        decision = _on_failure(job, seen, ctx)
+    else:
+        handler = _HANDLERS.get(job.step)
+        if handler is None:
+            raise ValueError(f"no step {job.step!r} to run for a {job.action} job")
+        decision = handler(job, seen, ctx)
+    return _settle(job, decision, now, jitter)
+
+
+def _settle(job: Job, d: Decision, now: float, jitter: float) -> Transition:
+    base = d.job or job
+    due = now
+    if d.state == "waiting" and d.retry_in_s is not None:
+        due = now + d.retry_in_s * jitter
+    new = dataclasses.replace(
+        base,
+        step=d.step,
+        state=d.state,
+        attempts=0 if d.reset_attempts else job.attempts + 1,
+        waiting_on=d.waiting_on,
+        reason=d.reason,
+        due_at=due,
+        updated_at=now,
+        access_cut_at=now if d.access_cut and job.access_cut_at is None else job.access_cut_at,
+        finished_at=now if d.state in FINISHED_STATES else job.finished_at,
+    )
+    events = d.events
+    repeated_wait = d.state == "waiting" and job.attempts > 0
+    if not events and not repeated_wait:
+        events = (Tag.DEPROVISION_JOB_STEP,)
+    detail: dict[str, Any] = {"step": job.step, **d.detail}
+    if d.waiting_on:
+        detail["waiting_on"] = d.waiting_on
+    if d.retry_in_s is not None:
+        detail["retry_in_s"] = round(due - now, 3)
+    if d.reason:
+        detail["reason"] = d.reason
+    detail["next_step"] = d.step
+    return Transition(new, d.effects, events, detail)
 
 
 def _unexpected(job: Job, seen: Observation) -> ValueError:
     return ValueError(f"step {job.step} cannot use {type(seen).__name__}")
 
 
-def _snapshot(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _snapshot(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, UserSeen):
         raise _unexpected(job, seen)
     if seen.state is None:
@@ -328,61 +397,122 @@ def _snapshot(job: Job, seen: Observation, rules: Rules) -> Decision:
     if seen.state == "deleted":
         if job.action == "delete":
             # Deleted already (outside the bridge): nothing to do, nothing this job can prove.
-            return Decision(
-                step="done", state="done", events=(JOB_COMPLETED,), reason="already-deleted"
-            )
+            return _finish(reason="already-deleted")
         return _fail(job, "not-found")
+    snapshot = Snapshot(dict(seen.user), seen.queues, ctx.now)
+    detail: dict[str, Any] = {
+        "snapshot": {
+            "state": seen.state,
+            "version": seen.user.get("version"),
+            "queues": [q.id for q in seen.queues],
+        }
+    }
+    queues = job.queues
+    if job.action == "reactivate":
+        queues = dataclasses.replace(queues, to_restore=seen.restorable)
+        detail["restore_queues"] = [q.id for q in seen.restorable]
     return Decision(
-        step=_next(job.action, "snapshot"), effects=(RecordSnapshot(),), events=(SNAPSHOT,)
+        step=_next(job.action, "snapshot"),
+        events=(Tag.DEPROVISION_USER_SNAPSHOT,),
+        job=dataclasses.replace(job, snapshot=snapshot, queues=queues),
+        detail=detail,
     )
 
 
-def _guard(job: Job, seen: Observation, rules: Rules) -> Decision:
+def plan(job: Job, lookback_days: int) -> list[dict[str, Any]]:
+    """DRY_RUN: the steps after the guard that a real run would take, from ``SEQUENCES``."""
+    queues = [q.id for q in job.snapshot.queues] if job.snapshot else []
+    extra: dict[Step, dict[str, Any]] = {
+        "drain": {"remove_queues": queues},
+        "deactivate": {"set_state": "inactive"},
+        "verify_before": {"lookback_days": lookback_days},
+    }
+    sequence = SEQUENCES[job.action]
+    after_guard = sequence[sequence.index("guard") + 1 :] if "guard" in sequence else sequence
+    return [{"step": step, **extra.get(step, {})} for step in after_guard if step != "done"]
+
+
+def _guard(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, PolicyView):
         raise _unexpected(job, seen)
     if seen.protected_by is not None:
-        return Decision(step=job.step, state="cancelled", events=(PROTECTED,), reason="protected")
+        return Decision(
+            step=job.step,
+            state="cancelled",
+            events=(Tag.DEPROVISION_USER_PROTECTED,),
+            reason="protected",
+        )
     if job.from_policy and seen.user_state != "inactive":
         # DELETE_INACTIVE_AFTER applies to users the bridge deactivated and nobody brought back.
         return Decision(
-            step=job.step, state="cancelled", events=(JOB_CANCELLED,), reason="reactivated"
+            step=job.step,
+            state="cancelled",
+            events=(Tag.DEPROVISION_JOB_CANCELLED,),
+            reason="reactivated",
         )
     if job.dry_run:
-        return _finish("done", PLANNED, effects=(RecordPlan(),))
-    effects: tuple[Effect, ...] = ()
-    if job.action == "delete":
-        limit = seen.breaker_limit
-        if not job.approved and limit is not None and seen.deletes_in_window >= limit:
-            return Decision(
-                step=job.step,
-                state="held",
-                events=(BREAKER_TRIPPED, JOB_HELD),
-                waiting_on="approval",
-                reason="breaker",
-            )
-        effects = (CountDelete(),)
-    # A deactivate upgraded to a delete after its guard already cut access: go on to verify.
-    step: Step = "verify_before" if job.action == "delete" and job.access_cut else "drain"
-    return Decision(step=step, effects=effects)
+        steps = plan(job, seen.lookback_days)
+        return _finish(
+            Tag.DEPROVISION_JOB_PLANNED,
+            job=dataclasses.replace(job, plan=tuple(steps)),
+            detail={"plan": steps},
+        )
+    if job.action != "delete":
+        return Decision(step="drain")
+    limit = seen.breaker_limit
+    if not job.approved and limit is not None and seen.deletes_in_window >= limit:
+        return Decision(
+            step=job.step,
+            state="held",
+            events=(Tag.DEPROVISION_BREAKER_TRIPPED, Tag.DEPROVISION_JOB_HELD),
+            waiting_on="approval",
+            reason="breaker",
+        )
+    # It counts against the delete breaker from now. A deactivate upgraded to a delete after
+    # its guard already cut access goes on to verify.
+    counted = dataclasses.replace(job, guarded_for_delete=True, delete_counted_at=ctx.now)
+    return Decision(step="verify_before" if job.access_cut else "drain", job=counted)
 
 
-def _drain(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _drain(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, QueuesSeen):
         raise _unexpected(job, seen)
-    if not seen.queue_ids:
-        return Decision(step="await_idle")
+    # Memberships the snapshot saw that are gone now: an earlier run of this step removed them
+    # and died before recording it. They are recorded as removed all the same, so that a
+    # reactivation restores them.
+    recorded = {q.id for q in job.queues.removed}
+    snapped = job.snapshot.queues if job.snapshot else ()
+    gone = tuple(q for q in snapped if q.id not in seen.queue_ids and q.id not in recorded)
+    known = {q.id: q for q in (*snapped, *seen.memberships)}
+    effects = tuple(RemoveQueue(known.get(i, QueueRef(i))) for i in sorted(seen.queue_ids))
+    job, detail = _removed(job, tuple(RemoveQueue(q) for q in gone) + effects)
     return Decision(
-        step="await_idle", effects=(RemoveQueues(seen.queue_ids),), events=(QUEUE_REMOVED,)
+        step="await_idle",
+        effects=effects,
+        events=(Tag.DEPROVISION_QUEUE_REMOVED,) if effects or gone else (),
+        job=job,
+        detail=detail,
     )
 
 
-def _wait_for_conversation(job: Job, now: float, rules: Rules) -> Decision:
+def _removed(job: Job, effects: tuple[Effect, ...]) -> tuple[Job, dict[str, Any]]:
+    """The record and detail once these effects' queue removals are done (reactivation
+    restores exactly what is recorded here)."""
+    removed = tuple(e.queue for e in effects if isinstance(e, RemoveQueue))
+    if not removed:
+        return job, {}
+    queues = dataclasses.replace(job.queues, removed=(*job.queues.removed, *removed))
+    return dataclasses.replace(job, queues=queues), {"queues_removed": [q.id for q in removed]}
+
+
+def _wait_for_conversation(job: Job, ctx: _Context) -> Decision:
+    now = ctx.now
     started = job.waiting_since if job.waiting_since is not None else now
-    if now - started >= rules.conversation_wait_max_s:
+    if now - started >= ctx.rules.conversation_wait_max_s:
         return Decision(
             step="await_idle",
             state="held",
-            events=(JOB_HELD,),
+            events=(Tag.DEPROVISION_JOB_HELD,),
             waiting_on="active-conversation",
             reason="conversation-timeout",
         )
@@ -390,80 +520,114 @@ def _wait_for_conversation(job: Job, now: float, rules: Rules) -> Decision:
     return Decision(
         step="await_idle",
         state="waiting",
-        effects=(StartWaiting(now),) if first else (),
-        events=(CONVERSATION_WAITING,) if first else (),
+        events=(Tag.DEPROVISION_CONVERSATION_WAITING,) if first else (),
         waiting_on="active-conversation",
-        retry_in_s=rules.conversation_poll_s,
+        retry_in_s=ctx.rules.conversation_poll_s,
         reset_attempts=False,
+        job=dataclasses.replace(job, waiting_since=now) if first else None,
     )
 
 
-def _await_idle(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _await_idle(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, ConversationsSeen):
         raise _unexpected(job, seen)
     if seen.busy:
-        return _wait_for_conversation(job, seen.now, rules)
-    effects: tuple[Effect, ...] = (StopWaiting(),) if job.waiting_since is not None else ()
-    return Decision(step="deactivate", effects=effects)
+        return _wait_for_conversation(job, ctx)
+    return Decision(step="deactivate", job=dataclasses.replace(job, waiting_since=None))
 
 
-def _deactivate(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _deactivate(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, Ready):
         raise _unexpected(job, seen)
-    effects: tuple[Effect, ...] = (SetState("inactive"),)
+    effects = (SetState("inactive"),)
+    detail = {"state_set": "inactive"}
     if job.action == "deactivate":
-        return dataclasses.replace(_finish("done", DEACTIVATED, effects=effects), access_cut=True)
+        return _finish(
+            Tag.DEPROVISION_USER_DEACTIVATED, effects=effects, access_cut=True, detail=detail
+        )
     # An upgraded deactivate has not been through the delete guard (breaker) yet.
-    step: Step = "verify_before" if job.guarded_for_delete else "guard"
-    return Decision(step=step, effects=effects, events=(DEACTIVATED,), access_cut=True)
+    return Decision(
+        step="verify_before" if job.guarded_for_delete else "guard",
+        effects=effects,
+        events=(Tag.DEPROVISION_USER_DEACTIVATED,),
+        access_cut=True,
+        detail=detail,
+    )
 
 
-def _verify_before(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _evidence(seen: HistorySeen, missing: frozenset[str] = frozenset()) -> Evidence:
+    ordered = tuple(sorted(seen.conversation_ids))
+    return Evidence(
+        count=len(ordered),
+        sha256=evidence.digest(ordered),
+        sample=ordered[: evidence.SAMPLE_SIZE],
+        window=seen.window,
+        analytics_queries=seen.queries,
+        users_in_query=seen.batch_users,
+        missing_count=len(missing) if missing else None,
+        missing_sample=tuple(sorted(missing)[: evidence.SAMPLE_SIZE]) if missing else None,
+    )
+
+
+def _verify_before(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, HistorySeen):
         raise _unexpected(job, seen)
-    return Decision(step="delete", effects=(RecordEvidence("before"),), events=(HISTORY_CAPTURED,))
+    before = _evidence(seen)
+    history = dataclasses.replace(
+        job.history,
+        before=before,
+        before_ids=seen.conversation_ids,
+        before_intervals=dict(seen.by_interval),
+    )
+    return Decision(
+        step="delete",
+        events=(Tag.DEPROVISION_HISTORY_CAPTURED,),
+        job=dataclasses.replace(job, history=history),
+        detail={"evidence": evidence.shown(before)},
+    )
 
 
-def _delete(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _delete(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, Ready):
         raise _unexpected(job, seen)
-    return Decision(step="confirm_deleted", effects=(DeleteUser(),))
+    return Decision(step="confirm_deleted", effects=(DeleteUser(),), detail={"delete_sent": True})
 
 
-def _confirm_deleted(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _confirm_deleted(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, UserSeen):
         raise _unexpected(job, seen)
     if seen.state in ("deleted", None):
         # None: gone even from ?state=deleted; the history check still says what survived.
-        return Decision(step="verify_after", events=(DELETED,))
-    if job.attempts >= rules.confirm_delete_retries:
+        return Decision(step="verify_after", events=(Tag.DEPROVISION_USER_DELETED,))
+    if job.attempts >= ctx.rules.confirm_delete_retries:
         return _fail(job, "delete-not-confirmed")
     return Decision(
         step="delete",
         state="waiting",
         waiting_on="delete-confirmation",
-        retry_in_s=backoff(rules, job.attempts),
+        retry_in_s=backoff(ctx.rules, job.attempts),
         reset_attempts=False,
     )
 
 
-def _verify_after(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _verify_after(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, HistorySeen):
         raise _unexpected(job, seen)
-    before = job.history_before if job.history_before is not None else frozenset()
+    before = job.history.before_ids if job.history.before_ids is not None else frozenset()
     missing = before - seen.conversation_ids
-    if missing:
-        return Decision(
-            step="restore",
-            effects=(RecordEvidence("after", missing),),
-            events=(HISTORY_MISMATCH,),
-        )
+    after = _evidence(seen, missing)
+    recorded = dataclasses.replace(job, history=dataclasses.replace(job.history, after=after))
     return Decision(
-        step="tombstone", effects=(RecordEvidence("after"),), events=(HISTORY_VERIFIED,)
+        step="restore" if missing else "tombstone",
+        events=(
+            (Tag.DEPROVISION_HISTORY_MISMATCH,) if missing else (Tag.DEPROVISION_HISTORY_VERIFIED,)
+        ),
+        job=recorded,
+        detail={"evidence": evidence.shown(after)},
     )
 
 
-def _restore(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _restore(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, Ready):
         raise _unexpected(job, seen)
     # Held at verify_before: an approve or retry re-captures the evidence and tries again;
@@ -472,34 +636,78 @@ def _restore(job: Job, seen: Observation, rules: Rules) -> Decision:
         step="verify_before",
         state="held",
         effects=(SetState("inactive"),),
-        events=(RESTORED, JOB_HELD),
+        events=(Tag.DEPROVISION_USER_RESTORED, Tag.DEPROVISION_JOB_HELD),
         waiting_on="approval",
         reason="history-mismatch",
+        detail={"state_set": "inactive"},
     )
 
 
-def _tombstone(job: Job, seen: Observation, rules: Rules) -> Decision:
+def iso_seconds(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def tombstone_row(job: Job, now: float) -> dict[str, Any]:
+    """The ``tombstones`` row for a deleted user: who they were and the proof."""
+    user = job.snapshot.user if job.snapshot else EMPTY
+    history = job.history
+    before = evidence.shown(history.before) if history.before else {}
+    after = evidence.shown(history.after) if history.after else {}
+    return {
+        "user_id": job.user_id,
+        "name": user.get("name"),
+        "email": user.get("email"),
+        "department": user.get("department"),
+        "title": user.get("title"),
+        "deleted_at": iso_seconds(now),
+        "job_id": job.id,
+        "evidence_sha256": before.get("sha256"),
+        "evidence_count": before.get("count"),
+        "detail": {"before": before, "after": after, "username": user.get("username")},
+    }
+
+
+def _tombstone(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, Ready):
         raise _unexpected(job, seen)
-    return _finish("done", TOMBSTONE, effects=(WriteTombstone(),))
+    row = tombstone_row(job, ctx.now)
+    shown = {k: row[k] for k in ("user_id", "deleted_at", "evidence_sha256")}
+    return _finish(
+        Tag.DEPROVISION_TOMBSTONE_WRITTEN,
+        effects=(WriteTombstone(row),),
+        detail={"tombstone": shown},
+    )
 
 
-def _activate(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _activate(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, Ready):
         raise _unexpected(job, seen)
-    return Decision(step="restore_queues", effects=(SetState("active"),), events=(REACTIVATED,))
+    return Decision(
+        step="restore_queues",
+        effects=(SetState("active"),),
+        events=(Tag.DEPROVISION_USER_REACTIVATED,),
+        detail={"state_set": "active"},
+    )
 
 
-def _restore_queues(job: Job, seen: Observation, rules: Rules) -> Decision:
+def _restore_queues(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, QueuesSeen):
         raise _unexpected(job, seen)
-    missing = job.restore_queue_ids - seen.queue_ids
+    wanted = {q.id: q for q in job.queues.to_restore or ()}
+    missing = sorted(set(wanted) - seen.queue_ids)
     if not missing:
         return _finish()
-    return _finish("done", QUEUE_RESTORED, effects=(AddQueues(missing),))
+    refs = tuple(wanted[i] for i in missing)
+    restored = dataclasses.replace(job.queues, restored=refs)
+    return _finish(
+        Tag.DEPROVISION_QUEUE_RESTORED,
+        effects=tuple(AddQueue(q) for q in refs),
+        job=dataclasses.replace(job, queues=restored),
+        detail={"queues_restored": list(missing)},
+    )
 
 
-_HANDLERS = {
+_HANDLERS: dict[Step, Callable[[Job, Observation, _Context], Decision]] = {
     "snapshot": _snapshot,
     "guard": _guard,
     "drain": _drain,
@@ -523,27 +731,132 @@ _WAITING_ON: dict[ErrorKind, str] = {
 }
 
 
-def _on_failure(job: Job, failure: Failure, rules: Rules) -> Decision:
+def _on_failure(job: Job, failure: Failure, ctx: _Context) -> Decision:
+    recorded, detail = _removed(job, failure.applied)
+    if failure.error is not None:
+        detail["error"] = dict(failure.error)
     kind = failure.kind
     if kind == "active-conversation":
         # Genesys refused the deactivation because a conversation started since the check.
-        return dataclasses.replace(
-            _wait_for_conversation(job, failure.now, rules), reset_attempts=False
-        )
-    if kind in _WAITING_ON:
+        decision = dataclasses.replace(_wait_for_conversation(recorded, ctx), reset_attempts=False)
+    elif kind in _WAITING_ON:
         # Transient: never a failure (DESIGN.md: a 429 is never turned into a failure).
         delay = failure.retry_after_s
         if delay is None or delay <= 0:
-            delay = backoff(rules, job.attempts)
-        return Decision(
+            delay = backoff(ctx.rules, job.attempts)
+        decision = Decision(
             step=job.step,
             state="waiting",
-            events=(JOB_DEFERRED,) if job.attempts == 0 else (),
+            events=(Tag.DEPROVISION_JOB_DEFERRED,) if job.attempts == 0 else (),
             waiting_on=_WAITING_ON[kind],
             retry_in_s=delay,
             reset_attempts=False,
         )
-    return _fail(job, kind)
+    else:
+        decision = _fail(job, kind)
+    base = decision.job or recorded
+    return dataclasses.replace(decision, job=base, detail={**detail, **decision.detail})
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def command(job: Job, cmd: Command, *, now: float) -> Transition:
+    """The transition an operator's (or a request's) command makes; ``NotAllowed`` if the job's
+    state does not allow it."""
+    handler = _COMMANDS[type(cmd)]
+    return handler(job, cmd, now)
+
+
+def _approve(job: Job, cmd: Command, now: float) -> Transition:
+    assert isinstance(cmd, Approve)
+    if job.state != "held":
+        raise NotAllowed(f"job {job.id} is {job.state}, not held")
+    new = dataclasses.replace(
+        job,
+        state="pending",
+        approved_by=cmd.actor,
+        due_at=now,
+        waiting_on=None,
+        waiting_since=None,
+        attempts=0,
+        updated_at=now,
+    )
+    detail = {"step": job.step, "held_for": job.reason}
+    return Transition(new, events=(Tag.DEPROVISION_JOB_APPROVED,), detail=detail, actor=cmd.actor)
+
+
+def _retry(job: Job, cmd: Command, now: float) -> Transition:
+    assert isinstance(cmd, Retry)
+    if job.state not in ("held", "waiting", "failed", "pending"):
+        raise NotAllowed(f"job {job.id} is {job.state}; only held, waiting or failed jobs retry")
+    new = dataclasses.replace(
+        job,
+        state="pending",
+        due_at=now,
+        waiting_on=None,
+        waiting_since=None,
+        reason=None,
+        finished_at=None,
+        attempts=0,
+        updated_at=now,
+    )
+    detail = {"step": job.step, "previous_reason": job.reason}
+    return Transition(new, events=(Tag.DEPROVISION_JOB_RETRIED,), detail=detail, actor=cmd.actor)
+
+
+def _cancel(job: Job, cmd: Command, now: float) -> Transition:
+    assert isinstance(cmd, Cancel)
+    if not job.open:
+        raise NotAllowed(f"job {job.id} is {job.state}, not open")
+    if cmd.leased:
+        # Someone is running it: it stops at its next step boundary (``decide``) and records it.
+        return Transition(dataclasses.replace(job, cancel_requested=True, updated_at=now))
+    new = dataclasses.replace(
+        job,
+        cancel_requested=True,
+        state="cancelled",
+        reason=cmd.reason,
+        finished_at=now,
+        updated_at=now,
+        claimed_by=None,
+        lease_token=None,
+        lease_expires_at=None,
+    )
+    detail = {"reason": cmd.reason, "step": job.step}
+    return Transition(new, events=(Tag.DEPROVISION_JOB_CANCELLED,), detail=detail, actor=cmd.actor)
+
+
+def _upgrade(job: Job, cmd: Command, now: float) -> Transition:
+    if job.action != "deactivate" or not job.open:
+        raise NotAllowed(f"job {job.id} is a {job.state} {job.action}, not an open deactivate")
+    return Transition(dataclasses.replace(job, action="delete", updated_at=now))
+
+
+def _cut_access(job: Job, cmd: Command, now: float) -> Transition:
+    """Today's deactivation, now: the runner sets the user inactive and records it."""
+    assert isinstance(cmd, CutAccess)
+    if not job.open or job.action == "reactivate":
+        raise NotAllowed(f"job {job.id} is a {job.state} {job.action}; nothing to cut")
+    if job.access_cut:
+        return Transition(job, detail={"step": job.step, "already_cut": True}, actor=cmd.actor)
+    new = dataclasses.replace(job, access_cut_at=now, updated_at=now)
+    return Transition(
+        new,
+        effects=(SetState("inactive"),),
+        events=(Tag.DEPROVISION_USER_DEACTIVATED,),
+        detail={"step": job.step, "state_set": "inactive", "reason": cmd.reason},
+        actor=cmd.actor,
+    )
+
+
+_COMMANDS: dict[type, Callable[[Job, Command, float], Transition]] = {
+    Approve: _approve,
+    Retry: _retry,
+    Cancel: _cancel,
+    Upgrade: _upgrade,
+    CutAccess: _cut_access,
+}
 
 
 # --- a second request for the same user --------------------------------------------------------
@@ -566,9 +879,3 @@ def join(open_action: Action, requested: Action) -> JoinKind:
     if open_action == "deactivate" and requested == "delete":
         return "upgrade"
     return "supersede"
-
-
-def is_access_cut_step(action: Action, step: Step) -> bool:
-    """Whether a job at ``step`` has already been through ``deactivate``."""
-    sequence = SEQUENCES[action]
-    return "deactivate" in sequence and sequence.index(step) > sequence.index("deactivate")

@@ -1,23 +1,24 @@
 """What an operator may do to a job (admin API and ``scim-bridge jobs``): approve, retry, look.
 
 No Genesys call here: approving or retrying only makes the job due again; the worker runs it.
+The commands themselves are model transitions (``model.command``); this stores them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from scim_bridge.audit import AuditLog, Tag
+from scim_bridge.audit import AuditLog
+from scim_bridge.audit.log import Recorder
 from scim_bridge.deprovision import jobs
-from scim_bridge.deprovision.jobs import JobRow
+from scim_bridge.deprovision import model as m
+from scim_bridge.deprovision.model import NotAllowed
+from scim_bridge.deprovision.record import Job
 from scim_bridge.store.engine import write_transaction
-
-
-class NotAllowed(ValueError):
-    """The job is not in a state that allows this (the admin API answers 409)."""
 
 
 def iso(epoch: float | None) -> str | None:
@@ -27,81 +28,57 @@ def iso(epoch: float | None) -> str | None:
     return moment.replace("+00:00", "Z")
 
 
-def _get(conn: sa.Connection, job_id: str) -> JobRow:
+def _get(conn: sa.Connection, job_id: str) -> Job:
     try:
         return jobs.get(conn, job_id)
     except KeyError:
         raise LookupError(f"no job {job_id}") from None
 
 
-def approve(engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, now: float) -> JobRow:
+def apply(
+    engine: sa.Engine, audit: AuditLog, job_id: str, cmd: m.Command, *, now: float
+) -> m.Transition:
+    """An operator's command (``model.command``): the job's new record and its audit events, in
+    one transaction. ``NotAllowed`` if the job's state does not allow it. Genesys effects (cut
+    access) are left to the caller."""
+    with write_transaction(engine) as conn:
+        job = _get(conn, job_id)
+        transition = m.command(job, cmd, now=now)
+        stored = jobs.store(conn, job, transition.job)
+        record(audit.recorder(conn), job, transition)
+    return dataclasses.replace(transition, job=stored)
+
+
+def record(recorder: Recorder, job: Job, transition: m.Transition) -> None:
+    """A command's audit events, under the operator's name (the job's requester otherwise)."""
+    for tag in transition.events:
+        recorder.record(
+            tag,
+            actor=transition.actor or job.requested_by,
+            outcome=transition.outcome,
+            genesys_user_id=job.user_id,
+            job_id=job.id,
+            detail=transition.detail,
+        )
+
+
+def approve(engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, now: float) -> Job:
     """Release a held job: past the delete breaker, after a conversation timeout, or (after a
     history mismatch) to capture the evidence and try the delete again."""
-    with write_transaction(engine) as conn:
-        job = _get(conn, job_id)
-        if job.state != "held":
-            raise NotAllowed(f"job {job_id} is {job.state}, not held")
-        job = jobs.admin_update(
-            conn,
-            job_id,
-            {
-                "state": "pending",
-                "approved_by": actor,
-                "due_at": now,
-                "waiting_on": None,
-                "waiting_since": None,
-                "attempts": 0,
-                "updated_at": now,
-            },
-        )
-        audit.recorder(conn).record(
-            Tag.DEPROVISION_JOB_APPROVED,
-            actor=actor,
-            genesys_user_id=job.user_id,
-            job_id=job.id,
-            detail={"step": job.step, "held_for": job.reason},
-        )
-    return job
+    return apply(engine, audit, job_id, m.Approve(actor), now=now).job
 
 
-def retry(engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, now: float) -> JobRow:
+def retry(engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, now: float) -> Job:
     """Run a held, waiting or failed job again now, from its recorded step (not approved:
     a job held by the breaker stays held until someone approves it)."""
-    with write_transaction(engine) as conn:
-        job = _get(conn, job_id)
-        if job.state not in ("held", "waiting", "failed", "pending"):
-            raise NotAllowed(
-                f"job {job_id} is {job.state}; only held, waiting or failed jobs retry"
-            )
-        previous = job.reason
-        job = jobs.admin_update(
-            conn,
-            job_id,
-            {
-                "state": "pending",
-                "due_at": now,
-                "waiting_on": None,
-                "waiting_since": None,
-                "reason": None,
-                "finished_at": None,
-                "attempts": 0,
-                "updated_at": now,
-            },
-        )
-        audit.recorder(conn).record(
-            Tag.DEPROVISION_JOB_RETRIED,
-            actor=actor,
-            genesys_user_id=job.user_id,
-            job_id=job.id,
-            detail={"step": job.step, "previous_reason": previous},
-        )
-    return job
+    return apply(engine, audit, job_id, m.Retry(actor), now=now).job
 
 
-def describe(job: JobRow) -> dict[str, Any]:
+def describe(job: Job) -> dict[str, Any]:
     """A job as the admin API and the ``jobs`` command show it."""
-    data = dict(job.data)
-    data.pop("history_before_ids", None)
+    data = jobs.dump_data(job)
+    for hidden in ("history_before_ids", "schema"):
+        data.pop(hidden, None)
     return {
         "id": job.id,
         "user_id": job.user_id,
@@ -130,7 +107,7 @@ def describe(job: JobRow) -> dict[str, Any]:
     }
 
 
-def details(engine: sa.Engine, audit: AuditLog, job: JobRow) -> dict[str, Any]:
+def details(engine: sa.Engine, audit: AuditLog, job: Job) -> dict[str, Any]:
     """``describe`` plus the recorded steps and the job's audit events."""
     shown = describe(job)
     steps = jobs.steps_of(engine, job.id)
@@ -143,3 +120,6 @@ def details(engine: sa.Engine, audit: AuditLog, job: JobRow) -> dict[str, Any]:
 
 def tombstone(engine: sa.Engine, user_id: str) -> dict[str, Any] | None:
     return jobs.tombstone(engine, user_id)
+
+
+__all__ = ["NotAllowed", "apply", "approve", "describe", "details", "iso", "retry", "tombstone"]

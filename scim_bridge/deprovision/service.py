@@ -1,4 +1,4 @@
-"""``DeprovisioningService``: the engine behind ``deprovision.api.Deprovisioning``.
+"""``JobService``: what ``deprovision.api.Deprovisioning`` promises the SCIM layer.
 
 ``request()`` records the job (or joins the user's open one) before any Genesys call, runs it
 inline up to the sync budget and reports where it stands. Operators' actions (approve, retry)
@@ -18,13 +18,12 @@ A second request for a user with an open job (``model.join``):
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 
@@ -32,9 +31,9 @@ from scim_bridge.audit import AuditLog, Tag
 from scim_bridge.deprovision import jobs, operators
 from scim_bridge.deprovision import model as m
 from scim_bridge.deprovision.api import Action, OpenJob, Outcome, Refused, Requester
-from scim_bridge.deprovision.jobs import JobRow
 from scim_bridge.deprovision.operators import iso
 from scim_bridge.deprovision.policies import Policies
+from scim_bridge.deprovision.record import Job
 from scim_bridge.deprovision.runner import Runner
 from scim_bridge.genesys.api import Gateway
 from scim_bridge.store.engine import write_transaction
@@ -47,7 +46,10 @@ def owner_id(kind: str) -> str:
     return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class DeprovisioningService:
+class JobService:
+    """The service the SCIM routes and operators call (``api.Deprovisioning``): records
+    requests, runs them inline up to the sync budget, applies operators' commands."""
+
     def __init__(
         self,
         engine: sa.Engine,
@@ -112,38 +114,18 @@ class DeprovisioningService:
         *,
         requester: Requester,
         from_policy: bool = False,
-    ) -> tuple[JobRow, bool]:
+    ) -> tuple[Job, bool]:
         """The job for this request, created or joined, committed before anything else runs."""
         if not user_id or len(user_id) > 64:
             raise Refused("invalid", "a Genesys user id is required")
         now = self.clock()
         with write_transaction(self.engine) as conn:
-            recorder = self.audit.recorder(conn)
             open_jobs = jobs.open_for_user(conn, user_id, lock=True)
             latest = open_jobs[-1] if open_jobs else None
             if latest is not None and not latest.cancel_requested:
-                kind = m.join(latest.action, action)
-                if kind == "refuse":
-                    raise Refused(
-                        "not-found",
-                        f"user {user_id} is being deleted (job {latest.id})",
-                        job_id=latest.id,
-                    )
-                if kind in ("join", "upgrade"):
-                    if kind == "upgrade":
-                        latest = jobs.admin_update(
-                            conn, latest.id, {"action": "delete", "updated_at": now}
-                        )
-                    recorder.record(
-                        Tag.DEPROVISION_JOB_JOINED,
-                        job_id=latest.id,
-                        detail={"requested": action, "job_action": latest.action, "join": kind},
-                        actor=requester.actor,
-                        idp=requester.idp,
-                        scim_id=requester.scim_id,
-                        genesys_user_id=user_id,
-                    )
-                    return latest, True
+                joined = self._join(conn, latest, action, requester=requester, now=now)
+                if joined is not None:
+                    return joined, True
                 for other in open_jobs:
                     self._cancel(conn, other, now=now, actor=requester.actor)
             job = jobs.insert(
@@ -157,48 +139,63 @@ class DeprovisioningService:
                 dry_run=self.policies.dry_run,
                 now=now,
             )
-            recorder.record(
-                Tag.DEPROVISION_JOB_CREATED,
-                job_id=job.id,
-                detail={
-                    "action": action,
-                    "dry_run": job.dry_run,
-                    "from_policy": from_policy,
-                    "superseded": [j.id for j in open_jobs],
-                },
-                actor=requester.actor,
-                idp=requester.idp,
-                scim_id=requester.scim_id,
-                genesys_user_id=user_id,
-            )
+            detail = {
+                "action": action,
+                "dry_run": job.dry_run,
+                "from_policy": from_policy,
+                "superseded": [j.id for j in open_jobs],
+            }
+            self._record(conn, Tag.DEPROVISION_JOB_CREATED, job, requester, detail)
         return job, False
 
-    def _cancel(self, conn: sa.Connection, job: JobRow, *, now: float, actor: str) -> None:
+    def _join(
+        self, conn: sa.Connection, latest: Job, action: Action, *, requester: Requester, now: float
+    ) -> Job | None:
+        """The user's open job if this request joins it (upgrading it if need be); None if the
+        request supersedes it; ``Refused`` for a reactivate of a user being deleted."""
+        kind = m.join(latest.action, action)
+        if kind == "refuse":
+            raise Refused(
+                "not-found",
+                f"user {latest.user_id} is being deleted (job {latest.id})",
+                job_id=latest.id,
+            )
+        if kind == "supersede":
+            return None
+        if kind == "upgrade":
+            latest = jobs.store(conn, latest, m.command(latest, m.Upgrade(), now=now).job)
+        detail = {"requested": action, "job_action": latest.action, "join": kind}
+        self._record(conn, Tag.DEPROVISION_JOB_JOINED, latest, requester, detail)
+        return latest
+
+    def _record(
+        self,
+        conn: sa.Connection,
+        tag: Tag,
+        job: Job,
+        requester: Requester,
+        detail: Mapping[str, object],
+    ) -> None:
+        self.audit.recorder(conn).record(
+            tag,
+            job_id=job.id,
+            detail=detail,
+            actor=requester.actor,
+            idp=requester.idp,
+            scim_id=requester.scim_id,
+            genesys_user_id=job.user_id,
+        )
+
+    def _cancel(self, conn: sa.Connection, job: Job, *, now: float, actor: str) -> None:
+        """Supersede ``job``: at once if nobody holds it, else at its holder's next step."""
         leased = job.lease_expires_at is not None and job.lease_expires_at >= now
-        values: dict[str, object] = {"cancel_requested": True, "updated_at": now}
-        if not leased:
-            values.update(
-                state="cancelled",
-                reason="superseded",
-                finished_at=now,
-                claimed_by=None,
-                lease_token=None,
-                lease_expires_at=None,
-            )
-        jobs.admin_update(conn, job.id, values)
-        if not leased:
-            self.audit.recorder(conn).record(
-                Tag.DEPROVISION_JOB_CANCELLED,
-                actor=actor,
-                outcome="cancelled",
-                genesys_user_id=job.user_id,
-                job_id=job.id,
-                detail={"reason": "superseded", "step": job.step},
-            )
+        transition = m.command(job, m.Cancel(actor, leased=leased), now=now)
+        jobs.store(conn, job, transition.job)
+        operators.record(self.audit.recorder(conn), job, transition)
 
     # -- running inline ------------------------------------------------------------------------
 
-    def _run_inline(self, job: JobRow) -> JobRow:
+    def _run_inline(self, job: Job) -> Job:
         deadline = time.monotonic() + self.sync_budget_s
         claim = jobs.claim_one(
             self.engine, job.id, owner=self.owner, now=self.clock(), lease_s=self.lease_s
@@ -218,7 +215,7 @@ class DeprovisioningService:
 
     # -- what the IdP is told -------------------------------------------------------------------
 
-    def outcome(self, job: JobRow, *, joined: bool = False) -> Outcome:
+    def outcome(self, job: Job, *, joined: bool = False) -> Outcome:
         access_cut = job.access_cut_at is not None or (
             job.action == "delete" and job.state == "done" and job.reason == "already-deleted"
         )
@@ -242,7 +239,7 @@ class DeprovisioningService:
         )
 
     @staticmethod
-    def _refusal_detail(job: JobRow) -> str:
+    def _refusal_detail(job: Job) -> str:
         if job.reason == "protected":
             return f"user {job.user_id} is protected (PROTECTED_USERS); nothing was changed"
         if job.reason == "not-found":
@@ -253,12 +250,12 @@ class DeprovisioningService:
 
     # -- operators -------------------------------------------------------------------------------
 
-    def approve(self, job_id: str, *, actor: str) -> JobRow:
+    def approve(self, job_id: str, *, actor: str) -> Job:
         job = operators.approve(self.engine, self.audit, job_id, actor=actor, now=self.clock())
         self._wake()
         return job
 
-    def retry(self, job_id: str, *, actor: str) -> JobRow:
+    def retry(self, job_id: str, *, actor: str) -> Job:
         job = operators.retry(self.engine, self.audit, job_id, actor=actor, now=self.clock())
         self._wake()
         return job
@@ -274,7 +271,3 @@ class DeprovisioningService:
     def _wake(self) -> None:
         if self._wake_worker is not None:
             self._wake_worker()
-
-
-def as_dict(outcome: Outcome) -> dict[str, object]:
-    return dataclasses.asdict(outcome)

@@ -1,4 +1,4 @@
-"""Build the engine from settings (used by ``create_app``, the worker and the ``jobs`` command)."""
+"""Deprovisioning's service, worker and in-process thread, from settings (``bootstrap`` calls it)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from scim_bridge.audit import AuditLog
 from scim_bridge.config import Settings
 from scim_bridge.deprovision.policies import Policies
-from scim_bridge.deprovision.service import DeprovisioningService
+from scim_bridge.deprovision.service import JobService
 from scim_bridge.deprovision.worker import Worker, WorkerThread
 from scim_bridge.genesys.api import Gateway
 
@@ -18,8 +18,11 @@ _START_LOCK = threading.Lock()
 
 
 @dataclasses.dataclass
-class Deprovisioner:
-    service: DeprovisioningService
+class JobEngine:
+    """The engine that runs jobs: the service requests go through, the worker that finishes
+    them and, in a single-process server, the worker's thread."""
+
+    service: JobService
     worker: Worker
     thread: WorkerThread | None = None
     in_process: bool = False  # may start the worker thread (SCIM_BRIDGE_IN_PROCESS_WORKER)
@@ -46,8 +49,8 @@ def build(
     batch: int = 100,
     concurrency: int = 4,
     lease_s: float = 60.0,
-) -> Deprovisioner:
-    service = DeprovisioningService(
+) -> JobEngine:
+    service = JobService(
         engine,
         gateway,
         audit,
@@ -56,7 +59,7 @@ def build(
         lease_s=lease_s,
     )
     worker = Worker(service, batch=batch, concurrency=concurrency)
-    built = Deprovisioner(service, worker, in_process=start_thread)
+    built = JobEngine(service, worker, in_process=start_thread)
     if start_thread:
         # Started on the first job a request leaves unfinished, not at import or app creation.
         service.set_wake(built.wake)

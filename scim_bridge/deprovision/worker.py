@@ -34,7 +34,7 @@ from scim_bridge.deprovision.runner import (
     RunResult,
     chunks,
 )
-from scim_bridge.deprovision.service import DeprovisioningService, owner_id
+from scim_bridge.deprovision.service import JobService, owner_id
 from scim_bridge.genesys.errors import GenesysError
 from scim_bridge.genesys.types import CallRecord, GenesysUser, HistoryQuery
 
@@ -55,7 +55,7 @@ _SETTLES: dict[str, tuple[str, ...]] = {
 class Worker:
     def __init__(
         self,
-        service: DeprovisioningService,
+        service: JobService,
         *,
         batch: int = 100,
         concurrency: int = 4,
@@ -201,9 +201,7 @@ class Worker:
             user = found.get(r.job.user_id)
             if user is not None and user.state not in _SETTLES.get(r.job.step, ()):
                 user = None
-            answers[(r.job.id, r.job.step)] = BatchedRead(
-                user, calls if user is not None else (), len(user_ids)
-            )
+            answers[(r.job.id, r.job.step)] = BatchedRead(user, calls if user is not None else ())
         return answers
 
     # -- batched history ------------------------------------------------------------------------------

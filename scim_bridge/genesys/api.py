@@ -21,6 +21,8 @@ from scim_bridge.genesys.types import (
     CallRecord,
     ConversationStatus,
     Criterion,
+    Division,
+    Footprint,
     GenesysUser,
     Group,
     History,
@@ -28,7 +30,9 @@ from scim_bridge.genesys.types import (
     HistoryJobResults,
     HistoryQuery,
     Page,
+    Proficiency,
     QueueMembership,
+    RoleGrant,
     UserFields,
     UserState,
 )
@@ -147,6 +151,51 @@ class Gateway(Protocol):
     ) -> ConversationStatus:
         """GET /api/v2/users/{id}?expand=conversationSummary, summed over media; ``.user`` is
         the user that GET returned."""
+
+    # --- the footprint: roles, divisions, skills, languages (issue 12) ----------------------
+    def user_footprint(self, user_id: str, *, deadline: float | None = None) -> Footprint:
+        """The user's division, role grants, routing skills and languages and groups.
+
+        One ``GET /users/{id}?expand=skills,languages,groups`` and one
+        ``GET /authorization/subjects/{id}?includeDuplicates=true`` (grants split by subject, as
+        TF does); a skills or languages expand Genesys left out is read from
+        ``/users/{id}/routingskills`` or ``/routinglanguages``. Raises ``NotFound`` for a
+        deleted or unknown user. Needs ``authorization:grant:view``."""
+
+    def role_grants(self, user_id: str, *, deadline: float | None = None) -> tuple[RoleGrant, ...]:
+        """Every grant the user holds, its own and its groups' (``subject_id`` tells them apart):
+        GET /authorization/subjects/{id}?includeDuplicates=true. ``authorization:grant:view``."""
+
+    def grant_roles(
+        self, user_id: str, grants: Sequence[RoleGrant], *, deadline: float | None = None
+    ) -> None:
+        """POST /authorization/subjects/{id}/bulkadd with each (role, division) once, in chunks;
+        granting what is held already changes nothing. Needs ``authorization:grant:add``."""
+
+    def assign_skills(
+        self, user_id: str, skills: Sequence[Proficiency], *, deadline: float | None = None
+    ) -> None:
+        """PATCH /users/{id}/routingskills/bulk (adds or updates, never removes), at most 50 a
+        request. Needs ``routing:skill:assign``."""
+
+    def assign_languages(
+        self, user_id: str, languages: Sequence[Proficiency], *, deadline: float | None = None
+    ) -> None:
+        """PATCH /users/{id}/routinglanguages/bulk, at most 50 a request. Needs
+        ``routing:language:assign`` (or ``routing:skill:assign``)."""
+
+    def move_to_division(
+        self, user_id: str, division_id: str, *, deadline: float | None = None
+    ) -> None:
+        """POST /authorization/divisions/{d}/objects/USER with the user (idempotent)."""
+
+    def home_division(self, *, deadline: float | None = None) -> Division:
+        """GET /authorization/divisions/home (no permission needed)."""
+
+    def restore_user(self, user_id: str, *, deadline: float | None = None) -> GenesysUser:
+        """Undelete a deleted user (PATCH ``state=active`` with the ``?state=deleted`` version,
+        as TF's ``restoreDeletedUser``); an active or inactive user is returned as it is.
+        Raises ``Unrestorable`` when Genesys refuses (a GDPR-deleted user, 2.4)."""
 
     # --- analytics -----------------------------------------------------------------------
     def conversation_history(

@@ -113,3 +113,10 @@ class Unavailable(GenesysError):
     @property
     def transient(self) -> bool:
         return True
+
+
+class Unrestorable(GenesysError):
+    """A deleted user Genesys refuses to restore: one deleted through the GDPR API "cannot be
+    undeleted" (genesys-api.md 2.4). Final; ``status`` is what Genesys answered."""
+
+    status = 400

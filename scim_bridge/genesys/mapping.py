@@ -15,11 +15,14 @@ from typing import Any, cast
 from scim_bridge.genesys.types import (
     ContactInfo,
     Criterion,
+    Division,
     GenesysUser,
     Group,
     HistoryJob,
     MediaType,
+    Proficiency,
     QueueMembership,
+    RoleGrant,
     UserFields,
     UserState,
 )
@@ -303,3 +306,63 @@ def job_page(response: Any) -> tuple[str | None, datetime | None]:
 def data_availability(model: Any) -> datetime | None:
     """``DataAvailabilityResponse.dataAvailabilityDate``."""
     return _datetime(model, "data_availability_date")
+
+
+# --- the footprint (issue 12) ------------------------------------------------------------------
+def grants(model: Any) -> tuple[RoleGrant, ...]:
+    """``AuthzSubject.grants`` as RoleGrants, sorted; grants without a role or division id
+    (which a restore could not use) are left out."""
+    found: set[RoleGrant] = set()
+    for grant in _list(model, "grants"):
+        role, division = getattr(grant, "role", None), getattr(grant, "division", None)
+        role_id, division_id = _str(role, "id"), _str(division, "id")
+        if role_id is None or division_id is None:
+            continue
+        found.add(
+            RoleGrant(
+                role_id=role_id,
+                division_id=division_id,
+                subject_id=_str(grant, "subject_id") or "",
+                role_name=_str(role, "name"),
+                division_name=_str(division, "name"),
+            )
+        )
+    return tuple(sorted(found))
+
+
+def proficiencies(models: Iterable[Any]) -> tuple[Proficiency, ...]:
+    """``UserRoutingSkill`` / ``UserRoutingLanguage`` entries, sorted by id."""
+    found: dict[str, Proficiency] = {}
+    for model in models:
+        entity_id = _str(model, "id")
+        value = getattr(model, "proficiency", None)
+        if entity_id is None:
+            continue
+        level = (
+            float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+        )
+        found[entity_id] = Proficiency(entity_id, level, _str(model, "name"))
+    return tuple(sorted(found.values()))
+
+
+def expanded(model: Any, attr: str) -> list[Any] | None:
+    """An expand's list, or None when Genesys left it out (expands are best effort, PYDOCS
+    get_user): absent is "unknown", never "none"."""
+    value = getattr(model, attr, None)
+    return value if isinstance(value, list) else None
+
+
+def grant_pairs(chosen: Iterable[RoleGrant]) -> list[dict[str, str]]:
+    """``RoleDivisionPair`` bodies, one per distinct (role, division)."""
+    pairs = dict.fromkeys((g.role_id, g.division_id) for g in chosen)
+    return [{"roleId": role, "divisionId": division} for role, division in pairs]
+
+
+def proficiency_body(chosen: Iterable[Proficiency]) -> list[dict[str, Any]]:
+    """``UserRoutingSkillPost`` / ``UserRoutingLanguagePost`` bodies."""
+    return [{"id": p.id, "proficiency": p.proficiency} for p in chosen]
+
+
+def division(model: Any) -> Division:
+    home = getattr(model, "home_division", None)
+    return Division(id=_str(model, "id") or "", name=_str(model, "name") or "", home=home is True)

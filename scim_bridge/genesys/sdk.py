@@ -225,6 +225,7 @@ class SdkClients:
     routing: Any
     analytics: Any
     groups: Any
+    authorization: Any
 
     @classmethod
     def create(cls, api_host: str, transport: Transport) -> SdkClients:
@@ -239,6 +240,7 @@ class SdkClients:
             routing=PureCloudPlatformClientV2.RoutingApi(api_client),
             analytics=PureCloudPlatformClientV2.AnalyticsApi(api_client),
             groups=PureCloudPlatformClientV2.GroupsApi(api_client),
+            authorization=PureCloudPlatformClientV2.AuthorizationApi(api_client),
         )
 
     def login_url(self) -> str:

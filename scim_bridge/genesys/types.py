@@ -220,3 +220,55 @@ class CallRecord:
     duration_s: float
     correlation_id: str | None = None
     retry_after_s: float | None = None
+
+
+# --- the footprint (issue 12) --------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, order=True)
+class RoleGrant:
+    """A role granted in a division (``AuthzGrant``; ``RoleDivisionPair`` when restored).
+
+    ``subject_id`` is who holds the grant: the user itself, or a group whose role the user
+    inherits (genesyscloud/user_roles ``getAssignedGrants`` keeps only the user's own). Names are
+    for people reading a snapshot or an audit event; ids are what is restored.
+    """
+
+    role_id: str
+    division_id: str
+    subject_id: str = ""
+    role_name: str | None = None
+    division_name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Proficiency:
+    """A routing skill or language on a user, 0.0 to 5.0 (``UserRoutingSkill``/``Language``)."""
+
+    id: str
+    proficiency: float
+    name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Footprint:
+    """What an admin gave a user beyond the profile, as one read found it (issue 12).
+
+    ``grants`` are the roles granted to the user itself: those Genesys removes on deactivation
+    and delete (genesys-api.md 2.4). ``group_grants`` come through role-enabled groups and stay.
+    ``group_ids`` is None when Genesys left the ``groups`` expand out (expands are best effort).
+    Queue memberships are read separately (``Gateway.user_queues``).
+    """
+
+    user: GenesysUser
+    division_id: str | None
+    grants: tuple[RoleGrant, ...]
+    group_grants: tuple[RoleGrant, ...]
+    skills: tuple[Proficiency, ...]
+    languages: tuple[Proficiency, ...]
+    group_ids: tuple[str, ...] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Division:
+    id: str
+    name: str
+    home: bool = False

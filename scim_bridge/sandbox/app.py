@@ -19,7 +19,16 @@ from scim_bridge.sandbox.config import SandboxConfig
 from scim_bridge.sandbox.errors import ApiError
 from scim_bridge.sandbox.http import json_response, sandbox
 from scim_bridge.sandbox.ratelimit import Decision, RateLimiter
-from scim_bridge.sandbox.routes import analytics, control, groups, oauth, routing, users
+from scim_bridge.sandbox.routes import (
+    analytics,
+    authorization,
+    control,
+    groups,
+    oauth,
+    routing,
+    skills,
+    users,
+)
 from scim_bridge.sandbox.state import SandboxState
 
 
@@ -27,7 +36,7 @@ def create_app(config: SandboxConfig | None = None) -> Flask:
     app = Flask("scim_bridge.sandbox")
     app.extensions["sandbox"] = SandboxState(config or SandboxConfig())
     app.url_map.strict_slashes = False
-    for module in (oauth, users, routing, analytics, groups, control):
+    for module in (oauth, users, routing, analytics, groups, authorization, skills, control):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_after)

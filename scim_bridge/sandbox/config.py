@@ -48,6 +48,12 @@ class Faults:
     # days ago (0: all of them), the kind of loss a check over the recent past never sees.
     purge_history_older_than_days: int = 0
     block_deactivation_on_active_conversation: bool = True
+    # Whether deactivation and delete also remove routing skills and languages is UNCONFIRMED
+    # (genesys-api.md 2.4 names roles only): the stricter reading removes them.
+    strip_routing_on_deactivate: bool = True
+    # Expand names GET /users/{id} silently leaves out: expands are "resolved with a best effort
+    # approach and not guaranteed to be returned" (PYDOCS UsersApi get_user).
+    drop_expands: list[str] = field(default_factory=list)
     # Async details jobs (genesys-api.md 4.3; sandbox/jobs.py): how long a job takes, how long its
     # results live, how far the data lake lags now, how many jobs may run at once per org
     # (UNCONFIRMED), and the outcomes the next jobs are forced to (FAILED / EXPIRED / FULFILLED).
@@ -79,7 +85,11 @@ class Faults:
             "data_availability_lag_s": float,
             "async_job_concurrency": int,
         }
-        flags = ("purge_history_on_delete", "block_deactivation_on_active_conversation")
+        flags = (
+            "purge_history_on_delete",
+            "block_deactivation_on_active_conversation",
+            "strip_routing_on_deactivate",
+        )
         for key, value in body.items():
             if key in numbers:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -91,6 +101,11 @@ class Faults:
                 setattr(self, key, value)
             elif key == "fail_next":
                 self.fail_next = [_fail_rule(item) for item in _list(value, key)]
+            elif key == "drop_expands":
+                names = _list(value, key)
+                if not all(isinstance(n, str) for n in names):
+                    raise ApiError.bad_request("drop_expands must be a list of expand names")
+                self.drop_expands = [str(n) for n in names]
             elif key == "async_job_outcomes":
                 outcomes = _list(value, key)
                 if not all(o in ("FULFILLED", "FAILED", "EXPIRED") for o in outcomes):

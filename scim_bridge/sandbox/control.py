@@ -89,6 +89,10 @@ class SandboxControl:
             {"active": active, "mediaType": media_type},
         )
 
+    def gdpr_delete(self, user_id: str) -> dict[str, Any]:
+        """Mark a user deleted through the GDPR API: it can no longer be restored."""
+        return self._call("POST", f"/sandbox/users/{user_id}/gdpr-delete")
+
     def bump_version(self, user_id: str) -> dict[str, Any]:
         """Simulate a concurrent editor: the user's version goes up by one."""
         return self._call("POST", f"/sandbox/users/{user_id}/version-bump", {})

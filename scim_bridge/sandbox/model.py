@@ -25,12 +25,85 @@ def iso(ts: float) -> str:
 class Division:
     id: str
     name: str
+    description: str = ""
+    home: bool = False
 
     def ref(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
             "selfUri": f"/api/v2/authorization/divisions/{self.id}",
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """``AuthzDivision`` (PYDOCS ``AuthzDivision.md``)."""
+        return {**self.ref(), "description": self.description, "homeDivision": self.home}
+
+
+@dataclass
+class Role:
+    """An organization role (``DomainOrganizationRole``); ``default`` for Genesys's own roles."""
+
+    id: str
+    name: str
+    description: str
+    permissions: tuple[str, ...]
+    default: bool = False
+
+    def ref(self) -> dict[str, Any]:
+        """``AuthzGrantRole``, as a grant names its role."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "default": self.default,
+            "selfUri": f"/api/v2/authorization/roles/{self.id}",
+        }
+
+    def to_json(self, user_count: int) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "permissions": list(self.permissions),
+            "permissionPolicies": [],
+            "userCount": user_count,
+            "default": self.default,
+            "base": False,
+            "selfUri": f"/api/v2/authorization/roles/{self.id}",
+        }
+
+
+@dataclass
+class RoutingEntity:
+    """A routing skill (``RoutingSkill``) or language (``Language``) of the org."""
+
+    id: str
+    name: str
+    kind: str  # "skills" | "languages"
+    date_modified: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "dateModified": iso(self.date_modified),
+            "state": "active",
+            "version": "1",
+            "selfUri": f"/api/v2/routing/{self.kind}/{self.id}",
+        }
+
+    def assigned(self, user_id: str, proficiency: float) -> dict[str, Any]:
+        """``UserRoutingSkill`` / ``UserRoutingLanguage``: the org's entity on one user."""
+        uri = "skillUri" if self.kind == "skills" else "languageUri"
+        path = "routingskills" if self.kind == "skills" else "routinglanguages"
+        return {
+            "id": self.id,
+            "name": self.name,
+            "proficiency": proficiency,
+            "state": "active",
+            uri: f"/api/v2/routing/{self.kind}/{self.id}",
+            "selfUri": f"/api/v2/users/{user_id}/{path}/{self.id}",
         }
 
 
@@ -50,6 +123,8 @@ class User:
     employer_info: dict[str, str] = field(default_factory=dict)
     addresses: list[dict[str, Any]] = field(default_factory=list)
     date_modified: float = 0.0
+    # Deleted through the GDPR API: such a user cannot be restored (genesys-api.md 2.4).
+    gdpr_deleted: bool = False
 
     def sort_key(self) -> tuple[str, str]:
         return (self.name.casefold(), self.id)
@@ -117,6 +192,7 @@ class Group:
     version: int = 1
     state: str = "active"
     rules_visible: bool = True
+    roles_enabled: bool = False
     date_modified: float = 0.0
     member_ids: dict[str, None] = field(default_factory=dict)  # ordered set
     owner_ids: list[str] = field(default_factory=list)
@@ -132,7 +208,7 @@ class Group:
             "type": self.type,
             "rulesVisible": self.rules_visible,
             "visibility": self.visibility,
-            "rolesEnabled": False,
+            "rolesEnabled": self.roles_enabled,
             "includeOwners": False,
             "callsEnabled": False,
             "owners": [{"id": o, "selfUri": f"/api/v2/users/{o}"} for o in self.owner_ids],

@@ -11,7 +11,20 @@ import heapq
 import random
 import uuid
 
-from scim_bridge.sandbox.model import Conversation, Division, Group, Queue, User
+from scim_bridge.sandbox.model import (
+    Conversation,
+    Division,
+    Group,
+    Queue,
+    Role,
+    RoutingEntity,
+    User,
+)
+
+# A role grant as ``GET /api/v2/authorization/subjects/{id}`` lists it: (subjectId, roleId,
+# divisionId, grantMadeAt). ``subjectId`` is the group's for a group-granted role (TF keeps only
+# grants whose subjectId is the user: genesyscloud/user_roles ``getAssignedGrants``).
+GrantRow = tuple[str, str, str, float]
 
 
 class Org:
@@ -36,6 +49,13 @@ class Org:
         self._search_sorted: list[User] | None = None
         self._pending: list[tuple[float, int, str, User]] = []
         self._pending_seq = 0
+        # The footprint (issue 12): roles and their grants, routing skills and languages.
+        self.roles: dict[str, Role] = {}
+        self.grants: dict[str, dict[tuple[str, str], float]] = {}  # subject -> (role, div) -> at
+        self.skills: dict[str, RoutingEntity] = {}
+        self.languages: dict[str, RoutingEntity] = {}
+        self.user_skills: dict[str, dict[str, float]] = {}  # user -> skill id -> proficiency
+        self.user_languages: dict[str, dict[str, float]] = {}  # user -> language id -> prof.
 
     # ids -------------------------------------------------------------------------------------
 
@@ -74,6 +94,10 @@ class Org:
         if renamed:
             self._sorted = None
         self._reindex(user, now)
+
+    def reindex_now(self, user: User) -> None:
+        """Search sees ``user`` as it is at once (a seeded change, not a simulated one)."""
+        self._reindex(user, 0.0, lag=0.0)
 
     def _reindex(self, user: User, now: float, lag: float | None = None) -> None:
         delay = self.search_lag_s if lag is None else lag
@@ -154,3 +178,61 @@ class Org:
     def group_by_name(self, name: str) -> Group | None:
         folded = name.casefold()
         return next((g for g in self.groups.values() if g.name.casefold() == folded), None)
+
+    # authorization ---------------------------------------------------------------------------
+
+    def grant(self, subject_id: str, role_id: str, division_id: str, now: float) -> bool:
+        """Grant ``role_id`` in ``division_id``; False when the grant was already there."""
+        held = self.grants.setdefault(subject_id, {})
+        if (role_id, division_id) in held:
+            return False
+        held[(role_id, division_id)] = now
+        return True
+
+    def user_groups(self, user_id: str) -> list[Group]:
+        return [g for g in self.groups.values() if user_id in g.member_ids and g.state == "active"]
+
+    def subject_grants(self, subject_id: str, *, include_duplicates: bool) -> list[GrantRow]:
+        """The subject's own grants, then (for a user) those of its role-enabled groups.
+
+        Without ``include_duplicates`` one row per (role, division) is kept, and the group's row
+        wins over the user's own: the stricter reading of an UNCONFIRMED fact (a caller that
+        wants to tell direct grants from group ones must ask for duplicates, as TF does).
+        """
+        rows: list[GrantRow] = [
+            (subject_id, role, division, at)
+            for (role, division), at in self.grants.get(subject_id, {}).items()
+        ]
+        if subject_id in self.users:
+            for group in self.user_groups(subject_id):
+                if group.roles_enabled:
+                    rows.extend(
+                        (group.id, role, division, at)
+                        for (role, division), at in self.grants.get(group.id, {}).items()
+                    )
+        if include_duplicates:
+            return rows
+        kept: dict[tuple[str, str], GrantRow] = {}
+        for row in rows:
+            key = (row[1], row[2])
+            if key not in kept or row[0] != subject_id:
+                kept[key] = row
+        return list(kept.values())
+
+    def strip_direct_grants(self, user_id: str) -> None:
+        """Deactivation and delete remove every role granted to the user itself; roles granted
+        through groups stay (genesys-api.md 2.4, HELP "Set a user as inactive or active")."""
+        self.grants.pop(user_id, None)
+
+    def strip_routing(self, user_id: str) -> None:
+        """Remove the user's routing skills and languages (the sandbox's stricter reading of what
+        deactivation and delete do to them: UNCONFIRMED, switchable with a fault)."""
+        self.user_skills.pop(user_id, None)
+        self.user_languages.pop(user_id, None)
+
+    def role_user_count(self, role_id: str) -> int:
+        return sum(
+            1
+            for subject, held in self.grants.items()
+            if subject in self.users and any(role == role_id for role, _ in held)
+        )

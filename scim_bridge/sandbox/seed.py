@@ -19,6 +19,8 @@ from scim_bridge.sandbox.model import (
     Group,
     Participant,
     Queue,
+    Role,
+    RoutingEntity,
     Segment,
     Session,
     User,
@@ -53,7 +55,7 @@ MEDIA = ("voice", "voice", "voice", "chat", "email", "message")
 
 def build_org(users: int, seed: int, now: float, history_days: int = 90) -> Org:
     rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
-    home = Division(id=_uuid(rng), name="Home")
+    home = Division(id=_uuid(rng), name="Home", description="The home division", home=True)
     org = Org(rng, home)
     today = now - now % DAY
     _seed_users(org, users, today)
@@ -62,6 +64,7 @@ def build_org(users: int, seed: int, now: float, history_days: int = 90) -> Org:
     _seed_groups(org, today)
     if history_days > RECENT_DAYS:
         _seed_old_history(org, today, history_days, random.Random(f"{seed}:old-history"))  # noqa: S311
+    _seed_footprint(org, seed, today)
     return org
 
 
@@ -225,3 +228,79 @@ def _seed_groups(org: Org, today: float) -> None:
         if candidates:
             group.owner_ids = [rng.choice(candidates)]
         org.groups[group.id] = group
+
+
+# --- the footprint (issue 12): divisions, roles and grants, routing skills and languages ---------
+DIVISIONS = ("Sales EMEA", "Support Americas", "Outsourcer - Northwind")
+ROLES = (
+    # (name, Genesys default role, permissions)
+    ("Master Admin", True, ("admin",)),
+    ("employee", True, ("directory:user:view", "directory:group:view")),
+    ("User", True, ("directory:user:view", "routing:queue:join")),
+    ("Supervisor", True, ("routing:queue:view", "analytics:conversationDetail:view")),
+    ("Quality Evaluator", True, ("quality:evaluation:add",)),
+    ("Agent - Voice", False, ("routing:queue:join", "conversation:call:accept")),
+    ("Agent - Digital", False, ("routing:queue:join", "conversation:message:accept")),
+    ("Queue Manager", False, ("routing:queue:edit", "routing:queueMember:manage")),
+)
+SKILLS = ("Billing Disputes", "Technical Support L1", "Technical Support L2", "Retention Offers",
+          "VIP Handling", "Outbound Sales", "Chargebacks")  # fmt: skip
+LANGUAGES = ("English", "Spanish", "French", "German", "Portuguese", "Japanese")
+PROFICIENCIES = (1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0)
+
+
+def _seed_footprint(org: Org, seed: int, today: float) -> None:
+    """Divisions, roles, skills and languages, and on each user what an admin would have given.
+
+    Drawn from a separate rng so that the ids and choices of everything seeded before stay as
+    they were. Active users hold their grants; inactive ones lost theirs when they were
+    deactivated (genesys-api.md 2.4), deleted ones sit in Home with nothing. Two groups grant
+    roles to their members, which survive deactivation.
+    """
+    rng = random.Random(f"footprint:{seed}")  # noqa: S311 - reproducible simulation
+    for name in DIVISIONS:
+        division = Division(id=_uuid(rng), name=name, description=f"{name} (seeded)")
+        org.divisions[division.id] = division
+    for name, default, permissions in ROLES:
+        seeded = Role(_uuid(rng), name, f"{name} (seeded)", permissions, default=default)
+        org.roles[seeded.id] = seeded
+    for name in SKILLS:
+        entity = RoutingEntity(_uuid(rng), name, "skills", today - rng.uniform(100, 900) * DAY)
+        org.skills[entity.id] = entity
+    for name in LANGUAGES:
+        entity = RoutingEntity(_uuid(rng), name, "languages", today - rng.uniform(100, 900) * DAY)
+        org.languages[entity.id] = entity
+    roles = {r.name: r.id for r in org.roles.values()}
+    divisions = [d for d in org.divisions if d != org.home_division_id]
+    home = org.home_division_id
+    since = today - 400 * DAY
+    for user in org.sorted_users():
+        if user.state == "deleted":
+            continue
+        own = rng.choice(divisions) if rng.random() < 0.4 else home
+        user.division_id = own
+        org.reindex_now(user)
+        org.user_skills[user.id] = {
+            s: rng.choice(PROFICIENCIES) for s in rng.sample(list(org.skills), rng.randint(0, 4))
+        }
+        org.user_languages[user.id] = {
+            language: float(rng.randint(2, 5))
+            for language in rng.sample(list(org.languages), rng.randint(1, 2))
+        }
+        if user.state != "active":
+            continue  # deactivation removed every directly granted role (2.4)
+        at = since + rng.uniform(0, 300) * DAY
+        org.grant(user.id, roles["employee"], home, at)
+        agent = roles["Agent - Voice"] if rng.random() < 0.6 else roles["Agent - Digital"]
+        org.grant(user.id, agent, own, at)
+        if user.title in ("Team Lead", "Supervisor"):
+            second = rng.choice(divisions)
+            org.grant(user.id, roles["Supervisor"], own, at)
+            org.grant(user.id, roles["Supervisor"], second, at)
+        if rng.random() < 0.1:
+            org.grant(user.id, roles["Queue Manager"], rng.choice(divisions), at)
+    for group in org.groups.values():
+        granted = {"Supervisors": "Supervisor", "Escalations": "Quality Evaluator"}.get(group.name)
+        if granted is not None:
+            group.roles_enabled = True
+            org.grant(group.id, roles[granted], home, since)

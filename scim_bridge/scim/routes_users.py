@@ -103,7 +103,7 @@ _REQUEST_TAGS: dict[str, Tag] = {
 }
 
 
-def deprovision(ctx: ScimContext, action: Action, user_id: str) -> Outcome:
+def request_job(ctx: ScimContext, action: Action, user_id: str) -> Outcome:
     """Hand ``action`` to the engine and apply the acknowledgement policy."""
     if ctx.deprovisioning is None:
         raise ServiceUnavailable("The deprovisioning engine is not running.")
@@ -168,7 +168,7 @@ def _update(ctx: ScimContext, user_id: str, transform: Callable[[Resource], Reso
         ctx.record(Tag.SCIM_USER_UPDATED, scim_id=user_id, detail={"attributes": changed})
     wanted = result.active_after
     if wanted is not None and (wanted != result.active_before or _open_job(ctx, user_id)):
-        deprovision(ctx, "reactivate" if wanted else "deactivate", user_id)
+        request_job(ctx, "reactivate" if wanted else "deactivate", user_id)
     view = ctx.directory.get_user(user_id)
     return _respond(_with_job(render(view), _visible(ctx, user_id)), view.user.version)
 
@@ -279,7 +279,7 @@ def register(bp: Blueprint) -> None:
             # Ownership is the bridge's own record; a scoped token's scope needs the read that
             # just failed, so it re-raises: an unproven scope queues nothing.
             ctx.directory.check_user(user_id)
-            deprovision(ctx, "deactivate", user_id)
+            request_job(ctx, "deactivate", user_id)
             return Response(status=204)
 
     @bp.delete("/Users/<user_id>")
@@ -300,7 +300,7 @@ def register(bp: Blueprint) -> None:
         # offboarding on other replicas) a read could not finish within the request, and the IdP
         # must then hear "durably queued", not a 503 (DESIGN.md). The engine's own first read
         # tells an unknown user (Refused: 404) and one already deleted (404, RFC 7644 §3.6).
-        outcome = deprovision(ctx, "delete", user_id)
+        outcome = request_job(ctx, "delete", user_id)
         if outcome.already_deleted:
             raise NotFound(f"User {user_id} does not exist (it is deleted).")
         return Response(status=204)

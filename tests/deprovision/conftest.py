@@ -15,7 +15,7 @@ from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.jobs import JobRow
 from scim_bridge.deprovision.model import Rules
 from scim_bridge.deprovision.policies import Policies
-from scim_bridge.deprovision.service import DeprovisioningService
+from scim_bridge.deprovision.service import JobService
 from scim_bridge.deprovision.worker import Worker
 from scim_bridge.genesys.budget import SlidingWindowBudget
 from scim_bridge.genesys.gateway import SdkGateway
@@ -61,11 +61,11 @@ class Engine:
         rules: Rules = FAST_RULES,
         lease_s: float = 30.0,
         **policy: Any,
-    ) -> tuple[DeprovisioningService, Worker]:
+    ) -> tuple[JobService, Worker]:
         kwargs: dict[str, Any] = {}
         if clock is not None:
             kwargs["clock"] = clock
-        service = DeprovisioningService(
+        service = JobService(
             self.engine,
             gateway or self.gateway,
             self.audit,

@@ -66,7 +66,7 @@ def test_a_delete_alone_makes_only_the_calls_that_prove_it(deprov: Engine) -> No
     assert (outcome.state, outcome.final) == ("done", True)
     job = jobs.find(deprov.engine, outcome.job_id)
     assert job is not None
-    history_before, history_after = _expected_history_queries(job.data)
+    history_before, history_after = _expected_history_queries(jobs.dump_data(job))
     assert history_after >= 1
     assert _delta(before, deprov.sandbox.stats()) == {
         GET_USER: {"200": 3},  # snapshot, await_idle, confirm (?state=deleted): no 404
@@ -76,7 +76,10 @@ def test_a_delete_alone_makes_only_the_calls_that_prove_it(deprov: Engine) -> No
         DELETE: {"200": 1},
         DETAILS: {"200": history_before + history_after},
     }
-    before_ev, after_ev = job.data["evidence"]["before"], job.data["evidence"]["after"]
+    before_ev, after_ev = (
+        jobs.dump_data(job)["evidence"]["before"],
+        jobs.dump_data(job)["evidence"]["after"],
+    )
     assert before_ev["sha256"] == after_ev["sha256"]
     assert before_ev["count"] == deprov.sandbox.user(uid)["conversationCount"]
     assert after_ev["analytics_queries"] == history_after
@@ -94,8 +97,12 @@ def test_a_user_without_history_needs_no_check_after_the_delete(deprov: Engine) 
     assert outcome.state == "done"
     job = jobs.find(deprov.engine, outcome.job_id)
     assert job is not None
-    assert job.data["evidence"]["after"]["analytics_queries"] == 0
-    assert job.data["evidence"]["after"]["count"] == job.data["evidence"]["before"]["count"] == 0
+    assert jobs.dump_data(job)["evidence"]["after"]["analytics_queries"] == 0
+    assert (
+        jobs.dump_data(job)["evidence"]["after"]["count"]
+        == jobs.dump_data(job)["evidence"]["before"]["count"]
+        == 0
+    )
     tags = [e.tag for e in deprov.audit.events(job_id=outcome.job_id)]
     assert Tag.DEPROVISION_HISTORY_VERIFIED in tags
 
@@ -122,13 +129,17 @@ def test_batched_deletes_share_their_user_reads(deprov: Engine) -> None:
     assert delta[DELETE] == {"200": len(ids)}
     # verify_before: one query per interval (12 users have fewer than a page of history), plus
     # the live interval's empty page; verify_after: one per interval where history was found.
-    windows = {j.data["evidence"]["before"]["window"]["until"] for j in found if j is not None}
+    windows = {
+        jobs.dump_data(j)["evidence"]["before"]["window"]["until"] for j in found if j is not None
+    }
     if len(windows) == 1:  # the round did not cross a minute: one shared window
         (until,) = windows
         intervals = history.intervals(
             datetime.fromisoformat(until) - timedelta(days=90), datetime.fromisoformat(until)
         )
-        with_data = {i for j in found if j is not None for i in j.data["history_before_intervals"]}
+        with_data = {
+            i for j in found if j is not None for i in jobs.dump_data(j)["history_before_intervals"]
+        }
         live = intervals[-1]
         assert not history.is_closed(live, datetime.fromisoformat(until))
         expected = len(intervals) + (live in with_data) + len(with_data)

@@ -32,8 +32,8 @@ def test_the_worker_checks_many_users_history_in_one_query(deprov: Engine) -> No
     rows = jobs.listing(deprov.engine)
     assert {j.state for j in rows} == {"done"}
     for job in rows:
-        assert job.data["evidence"]["before"]["users_in_query"] == 6
-        assert job.data["evidence"]["after"]["users_in_query"] == 6
+        assert jobs.dump_data(job)["evidence"]["before"]["users_in_query"] == 6
+        assert jobs.dump_data(job)["evidence"]["after"]["users_in_query"] == 6
     after = deprov.sandbox.stats()["endpoints"]
     key = next(k for k in after if "analytics" in k)
     made = sum(after[key].values()) - sum(before.get(key, {}).values())
@@ -145,4 +145,4 @@ def test_requests_leave_history_checks_to_a_separate_worker_that_reports(deprov:
     done = {j.user_id: j for j in jobs.listing(deprov.engine)}
     for uid in (first, second):
         assert done[uid].state == "done"
-        assert done[uid].data["evidence"]["before"]["users_in_query"] == 2
+        assert jobs.dump_data(done[uid])["evidence"]["before"]["users_in_query"] == 2

@@ -30,7 +30,7 @@ def test_deactivate_drains_queues_then_cuts_access(deprov: Engine) -> None:
     assert held["queues"] == []
     job = jobs.find(deprov.engine, outcome.job_id)
     assert job is not None
-    assert {q["id"] for q in job.data["removed_queues"]} == queues_before
+    assert {q["id"] for q in jobs.dump_data(job)["removed_queues"]} == queues_before
     assert tags_for(deprov, outcome.job_id) == [
         Tag.DEPROVISION_JOB_CREATED,
         Tag.DEPROVISION_USER_SNAPSHOT,
@@ -90,7 +90,10 @@ def test_delete_proves_history_and_leaves_a_tombstone(deprov: Engine) -> None:
     assert deprov.sandbox.user(uid)["state"] == "deleted"
     job = jobs.find(deprov.engine, outcome.job_id)
     assert job is not None
-    before, after = job.data["evidence"]["before"], job.data["evidence"]["after"]
+    before, after = (
+        jobs.dump_data(job)["evidence"]["before"],
+        jobs.dump_data(job)["evidence"]["after"],
+    )
     assert before["count"] == record["conversationCount"] > 0
     assert before["sha256"] == after["sha256"]
     stone = jobs.tombstone(deprov.engine, uid)
@@ -124,7 +127,10 @@ def test_history_purged_by_the_delete_restores_the_user_and_holds(deprov: Engine
     job = jobs.find(deprov.engine, outcome.job_id)
     assert job is not None
     assert (job.reason, job.step) == ("history-mismatch", "verify_before")
-    assert job.data["evidence"]["after"]["missing_count"] == job.data["evidence"]["before"]["count"]
+    assert (
+        jobs.dump_data(job)["evidence"]["after"]["missing_count"]
+        == jobs.dump_data(job)["evidence"]["before"]["count"]
+    )
     assert jobs.tombstone(deprov.engine, uid) is None
     tags = tags_for(deprov, outcome.job_id)
     assert Tag.DEPROVISION_HISTORY_MISMATCH in tags

@@ -54,17 +54,18 @@ def test_dry_run_records_the_plan_and_changes_nothing(deprov: Engine) -> None:
     job = jobs.find(deprov.engine, outcome.job_id)
     assert job is not None
     assert job.dry_run
-    steps = [p["step"] for p in job.data["plan"]]
+    steps = [p["step"] for p in jobs.dump_data(job)["plan"]]
     assert steps == [
         "drain",
         "await_idle",
         "deactivate",
         "verify_before",
         "delete",
+        "confirm_deleted",
         "verify_after",
         "tombstone",
     ]
-    assert job.data["plan"][0]["remove_queues"] == [q["id"] for q in record["queues"]]
+    assert jobs.dump_data(job)["plan"][0]["remove_queues"] == [q["id"] for q in record["queues"]]
     assert Tag.DEPROVISION_JOB_PLANNED in [
         e.tag for e in deprov.audit.events(job_id=outcome.job_id)
     ]

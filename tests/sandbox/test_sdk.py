@@ -269,3 +269,49 @@ def test_sdk_sees_expired_token_as_401_1_3(client: Any, sandbox: Sandbox) -> Non
         sdk.UsersApi(client).get_users()
     assert expired.value.status == 401
     assert json.loads(expired.value.body)["code"] == "credentials.expired"
+
+
+def test_footprint_through_the_sdk_issue_12(client: Any, sandbox: Sandbox) -> None:
+    users, authz, routing = (
+        sdk.UsersApi(client),
+        sdk.AuthorizationApi(client),
+        sdk.RoutingApi(client),
+    )
+    info = sandbox.info()
+    user = users.get_users(page_size=1).entities[0]
+    expanded = users.get_user(user.id, expand=["skills", "languages", "groups"])
+    assert all(isinstance(s, sdk.UserRoutingSkill) for s in expanded.skills)
+    assert all(isinstance(lang, sdk.UserRoutingLanguage) for lang in expanded.languages)
+    _clean(expanded)
+    subject = authz.get_authorization_subject(user.id, include_duplicates=True)
+    assert isinstance(subject, sdk.AuthzSubject)
+    assert subject.grants
+    assert all(isinstance(g, sdk.AuthzGrant) for g in subject.grants)
+    assert subject.grants[0].division.home_division in (True, False)
+    _clean(subject)
+    pair = sdk.RoleDivisionPair()
+    pair.role_id = info["roles"]["Quality Evaluator"]
+    pair.division_id = info["divisions"]["Sales EMEA"]
+    grants = sdk.RoleDivisionGrants()
+    grants.grants = [pair]
+    assert authz.post_authorization_subject_bulkadd(user.id, grants) is None
+    skill = sdk.UserRoutingSkillPost()
+    skill.id = info["skills"]["VIP Handling"]
+    skill.proficiency = 3.5
+    skills = users.patch_user_routingskills_bulk(user.id, [skill])
+    assert isinstance(skills, sdk.UserSkillEntityListing)
+    _clean(skills)
+    language = sdk.UserRoutingLanguagePost()
+    language.id = info["languages"]["German"]
+    language.proficiency = 4.0
+    _clean(users.patch_user_routinglanguages_bulk(user.id, [language]))
+    _clean(users.get_user_routingskills(user.id))
+    _clean(users.get_user_routinglanguages(user.id))
+    _clean(routing.get_routing_skills(page_size=100))
+    _clean(routing.get_routing_languages(page_size=100))
+    _clean(authz.get_authorization_roles(page_size=100))
+    _clean(authz.get_authorization_divisions(page_size=100))
+    home = authz.get_authorization_divisions_home()
+    assert home.home_division is True
+    authz.post_authorization_division_object(home.id, "USER", [user.id])
+    assert users.get_user(user.id).division.id == home.id

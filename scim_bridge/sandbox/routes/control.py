@@ -70,6 +70,11 @@ def _summary(state: SandboxState) -> dict[str, Any]:
         "groups": len(org.groups),
         "conversations": len(org.conversations),
         "home_division_id": org.home_division_id,
+        # name -> id, for tests and demos that want a role, division, skill or language.
+        "divisions": {d.name: d.id for d in org.divisions.values()},
+        "roles": {r.name: r.id for r in org.roles.values()},
+        "skills": {s.name: s.id for s in org.skills.values()},
+        "languages": {lang.name: lang.id for lang in org.languages.values()},
     }
 
 
@@ -145,9 +150,42 @@ def _record(state: SandboxState, user_id: str) -> dict[str, Any]:
     body["activeConversation"] = user_id in org.active_conversation
     body["activeConversationId"] = org.active_conversation.get(user_id)
     body["conversationCount"] = len(org.history.get(user_id, []))
+    body["footprint"] = {
+        "divisionId": user.division_id,
+        "grants": [
+            {"subjectId": subject, "roleId": role, "divisionId": division}
+            for subject, role, division, _ in sorted(
+                org.subject_grants(user_id, include_duplicates=True)
+            )
+        ],
+        "routingSkills": dict(sorted(org.user_skills.get(user_id, {}).items())),
+        "routingLanguages": dict(sorted(org.user_languages.get(user_id, {}).items())),
+        "gdprDeleted": user.gdpr_deleted,
+    }
     oldest = org.oldest_conversation(user_id)
     body["oldestConversationAt"] = None if oldest is None else iso(oldest)
     return body
+
+
+@bp.post("/sandbox/users/<user_id>/gdpr-delete")
+def gdpr_delete(user_id: str) -> Response:
+    """Mark the user deleted through the GDPR API (``POST /api/v2/gdpr/requests`` GDPR_DELETE,
+    not simulated): it is deleted, keeps its email reserved (the stricter reading), and a
+    restore (PATCH ``state``) answers 400 (genesys-api.md 2.4: it "cannot be undeleted")."""
+    state = sandbox()
+    with state.lock:
+        org = state.org
+        user = org.users.get(user_id)
+        if user is None:
+            raise ApiError.not_found("user", user_id)
+        org.strip_direct_grants(user_id)
+        org.strip_routing(user_id)
+        user.division_id = org.home_division_id
+        user.gdpr_deleted = True
+        if user.state != "deleted":
+            user.state = "deleted"
+            org.touched(user, state.clock())
+        return json_response(_record(state, user_id))
 
 
 @bp.post("/sandbox/users/<user_id>/conversation")

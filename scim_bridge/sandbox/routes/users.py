@@ -106,6 +106,21 @@ def render(
         busy = user.id in org.active_conversation
         status = "INTERACTING" if busy else "IDLE" if user.state == "active" else "OFF_QUEUE"
         body["routingStatus"] = {"userId": user.id, "status": status}
+    # Expands are best effort (PYDOCS get_user): the drop_expands fault leaves some out.
+    footprint = expand - set(state.faults.drop_expands)
+    if "skills" in footprint:
+        held = org.user_skills.get(user.id, {})
+        body["skills"] = [org.skills[s].assigned(user.id, p) for s, p in sorted(held.items())]
+    if "languages" in footprint:
+        held = org.user_languages.get(user.id, {})
+        body["languages"] = [
+            org.languages[lang].assigned(user.id, p) for lang, p in sorted(held.items())
+        ]
+    if "groups" in footprint:
+        body["groups"] = [
+            {"id": g.id, "name": g.name, "selfUri": f"/api/v2/groups/{g.id}"}
+            for g in org.user_groups(user.id)
+        ]
     return body
 
 
@@ -261,10 +276,29 @@ def _change_state(state: SandboxState, user: User, new_state: Any, now: float) -
         )
     if new_state == user.state:
         return
+    if user.gdpr_deleted:
+        # "Users deleted through the GDPR API cannot be undeleted" (genesys-api.md 2.4); the
+        # status and code of the refusal are UNCONFIRMED: a 400 naming why.
+        raise ApiError.bad_request(
+            f"User {user.id} was deleted through the GDPR API and cannot be restored.",
+            "bad.request",
+        )
     if new_state == "inactive" and user.state == "active":
         _refuse_if_busy(state, user, "deactivated")
+    if new_state == "inactive":
+        _strip_footprint(state, user)
+    # Reactivation (and a restore) gives back no role: only group-granted roles are there
+    # (genesys-api.md 2.4); a restored user stays in Home (HELP "what happens when I restore").
     user.state = new_state
     state.org.touched(user, now)
+
+
+def _strip_footprint(state: SandboxState, user: User) -> None:
+    """What deactivation and delete take away: every directly granted role (2.4) and, in the
+    stricter reading of an UNCONFIRMED fact, routing skills and languages."""
+    state.org.strip_direct_grants(user.id)
+    if state.faults.strip_routing_on_deactivate:
+        state.org.strip_routing(user.id)
 
 
 def _refuse_if_busy(state: SandboxState, user: User, verb: str) -> None:
@@ -341,6 +375,9 @@ def delete_user(user_id: str) -> Response:
         org = state.org
         user = lookup(org, user_id)
         _refuse_if_busy(state, user, "deleted")
+        _strip_footprint(state, user)
+        # "A user in a custom division was moved to Home at deletion" (genesys-api.md 2.4).
+        user.division_id = org.home_division_id
         user.state = "deleted"
         org.touched(user, state.clock())
         faults = state.faults

@@ -1,0 +1,147 @@
+"""The job record: everything a deprovisioning job knows, typed and immutable.
+
+``Job`` is what the model's transitions take and return (``model.decide``, ``model.command``) and
+what ``jobs.py`` stores: the columns the queue is queried by (state, step, due time, lease) and
+the rest as one JSON document with a schema version. Serialising happens in ``jobs.py`` only
+(``jobs.dump_data`` / ``jobs.load_data``).
+
+Adding what a later feature must remember: a field with a default on the sub-record it belongs
+to (``Snapshot`` for more of the user's footprint, ``History`` for more proof, ``Memberships``
+for more group or queue state), two lines in ``jobs.py`` (dump and load), and a row written
+before it still loads with the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal
+
+from scim_bridge.deprovision.evidence import Window
+
+Action = Literal["deactivate", "reactivate", "delete"]
+JobState = Literal["pending", "running", "waiting", "held", "done", "failed", "cancelled"]
+Step = Literal[
+    "snapshot",
+    "guard",
+    "drain",
+    "await_idle",
+    "deactivate",
+    "verify_before",
+    "delete",
+    "confirm_deleted",
+    "verify_after",
+    "restore",
+    "tombstone",
+    "activate",
+    "restore_queues",
+    "done",
+]
+
+OPEN_STATES: tuple[JobState, ...] = ("pending", "running", "waiting", "held")
+FINISHED_STATES: tuple[JobState, ...] = ("done", "failed", "cancelled")
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueRef:
+    """A queue membership: the queue, its name when known, and whether the user had joined."""
+
+    id: str
+    name: str | None = None
+    joined: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The user as the job first read them: profile (``GenesysUser`` fields) and queues."""
+
+    user: Mapping[str, Any]
+    queues: tuple[QueueRef, ...] = ()
+    at: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """One side of the history proof (``evidence.shown`` renders it): what analytics attributed."""
+
+    count: int
+    sha256: str
+    sample: tuple[str, ...]
+    window: Window
+    analytics_queries: int
+    users_in_query: int
+    missing_count: int | None = None
+    missing_sample: tuple[str, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """The proof kept for a delete: both sides' evidence and the ids found before, per interval
+    of the window (so that the check after re-reads only those intervals)."""
+
+    before: Evidence | None = None
+    after: Evidence | None = None
+    before_ids: frozenset[str] | None = None
+    before_intervals: Mapping[str, frozenset[str]] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Memberships:
+    """Queue memberships the job removed, is to restore (reactivate) and restored."""
+
+    removed: tuple[QueueRef, ...] = ()
+    to_restore: tuple[QueueRef, ...] | None = None
+    restored: tuple[QueueRef, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """A job, as the ``jobs`` table holds it (``jobs.JobRow`` is this type)."""
+
+    id: str
+    user_id: str
+    action: Action
+    state: JobState
+    step: Step
+    requested_by: str
+    created_at: float
+    updated_at: float
+    due_at: float
+    attempts: int = 0  # consecutive failed attempts at this step
+    idp: str | None = None
+    scim_id: str | None = None
+    from_policy: bool = False  # scheduled by DELETE_INACTIVE_AFTER, not asked for by an IdP
+    dry_run: bool = False
+    waiting_on: str | None = None
+    reason: str | None = None  # why it is held, failed or cancelled
+    approved_by: str | None = None  # an operator approved it (past the delete breaker)
+    cancel_requested: bool = False
+    guarded_for_delete: bool = False  # the guard ran (and passed) for a delete
+    delete_counted_at: float | None = None  # counts against the delete breaker from then
+    access_cut_at: float | None = None  # the deactivate step succeeded
+    waiting_since: float | None = None  # when the wait for an active conversation began
+    finished_at: float | None = None
+    claimed_by: str | None = None
+    lease_token: str | None = None
+    lease_expires_at: float | None = None
+    snapshot: Snapshot | None = None
+    queues: Memberships = Memberships()
+    history: History = History()
+    plan: tuple[Mapping[str, Any], ...] | None = None  # DRY_RUN: what would have been done
+    # stored keys this version does not know (kept on save)
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def approved(self) -> bool:
+        return self.approved_by is not None
+
+    @property
+    def access_cut(self) -> bool:
+        return self.access_cut_at is not None
