@@ -219,7 +219,9 @@ def _readiness_checks(components: Components) -> dict[str, health.Check]:
         try:
             in_flight[0].result(timeout=READINESS_GENESYS_S)
         except concurrent.futures.TimeoutError:
-            raise TimeoutError(f"Genesys gave no token within {READINESS_GENESYS_S:.0f} s") from None
+            raise TimeoutError(
+                f"Genesys gave no token within {READINESS_GENESYS_S:.0f} s"
+            ) from None
         return f"token obtainable for {settings.genesys_api_host}"
 
     def worker() -> str:

@@ -77,8 +77,11 @@ def _search_all() -> Response:
 
 def init_app(app: Flask, scim: ScimContext) -> None:
     app.extensions["scim_bridge"].extra[KEY] = scim
-    # Werkzeug refuses larger bodies with 413 (answered as SCIM JSON by the error handlers).
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # Werkzeug refuses a larger declared Content-Length with 413 (answered as SCIM JSON by the
+    # error handlers). A chunked body has none: Werkzeug cuts it at this length instead, so the
+    # limit is one byte over ours and ``http.json_body`` answers 413 for what reached it (a cut
+    # body would otherwise read as malformed JSON, a 400).
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
     bp = Blueprint("scim", __name__, url_prefix=PREFIX)
     bp.before_request(_require_token)
     bp.teardown_request(_end_limits)

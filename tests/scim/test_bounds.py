@@ -6,6 +6,7 @@ input, and ``meta.location`` never taken from the Host header."""
 from __future__ import annotations
 
 import gc
+import io
 import time
 import urllib.parse
 from pathlib import Path
@@ -209,3 +210,22 @@ def test_without_a_public_url_locations_are_relative_not_the_host(bridge: Bridge
     assert created["meta"]["location"] == f"/scim/v2/Users/{created['id']}"
     spc = bridge.get("/ServiceProviderConfig", headers={"Host": "evil.example"}).get_json()
     assert "evil.example" not in str(spc)
+
+
+def test_a_chunked_body_over_the_limit_is_413(bridge: Bridge) -> None:
+    """No Content-Length (chunked): once read as a cut, malformed body, 400. At the limit it is
+    read (and refused for its 1 MiB userName, 400); one byte over is 413."""
+    limit = 1024 * 1024  # 15 bytes of the body are not the userName
+    for size, status in ((2 * limit, 413), (limit + 1 - 15, 413), (limit - 15, 400)):
+        body = b'{"userName":"' + b"x" * size + b'"}'
+        response = bridge.flask.post(
+            "/scim/v2/Users",
+            input_stream=io.BytesIO(body),
+            environ_overrides={"wsgi.input_terminated": True},
+            headers={
+                "Authorization": f"Bearer {bridge.token}",
+                "Content-Type": "application/scim+json",
+                "Transfer-Encoding": "chunked",
+            },
+        )
+        _scim_error(response, status)
