@@ -177,7 +177,7 @@ def test_patch_add_is_linear_in_its_input() -> None:
 
     small, large = min(cost(10_000) for _ in range(3)), min(cost(40_000) for _ in range(3))
     assert large < 3.0  # generous: the development machine is shared
-    assert large / small < 8  # linear: about 4; quadratic was 14
+    assert large / small < 10  # linear: about 4 (noisy on a shared machine); quadratic was 14
 
 
 def test_location_comes_from_the_public_url_never_the_host_header(
