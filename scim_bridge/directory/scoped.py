@@ -160,9 +160,6 @@ class ScopedDirectory:
         self.inner.claim("User", user_id, self.access.owner)
         return result
 
-    def touch_user(self, user_id: str) -> None:
-        self.inner.touch_user(user_id)
-
     # --- groups --------------------------------------------------------------------------
 
     def get_group(self, group_id: str, *, with_members: bool = True) -> GroupView:

@@ -470,13 +470,15 @@ def plan_group_query(text: str | None) -> GroupQuery:
     return GroupQuery(criteria=_top(_criteria(node, GROUP_SEARCH_FIELDS, "Group")))
 
 
-def _cap_keys(bound: tuple[tuple[str, ...], tuple[str, ...]], cap: int, what: str) -> None:
+def _cap_keys(bound: _Keys, cap: int, what: str) -> None:
     """A keyed filter costs Genesys calls per key (a group: one or two each; users: one per
-    100): past the cap it is ``tooMany`` (RFC 7644 §3.4.2.2), not hundreds of calls."""
-    keys = len(set(bound[0])) + len(set(bound[1]))
+    100 ids, one per userName): past the cap it is ``tooMany`` (RFC 7644 §3.4.2.2), not hundreds
+    of calls."""
+    keys = len(set(bound.ids)) + len(set(bound.external_ids)) + len(set(bound.user_names))
     if keys > cap:
         raise TooMany(
-            f"The filter names {keys} {what} by id or externalId; at most {cap} per request."
+            f"The filter names {keys} {what} by id, externalId or userName; at most {cap} per "
+            "request."
         )
 
 
