@@ -61,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
         # meta.location and Location name where the demo listens (never the Host header).
         public_url=settings.public_url
         or (f"http://{args.host}:{args.port}" if args.port else None),
+        # The sandbox's async details jobs take 3 s: poll them sooner than a real org's.
+        history_job_poll_s=(
+            settings.history_job_poll_s if "HISTORY_JOB_POLL" in os.environ else 2.0
+        ),
     )
     app = create_app(settings)
     try:
