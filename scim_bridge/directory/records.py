@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from scim_bridge.store.engine import write_transaction
 from scim_bridge.store.schema import directory_resources as table
+from scim_bridge.timestamps import iso
 
 _UNSET = object()
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +99,7 @@ class Records:
         owner: str | None = None,
     ) -> LocalRecord:
         """Create or update the record; ``owner`` is set only when the record is created."""
-        stamp = now_iso()
+        stamp = iso()
         values = dataclasses.asdict(fields)
         with write_transaction(self.engine) as conn:
             key = (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
@@ -123,23 +119,6 @@ class Records:
                 conn.execute(table.update().where(key).values(last_modified_at=stamp, **values))
             row = conn.execute(sa.select(table).where(key)).one()
         return _row(row)
-
-    def touch(self, resource_type: str, genesys_id: str, *, owner: str | None = None) -> None:
-        """Stamp ``last_modified_at`` (creating the record if the bridge never wrote one)."""
-        stamp = now_iso()
-        with write_transaction(self.engine) as conn:
-            key = (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
-            done = conn.execute(table.update().where(key).values(last_modified_at=stamp))
-            if done.rowcount == 0:
-                conn.execute(
-                    table.insert().values(
-                        resource_type=resource_type,
-                        genesys_id=genesys_id,
-                        owner=owner,
-                        created_at=stamp,
-                        last_modified_at=stamp,
-                    )
-                )
 
     def delete(self, resource_type: str, genesys_id: str) -> None:
         with write_transaction(self.engine) as conn:

@@ -196,9 +196,6 @@ class Directory:
             )
         raise Busy("The user kept changing concurrently in Genesys Cloud; try again.")
 
-    def touch_user(self, user_id: str) -> None:
-        self.records.touch("User", user_id)
-
     # --- groups ----------------------------------------------------------------------------
 
     def _members(self, group_id: str) -> tuple[str, ...]:

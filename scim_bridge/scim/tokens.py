@@ -15,9 +15,9 @@ import secrets
 
 import sqlalchemy as sa
 
-from scim_bridge.directory.records import now_iso
 from scim_bridge.store.engine import write_transaction
 from scim_bridge.store.schema import scim_tokens as table
+from scim_bridge.timestamps import iso
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PREFIX = "scimb_"
@@ -72,7 +72,7 @@ class TokenStore:
             if taken is not None:
                 raise TokenError("that token value is already in use")
             conn.execute(
-                table.insert().values(name=name, token_sha256=digest(token), created_at=now_iso())
+                table.insert().values(name=name, token_sha256=digest(token), created_at=iso())
             )
         return token
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from scim_bridge.store import schema
 from scim_bridge.store.engine import is_sqlite, write_transaction
+from scim_bridge.timestamps import iso
 
 # pg_advisory_xact_lock key: any constant 64-bit number the bridge uses for nothing else.
 _ADVISORY_KEY = zlib.crc32(b"scim_bridge.store.migrate")
@@ -125,11 +125,7 @@ def upgrade(engine: sa.Engine, steps: list[Step] | None = None) -> list[str]:
             if step.name in done:
                 continue
             step.apply(conn)
-            conn.execute(
-                schema.schema_version.insert().values(
-                    step=step.name, applied_at=datetime.now(UTC).isoformat()
-                )
-            )
+            conn.execute(schema.schema_version.insert().values(step=step.name, applied_at=iso()))
             ran.append(step.name)
         _check_declared_tables(conn)
     return ran
