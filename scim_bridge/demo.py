@@ -8,7 +8,17 @@ IdP (or curl) at it. The database is a fresh file in a temporary directory unles
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import secrets
 import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scim_bridge.config import Settings
+    from scim_bridge.sandbox import SandboxConfig
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,12 +30,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses  # noqa: PLC0415
-    import os  # noqa: PLC0415
-    import secrets  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
     from scim_bridge.app import create_app  # noqa: PLC0415
     from scim_bridge.config import ConfigError, Settings  # noqa: PLC0415
     from scim_bridge.sandbox import SandboxConfig  # noqa: PLC0415
@@ -41,21 +45,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     config = SandboxConfig(users=args.users)
     sandbox = ServerThread(create_sandbox(config), args.host, args.sandbox_port).start()
-    database_url = settings.database_url
-    if "DATABASE_URL" not in os.environ:
-        database_url = (
-            f"sqlite:///{Path(tempfile.mkdtemp(prefix='scim-bridge-demo-')) / 'bridge.db'}"
-        )
-    # The admin API (jobs, approvals, audit) is on in the demo: a fresh token unless one is set.
-    admin_token = settings.admin_token or secrets.token_urlsafe(24)
-    settings = dataclasses.replace(
-        settings,
-        admin_token=admin_token,
-        genesys_api_host=sandbox.url,
-        genesys_client_id=config.client_id,
-        genesys_client_secret=config.client_secret,
-        database_url=database_url,
-    )
+    settings = _demo_settings(settings, sandbox.url, config)
+    admin_token = settings.admin_token
     app = create_app(settings)
     try:
         token = app.extensions["scim_bridge"].tokens.create("demo", args.token)
@@ -80,3 +71,21 @@ def run(args: argparse.Namespace) -> int:
         sandbox.stop()
         app.extensions["scim_bridge"].close()
     return 0
+
+
+def _demo_settings(settings: Settings, sandbox_url: str, config: SandboxConfig) -> Settings:
+    """The bridge's settings pointed at the sandbox, with a fresh SQLite file unless
+    ``DATABASE_URL`` is set, and the admin API on (a fresh token unless one is set)."""
+    database_url = settings.database_url
+    if "DATABASE_URL" not in os.environ:
+        database_url = (
+            f"sqlite:///{Path(tempfile.mkdtemp(prefix='scim-bridge-demo-')) / 'bridge.db'}"
+        )
+    return dataclasses.replace(
+        settings,
+        admin_token=settings.admin_token or secrets.token_urlsafe(24),
+        genesys_api_host=sandbox_url,
+        genesys_client_id=config.client_id,
+        genesys_client_secret=config.client_secret,
+        database_url=database_url,
+    )

@@ -67,8 +67,15 @@ def _edit_and_move(gateway: Gateway) -> None:
 
 
 def _probes(gateway: Gateway, sample_user: tuple[str, str] | None) -> list[_Probe]:
-    now = datetime.now(UTC).replace(microsecond=0)
-    probes = [
+    """Every probe, in the order printed; creating users and reading queue memberships need a
+    sample user (a taken e-mail, an existing id)."""
+    search, *others = _user_probes(gateway)
+    sampled = _sample_user_probes(gateway, *sample_user) if sample_user is not None else []
+    return [search, *sampled, *others, *_history_footprint_and_group_probes(gateway)]
+
+
+def _user_probes(gateway: Gateway) -> list[_Probe]:
+    return [
         _Probe(
             "search users (SCIM filters)",
             ("directory:user:view",),
@@ -96,6 +103,12 @@ def _probes(gateway: Gateway, sample_user: tuple[str, str] | None) -> list[_Prob
             lambda: gateway.remove_queue_member(PROBE_ID, PROBE_ID, deadline=deadline()),
             allowed=(NotFound,),
         ),
+    ]
+
+
+def _history_footprint_and_group_probes(gateway: Gateway) -> list[_Probe]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return [
         _Probe(
             "read conversation history (evidence before and after a delete)",
             ("analytics:conversationDetail:view", "analytics:agentConversationDetail:view"),
@@ -140,29 +153,25 @@ def _probes(gateway: Gateway, sample_user: tuple[str, str] | None) -> list[_Prob
             allowed=(NotFound,),
         ),
     ]
-    if sample_user is not None:
-        user_id, email = sample_user
-        probes.insert(
-            1,
-            _Probe(
-                "create users (SCIM POST)",
-                ("directory:user:add",),
-                # A taken e-mail: 409 when allowed, and nothing is created.
-                lambda: gateway.create_user(
-                    UserFields(name="scim-bridge doctor", email=email), deadline=deadline()
-                ),
-                allowed=(Conflict,),
+
+
+def _sample_user_probes(gateway: Gateway, user_id: str, email: str) -> list[_Probe]:
+    return [
+        _Probe(
+            "create users (SCIM POST)",
+            ("directory:user:add",),
+            # A taken e-mail: 409 when allowed, and nothing is created.
+            lambda: gateway.create_user(
+                UserFields(name="scim-bridge doctor", email=email), deadline=deadline()
             ),
-        )
-        probes.insert(
-            2,
-            _Probe(
-                "view queue memberships (drain, restore)",
-                ("routing:queue:view",),
-                lambda: gateway.user_queues(user_id, deadline=deadline()),
-            ),
-        )
-    return probes
+            allowed=(Conflict,),
+        ),
+        _Probe(
+            "view queue memberships (drain, restore)",
+            ("routing:queue:view",),
+            lambda: gateway.user_queues(user_id, deadline=deadline()),
+        ),
+    ]
 
 
 def run_checks(settings: Settings, connect: Callable[[Settings], Gateway]) -> list[Check]:

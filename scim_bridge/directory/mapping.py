@@ -98,41 +98,13 @@ def user_to_scim(
     unset = local.unset_attributes if local else frozenset()
     if user.name and "displayName" not in unset:
         resource["displayName"] = user.name
-    name: dict[str, str] = {}
-    formatted = local.formatted_name if local else user.name
-    if formatted:
-        name["formatted"] = formatted
-    if local and local.given_name:
-        name["givenName"] = local.given_name
-    if local and local.family_name:
-        name["familyName"] = local.family_name
+    name = _scim_name(user, local)
     if name:
         resource["name"] = name
     if user.title:
         resource["title"] = user.title
-    work_email = next(
-        (a.address for a in user.addresses if a.media_type == "EMAIL" and a.type == "WORK"),
-        user.email,
-    )
-    if work_email and "emails" not in unset:
-        resource["emails"] = [{"value": work_email, "type": "work"}]
-    phones = [
-        {"value": a.address, "type": a.type.lower()}
-        for a in user.addresses
-        if a.media_type == "PHONE" and a.address
-    ]
-    if phones:
-        resource["phoneNumbers"] = phones
-    enterprise: dict[str, Any] = {}
-    if user.department:
-        enterprise["department"] = user.department
-    if user.employee_id:
-        enterprise["employeeNumber"] = user.employee_id
-    if user.manager_id:
-        enterprise["manager"] = {
-            "value": user.manager_id,
-            "$ref": f"{user_location}/{user.manager_id}",
-        }
+    resource.update(_contacts(user, unset))
+    enterprise = _enterprise_scim(user, user_location)
     if enterprise:
         resource["schemas"].append(ENTERPRISE_SCHEMA)
         resource[ENTERPRISE_SCHEMA] = enterprise
@@ -143,6 +115,51 @@ def user_to_scim(
     meta["version"] = etag(user.version)
     resource["meta"] = meta
     return resource
+
+
+def _scim_name(user: GenesysUser, local: LocalRecord | None) -> dict[str, str]:
+    name: dict[str, str] = {}
+    formatted = local.formatted_name if local else user.name
+    if formatted:
+        name["formatted"] = formatted
+    if local and local.given_name:
+        name["givenName"] = local.given_name
+    if local and local.family_name:
+        name["familyName"] = local.family_name
+    return name
+
+
+def _contacts(user: GenesysUser, unset: frozenset[str]) -> dict[str, Any]:
+    """``emails`` (the work address) and ``phoneNumbers``, when there are any."""
+    contacts: dict[str, Any] = {}
+    work_email = next(
+        (a.address for a in user.addresses if a.media_type == "EMAIL" and a.type == "WORK"),
+        user.email,
+    )
+    if work_email and "emails" not in unset:
+        contacts["emails"] = [{"value": work_email, "type": "work"}]
+    phones = [
+        {"value": a.address, "type": a.type.lower()}
+        for a in user.addresses
+        if a.media_type == "PHONE" and a.address
+    ]
+    if phones:
+        contacts["phoneNumbers"] = phones
+    return contacts
+
+
+def _enterprise_scim(user: GenesysUser, user_location: str) -> dict[str, Any]:
+    enterprise: dict[str, Any] = {}
+    if user.department:
+        enterprise["department"] = user.department
+    if user.employee_id:
+        enterprise["employeeNumber"] = user.employee_id
+    if user.manager_id:
+        enterprise["manager"] = {
+            "value": user.manager_id,
+            "$ref": f"{user_location}/{user.manager_id}",
+        }
+    return enterprise
 
 
 def display_name(resource: Mapping[str, Any]) -> str | None:

@@ -126,22 +126,10 @@ class UnsupportedMediaType(ScimError):
     status = 415
 
 
-class NotImplementedScim(ScimError):
-    status = 501
-
-
 class ServiceUnavailable(ScimError):
     """Genesys is rate limiting or down, or ``SCIM_ACK=strict`` while access is not cut yet."""
 
     status = 503
-
-    def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
-        seconds = max(1, int(retry_after_s + 0.999)) if retry_after_s is not None else 30
-        super().__init__(detail, headers={"Retry-After": str(seconds)})
-
-
-class TooManyRequests(ScimError):
-    status = 429
 
     def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
         seconds = max(1, int(retry_after_s + 0.999)) if retry_after_s is not None else 30

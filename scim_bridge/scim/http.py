@@ -173,64 +173,77 @@ def _find_key(resource: Mapping[str, Any], name: str) -> str | None:
 def project(
     resource: dict[str, Any], attributes: Sequence[str], excluded: Sequence[str]
 ) -> dict[str, Any]:
+    """``attributes`` / ``excludedAttributes`` applied (RFC 7644 §3.4.2.5); ``attributes`` wins
+    when both are given, and ``schemas``/``id`` are always returned."""
     if attributes:
         out: dict[str, Any] = {k: v for k, v in resource.items() if k in _ALWAYS}
         for name in attributes:
-            uri, attr, sub = _split(name)
-            source: Any = resource
-            target = out
-            if uri is not None:
-                key = _find_key(resource, uri)
-                if key is None:
-                    continue
-                source = resource[key]
-                if attr == "":
-                    out[key] = source
-                    continue
-                target = out.setdefault(key, {})
-            key = _find_key(source, attr) if isinstance(source, Mapping) else None
-            if key is None:
-                continue
-            value = source[key]
-            if sub is None:
-                target[key] = value
-            elif isinstance(value, Mapping):
-                sub_key = _find_key(value, sub)
-                if sub_key is not None:
-                    target.setdefault(key, {})[sub_key] = value[sub_key]
-            elif isinstance(value, list):
-                picked = []
-                for item in value:
-                    if isinstance(item, Mapping) and (sk := _find_key(item, sub)) is not None:
-                        picked.append({sk: item[sk]})
-                if picked:
-                    target[key] = picked
+            _include(out, resource, name)
         return out
     if excluded:
         out = dict(resource)
         for name in excluded:
-            uri, attr, sub = _split(name)
-            holder: Any = out
-            if uri is not None:
-                key = _find_key(out, uri)
-                if key is None:
-                    continue
-                if attr == "":
-                    out.pop(key)
-                    continue
-                holder = out[key] = dict(out[key])
-            key = _find_key(holder, attr) if isinstance(holder, Mapping) else None
-            if key is None or (uri is None and key in _ALWAYS):
-                continue
-            if sub is None:
-                holder.pop(key)
-            elif isinstance(holder[key], Mapping):
-                inner = dict(holder[key])
-                if (sk := _find_key(inner, sub)) is not None:
-                    inner.pop(sk)
-                holder[key] = inner
+            _exclude(out, name)
         return out
     return resource
+
+
+def _include(out: dict[str, Any], resource: Mapping[str, Any], name: str) -> None:
+    """Copy the attribute ``name`` names from ``resource`` into ``out``."""
+    uri, attr, sub = _split(name)
+    source: Any = resource
+    target = out
+    if uri is not None:
+        key = _find_key(resource, uri)
+        if key is None:
+            return
+        source = resource[key]
+        if attr == "":
+            out[key] = source
+            return
+        target = out.setdefault(key, {})
+    key = _find_key(source, attr) if isinstance(source, Mapping) else None
+    if key is None:
+        return
+    value = source[key]
+    if sub is None:
+        target[key] = value
+    elif isinstance(value, Mapping):
+        sub_key = _find_key(value, sub)
+        if sub_key is not None:
+            target.setdefault(key, {})[sub_key] = value[sub_key]
+    elif isinstance(value, list):
+        picked = [
+            {sk: item[sk]}
+            for item in value
+            if isinstance(item, Mapping) and (sk := _find_key(item, sub)) is not None
+        ]
+        if picked:
+            target[key] = picked
+
+
+def _exclude(out: dict[str, Any], name: str) -> None:
+    """Drop the attribute ``name`` names from ``out`` (copying the objects it changes)."""
+    uri, attr, sub = _split(name)
+    holder: Any = out
+    if uri is not None:
+        key = _find_key(out, uri)
+        if key is None:
+            return
+        if attr == "":
+            out.pop(key)
+            return
+        holder = out[key] = dict(out[key])
+    key = _find_key(holder, attr) if isinstance(holder, Mapping) else None
+    if key is None or (uri is None and key in _ALWAYS):
+        return
+    if sub is None:
+        holder.pop(key)
+    elif isinstance(holder[key], Mapping):
+        inner = dict(holder[key])
+        if (sk := _find_key(inner, sub)) is not None:
+            inner.pop(sk)
+        holder[key] = inner
 
 
 def if_match() -> int | None:

@@ -121,6 +121,13 @@ ONCE: dict[Action, tuple[Tag, ...]] = {
 }
 
 
+def _assert_active_with_queues_back(sandbox: Sandbox, queues: dict[str, list[str]]) -> None:
+    for uid, before in queues.items():
+        assert sandbox.user(uid)["state"] == "active"
+        # The queues the deactivation removed are back, each once.
+        assert sorted(q["id"] for q in sandbox.user(uid)["queues"]) == before
+
+
 def test_sigkill_at_every_step_of_every_sequence_then_resume(
     sandbox: Sandbox, engine: sa.Engine, db_url: str
 ) -> None:
@@ -157,10 +164,7 @@ def test_sigkill_at_every_step_of_every_sequence_then_resume(
             for once in ONCE[action]:
                 assert tags[once] == 1, (action, job.id, once, tags)
         if action == "reactivate":
-            for uid in targets:
-                assert sandbox.user(uid)["state"] == "active"
-                # The queues the deactivation removed are back, each once.
-                assert sorted(q["id"] for q in sandbox.user(uid)["queues"]) == queues[uid]
+            _assert_active_with_queues_back(sandbox, queues)
 
     for uid in targets:
         assert sandbox.user(uid)["state"] == "deleted"
