@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 
 DEFAULT_DATABASE_URL = "sqlite:///scim-bridge.db"
 
@@ -55,6 +56,56 @@ class DeleteBreaker:
         return cls(int(count), parse_duration(window, name="DELETE_BREAKER window"))
 
 
+_SPAN = re.compile(r"^\s*P?(\d+)\s*([DWY])\s*$", re.IGNORECASE)
+_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class HistorySince:
+    """Where the history proof's window starts (``HISTORY_SINCE``): a fixed date (``2021-06-01``,
+    UTC midnight), or a span back from now (``5y``, ``1826d``, ``260w``, or ISO 8601 ``P5Y``).
+
+    The default, five years, is the longest "maximum interaction data retention time" an org can
+    set; without one, Genesys keeps conversation detail data for the life of the contract
+    (HELP "Retention period for analytics data and recording", help.mypurecloud.com/?p=278459).
+    A year is 365.25 days, rounded down (``5y`` = 1826 days).
+    """
+
+    days: int | None = 1826
+    date: datetime | None = None
+
+    def start(self, now: datetime) -> datetime:
+        if self.date is not None:
+            return self.date
+        return now - timedelta(days=self.days or 0)
+
+    def __str__(self) -> str:
+        return self.date.date().isoformat() if self.date is not None else f"{self.days}d"
+
+    @classmethod
+    def parse(cls, text: str, *, name: str = "HISTORY_SINCE") -> HistorySince:
+        if date := _DATE.match(text):
+            try:
+                moment = datetime.fromisoformat(date.group(1)).replace(tzinfo=UTC)
+            except ValueError:
+                raise ConfigError(f"{name}: not a calendar date: {text!r}") from None
+            return cls(days=None, date=moment)
+        span = _SPAN.match(text)
+        if not span:
+            raise ConfigError(
+                f"{name}: expected a date (2021-06-01) or a span back from now (5y, 1826d, 260w, "
+                f"P5Y), got {text!r}"
+            )
+        count, unit = int(span.group(1)), span.group(2).upper()
+        days = count * {"D": 1, "W": 7}[unit] if unit != "Y" else int(count * 365.25)
+        if not 1 <= days <= 36525:
+            raise ConfigError(f"{name}: expected 1 day to 100 years, got {text!r}")
+        return cls(days=days)
+
+
+DEFAULT_HISTORY_SINCE = HistorySince()
+
+
 def region_api_host(region: str) -> str:
     """``mypurecloud.ie`` -> ``https://api.mypurecloud.ie`` (genesys-api.md 1.2)."""
     region = region.strip().removeprefix("https://").removeprefix("api.").strip("/")
@@ -76,7 +127,9 @@ class Settings:
     dry_run: bool = False
     delete_breaker: DeleteBreaker | None = None
     delete_inactive_after_s: float | None = None
-    history_lookback_days: int = 90
+    history_since: HistorySince = DEFAULT_HISTORY_SINCE
+    history_job_poll_s: float = 10.0
+    history_job_resubmits: int = 3
     sync_budget_s: float = 10.0
     ack_mode: str = "success"  # or "strict" (SCIM_ACK)
     rate_limit_per_minute: int = 300
@@ -105,14 +158,14 @@ class Settings:
         ack = (get("SCIM_ACK") or "success").lower()
         if ack not in ("success", "strict"):
             raise ConfigError(f"SCIM_ACK: expected success or strict, got {ack!r}")
-        lookback = int(get("HISTORY_LOOKBACK_DAYS") or 90)
+        since, poll, resubmits = _history_settings(get)
         window = parse_duration(
             get("GENESYS_RATE_LIMIT_WINDOW") or "60s", name="GENESYS_RATE_LIMIT_WINDOW"
         )
         if window <= 0:
             raise ConfigError("GENESYS_RATE_LIMIT_WINDOW: expected a positive duration")
-        if not 1 <= lookback <= 3650:
-            raise ConfigError("HISTORY_LOOKBACK_DAYS: expected 1 to 3650")
+        if poll <= 0:
+            raise ConfigError("HISTORY_JOB_POLL: expected a positive duration")
         return cls(
             genesys_api_host=host.rstrip("/") if host else None,
             genesys_client_id=get("GENESYS_CLIENT_ID"),
@@ -129,7 +182,9 @@ class Settings:
                 if inactive_after
                 else None
             ),
-            history_lookback_days=lookback,
+            history_since=since,
+            history_job_poll_s=poll,
+            history_job_resubmits=resubmits,
             sync_budget_s=parse_duration(
                 get("SCIM_SYNC_BUDGET_S") or "10", name="SCIM_SYNC_BUDGET_S"
             ),
@@ -161,3 +216,29 @@ class Settings:
         ]
         if missing:
             raise ConfigError("missing configuration: " + ", ".join(missing))
+
+
+def _history_settings(
+    get: Callable[[str], str | None],
+) -> tuple[HistorySince, float, int]:
+    """``HISTORY_SINCE`` (or the older ``HISTORY_LOOKBACK_DAYS``, a number of days),
+    ``HISTORY_JOB_POLL`` and ``HISTORY_JOB_RESUBMITS``."""
+    since_text = get("HISTORY_SINCE")
+    lookback = get("HISTORY_LOOKBACK_DAYS")  # the older setting: a number of days
+    if since_text is None and lookback is not None:
+        if not lookback.strip().isdigit():
+            raise ConfigError(f"HISTORY_LOOKBACK_DAYS: expected a number of days, got {lookback!r}")
+        since_text = f"{lookback.strip()}d"
+    since = (
+        HistorySince.parse(
+            since_text,
+            name="HISTORY_SINCE" if get("HISTORY_SINCE") else "HISTORY_LOOKBACK_DAYS",
+        )
+        if since_text
+        else DEFAULT_HISTORY_SINCE
+    )
+    poll = parse_duration(get("HISTORY_JOB_POLL") or "10s", name="HISTORY_JOB_POLL")
+    resubmits = get("HISTORY_JOB_RESUBMITS") or "3"
+    if not resubmits.isdigit():
+        raise ConfigError(f"HISTORY_JOB_RESUBMITS: expected 0 or more, got {resubmits!r}")
+    return since, poll, int(resubmits)

@@ -88,4 +88,8 @@ def _demo_settings(settings: Settings, sandbox_url: str, config: SandboxConfig) 
         genesys_client_id=config.client_id,
         genesys_client_secret=config.client_secret,
         database_url=database_url,
+        # The sandbox's async details jobs take 3 s: poll them sooner than a real org's.
+        history_job_poll_s=(
+            settings.history_job_poll_s if "HISTORY_JOB_POLL" in os.environ else 2.0
+        ),
     )

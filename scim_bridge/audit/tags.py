@@ -42,6 +42,7 @@ class Tag(StrEnum):
     DEPROVISION_CONVERSATION_WAITING = "deprovision:conversation:waiting"
     DEPROVISION_USER_DEACTIVATED = "deprovision:user:deactivated"
     DEPROVISION_USER_REACTIVATED = "deprovision:user:reactivated"
+    DEPROVISION_HISTORY_WAITING = "deprovision:history:waiting"  # on an async details job
     DEPROVISION_HISTORY_CAPTURED = "deprovision:history:captured"
     DEPROVISION_USER_DELETED = "deprovision:user:deleted"
     DEPROVISION_HISTORY_VERIFIED = "deprovision:history:verified"

@@ -56,7 +56,9 @@ CLIENTS = 16  # concurrent SCIM requests, as an IdP offboarding a department
 @pytest.fixture
 def limited_sandbox() -> Iterator[tuple[Sandbox, ArrivalRecorder]]:
     """A sandbox of its own (so that a recorder sits in front of it) with enough active users."""
-    config = SandboxConfig(users=60, seed=3, rate_limit_per_minute=RATE_LIMIT)
+    config = SandboxConfig(
+        users=60, seed=3, rate_limit_per_minute=RATE_LIMIT, async_job_delay_s=0.05
+    )
     app = create_app(config)
     recorder = ArrivalRecorder(app.wsgi_app)
     app.wsgi_app = recorder  # type: ignore[method-assign]
