@@ -17,6 +17,9 @@ DEFAULT_DATABASE_URL = "sqlite:///scim-bridge.db"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _TRUE = {"1", "true", "yes", "on"}
+# SCIM_BRIDGE_ADMIN_TOKEN and AUDIT_HMAC_KEY: at least this many characters (a guessable admin
+# token is a guessable operator; a short key makes the keyed chain recomputable).
+MIN_SECRET_LENGTH = 32
 _FALSE = {"0", "false", "no", "off", ""}
 
 
@@ -39,6 +42,22 @@ def parse_bool(text: str, *, name: str) -> bool:
     if lowered in _FALSE:
         return False
     raise ConfigError(f"{name}: expected true or false, got {text!r}")
+
+
+def _fraction(text: str, *, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a fraction such as 0.2, got {text!r}") from None
+    if not 0 <= value <= 0.9:
+        raise ConfigError(f"{name}: expected 0 to 0.9, got {text!r}")
+    return value
+
+
+def _positive_int(text: str, *, name: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"{name}: expected a positive integer, got {text!r}")
+    return int(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +159,31 @@ class Settings:
     genesys_read_timeout_s: float = 30.0
     worker_in_process: bool = True
     log_level: str = "INFO"
+    # AUDIT_HMAC_KEY: the audit chain is keyed (HMAC-SHA256) when set (docs/audit.md).
+    audit_hmac_key: bytes | None = dataclasses.field(default=None, repr=False)
+    # AUDIT_HEAD_LOG_INTERVAL: how often the serving process logs the audit head (0: never).
+    audit_head_log_interval_s: float = 300.0
+    # GENESYS_DEPROVISION_RESERVE: the share of the rate budget SCIM reads may not take, kept
+    # for deprovisioning (0 to 0.9).
+    deprovision_reserve: float = 0.2
+    # SCIM_REQUEST_DEADLINE: every Genesys call a SCIM request's directory work makes ends by it.
+    request_deadline_s: float = 30.0
+    # SCIM_MAX_GENESYS_CALLS: the directory calls one SCIM request may make (more: 400 tooMany).
+    max_genesys_calls: int = 30
+    # SCIM_BRIDGE_PUBLIC_URL: the base URL IdPs reach the bridge at (meta.location, Location);
+    # None: the bridge's own address as the WSGI server reports it (never the Host header).
+    public_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.admin_token is not None and len(self.admin_token) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"SCIM_BRIDGE_ADMIN_TOKEN: at least {MIN_SECRET_LENGTH} characters are required "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        if self.audit_hmac_key is not None and len(self.audit_hmac_key) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"AUDIT_HMAC_KEY: at least {MIN_SECRET_LENGTH} characters are required"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -166,6 +210,15 @@ class Settings:
             raise ConfigError("GENESYS_RATE_LIMIT_WINDOW: expected a positive duration")
         if poll <= 0:
             raise ConfigError("HISTORY_JOB_POLL: expected a positive duration")
+        hmac_key = get("AUDIT_HMAC_KEY")
+        public_url = get("SCIM_BRIDGE_PUBLIC_URL")
+        if public_url is not None:
+            public_url = public_url.strip().rstrip("/")
+            if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", public_url):
+                raise ConfigError(
+                    "SCIM_BRIDGE_PUBLIC_URL: expected an absolute http(s) URL such as "
+                    f"https://scim.example.com, got {public_url!r}"
+                )
         return cls(
             genesys_api_host=host.rstrip("/") if host else None,
             genesys_client_id=get("GENESYS_CLIENT_ID"),
@@ -201,6 +254,20 @@ class Settings:
                 get("SCIM_BRIDGE_IN_PROCESS_WORKER") or "true", name="SCIM_BRIDGE_IN_PROCESS_WORKER"
             ),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            audit_hmac_key=hmac_key.encode("utf-8") if hmac_key else None,
+            audit_head_log_interval_s=parse_duration(
+                get("AUDIT_HEAD_LOG_INTERVAL") or "5m", name="AUDIT_HEAD_LOG_INTERVAL"
+            ),
+            public_url=public_url,
+            deprovision_reserve=_fraction(
+                get("GENESYS_DEPROVISION_RESERVE") or "0.2", name="GENESYS_DEPROVISION_RESERVE"
+            ),
+            request_deadline_s=parse_duration(
+                get("SCIM_REQUEST_DEADLINE") or "30", name="SCIM_REQUEST_DEADLINE"
+            ),
+            max_genesys_calls=_positive_int(
+                get("SCIM_MAX_GENESYS_CALLS") or "30", name="SCIM_MAX_GENESYS_CALLS"
+            ),
         )
 
     def require_genesys(self) -> None:

@@ -1,5 +1,8 @@
 """``scim-bridge demo``: the Genesys sandbox and the bridge together, seeded, on loopback.
 
+A development server (threads, one process): for trying the bridge, not for production, which is
+``scim-bridge serve`` (gunicorn).
+
 The README's run command (``make demo``). Prints the SCIM base URL and a bearer token; point an
 IdP (or curl) at it. The database is a fresh file in a temporary directory unless
 ``DATABASE_URL`` says otherwise.
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     config = SandboxConfig(users=args.users)
     sandbox = ServerThread(create_sandbox(config), args.host, args.sandbox_port).start()
-    settings = _demo_settings(settings, sandbox.url, config)
+    settings = _demo_settings(settings, args, sandbox.url, config)
     admin_token = settings.admin_token
     app = create_app(settings)
     try:
@@ -73,21 +76,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_settings(settings: Settings, sandbox_url: str, config: SandboxConfig) -> Settings:
-    """The bridge's settings pointed at the sandbox, with a fresh SQLite file unless
-    ``DATABASE_URL`` is set, and the admin API on (a fresh token unless one is set)."""
+def _demo_settings(
+    settings: Settings, args: argparse.Namespace, sandbox_url: str, config: SandboxConfig
+) -> Settings:
+    """The bridge's settings pointed at the sandbox: a fresh SQLite file unless ``DATABASE_URL``
+    is set, and the admin API on."""
     database_url = settings.database_url
     if "DATABASE_URL" not in os.environ:
         database_url = (
             f"sqlite:///{Path(tempfile.mkdtemp(prefix='scim-bridge-demo-')) / 'bridge.db'}"
         )
+    # The admin API (jobs, approvals, audit) is on in the demo: a fresh token unless one is set.
+    admin_token = settings.admin_token or secrets.token_urlsafe(24)
     return dataclasses.replace(
         settings,
-        admin_token=settings.admin_token or secrets.token_urlsafe(24),
+        admin_token=admin_token,
         genesys_api_host=sandbox_url,
         genesys_client_id=config.client_id,
         genesys_client_secret=config.client_secret,
         database_url=database_url,
+        # meta.location and Location name where the demo listens (never the Host header).
+        public_url=settings.public_url
+        or (f"http://{args.host}:{args.port}" if args.port else None),
         # The sandbox's async details jobs take 3 s: poll them sooner than a real org's.
         history_job_poll_s=(
             settings.history_job_poll_s if "HISTORY_JOB_POLL" in os.environ else 2.0

@@ -21,7 +21,11 @@ class Tag(StrEnum):
     SCIM_GROUP_DELETED = "scim:group:deleted"
     SCIM_TOKEN_CREATED = "scim:token:created"  # noqa: S105 (a tag, not a secret)
     SCIM_TOKEN_REVOKED = "scim:token:revoked"  # noqa: S105
+    SCIM_TOKEN_ROTATED = "scim:token:rotated"  # noqa: S105
+    SCIM_TOKEN_TRANSFERRED = "scim:token:transferred"  # noqa: S105
     SCIM_AUTH_FAILED = "scim:auth:failed"
+    # A token asked for a user or group outside its scope or owned by another token (404).
+    SCIM_ACCESS_DENIED = "scim:access:denied"
 
     # What the deprovisioning engine did in Genesys, step by step.
     DEPROVISION_JOB_CREATED = "deprovision:job:created"
@@ -54,3 +58,6 @@ class Tag(StrEnum):
     # Operators.
     ADMIN_AUTH_FAILED = "admin:auth:failed"
     ADMIN_AUDIT_EXPORTED = "admin:audit:exported"
+
+    # The trail itself.
+    AUDIT_CHAIN_KEYED = "audit:chain:keyed"  # AUDIT_HMAC_KEY set: the head is keyed from here

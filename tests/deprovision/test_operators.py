@@ -56,7 +56,7 @@ def test_admin_api_lists_shows_approves_and_finds_tombstones(deprov: Engine, db_
         genesys_client_id=deprov.sandbox.client_id,
         genesys_client_secret=deprov.sandbox.client_secret,
         database_url=db_url,
-        admin_token="s3cret",
+        admin_token="s3cret-" + "x" * 32,
         worker_in_process=False,
     )
     app = create_app(settings)
@@ -69,7 +69,7 @@ def test_admin_api_lists_shows_approves_and_finds_tombstones(deprov: Engine, db_
 def _drive_admin_api(
     client: FlaskClient, deprov: Engine, job_id: str, worker: Worker, a: str
 ) -> None:
-    auth = {"Authorization": "Bearer s3cret"}
+    auth = {"Authorization": "Bearer s3cret-" + "x" * 32}
 
     assert client.get("/admin/jobs").status_code == 401
     listed = client.get("/admin/jobs?state=held", headers=auth).get_json()["jobs"]
