@@ -38,6 +38,7 @@ class Operation:
     op: str
     path: AttrPath | None
     value: Any = None
+    has_value: bool = False
 
 
 def _identity(value: Any) -> object:
