@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, Response, g, request
 
-from scim_bridge import admin, correlation, logs, scim
+from scim_bridge import admin, console, correlation, logs, scim
 from scim_bridge.admin import health, jobs_routes
 from scim_bridge.admin.metrics import JOB_BUCKETS, JobsSnapshot, Metrics
 from scim_bridge.audit import AuditLog
@@ -83,9 +83,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         )
         _start_worker_on_first_request(app, components.deprovisioner)
     components.metrics.read_jobs_with(lambda: _jobs_snapshot(engine))
-    app.register_blueprint(
-        health.blueprint(checks=_readiness_checks(components), metrics=components.metrics)
-    )
+    checks = _readiness_checks(components)
+    app.register_blueprint(health.blueprint(checks=checks, metrics=components.metrics))
     admin.init_app(app, audit=components.audit, settings=settings)
     jobs_routes.init_app(
         app,
@@ -93,6 +92,16 @@ def create_app(settings: Settings | None = None) -> Flask:
         audit=components.audit,
         settings=settings,
         wake=components.deprovisioner.wake if components.deprovisioner else None,
+    )
+    console.init_app(
+        app,
+        console.Parts(
+            engine=engine,
+            audit=components.audit,
+            settings=settings,
+            genesys_ready=checks["genesys"],
+            wake=components.deprovisioner.wake if components.deprovisioner else None,
+        ),
     )
     scim.init_app(
         app,
