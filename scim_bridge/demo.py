@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from scim_bridge.app import create_app  # noqa: PLC0415
     from scim_bridge.config import ConfigError, Settings  # noqa: PLC0415
+    from scim_bridge.console.operators import OperatorStore  # noqa: PLC0415
     from scim_bridge.sandbox import SandboxConfig  # noqa: PLC0415
     from scim_bridge.sandbox import create_app as create_sandbox  # noqa: PLC0415
     from scim_bridge.sandbox.server import ServerThread  # noqa: PLC0415
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"scim-bridge demo: {e}\n")
         sandbox.stop()
         return 1
+    operator = OperatorStore(engine).create("demo-operator")
     bridge = ServerThread(app, args.host, args.port, access_log=True)
     base = f"{bridge.url}/scim/v2"
     out.write(
@@ -71,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         f"SCIM base URL    {base}\n"
         f"Bearer token     {token}\n"
         f"Admin token      {admin_token}  (GET {bridge.url}/admin/jobs, /admin/audit)\n"
+        f"Console          {bridge.url}/admin/ui/  (sign in as demo-operator)\n"
+        f"Operator token   {operator}\n"
         f"Try:  curl -H 'Authorization: Bearer {token}' '{base}/Users?count=2'\n"
     )
     out.flush()
