@@ -60,7 +60,7 @@ from scim_bridge.store.migrate import upgrade
 
 OPEN = ("pending", "running", "waiting")
 GENESYS_WINDOW_S = 60.0
-BRIDGE_WINDOW_S = 61.0  # create_app's shared budget (scim_bridge.app.BUDGET_WINDOW_S)
+BRIDGE_WINDOW_S = 61.0  # create_app's shared budget (scim_bridge.bootstrap.BUDGET_MARGIN_S)
 
 
 def main() -> None:

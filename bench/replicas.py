@@ -191,7 +191,7 @@ def main() -> None:
     # --- the figures ---
     calls = recorder.calls[first_call:]
     times = sorted(c[0] for c in calls)
-    lifetime = args.window + 1.0  # the bridge's slot lifetime (app.BUDGET_MARGIN_S)
+    lifetime = args.window + 1.0  # the bridge's slot lifetime (bootstrap.BUDGET_MARGIN_S)
     once = {str(t) for t in ONCE_PER_DELETE}
     twice = {job for job, tag, n in tag_counts if tag in once and n > 1}
     deletes = Counter(

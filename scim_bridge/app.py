@@ -1,8 +1,9 @@
-"""``create_app()``: the one place where the parts are wired together (STYLE.md 1).
+"""``create_app()``: the HTTP surface, wired to the parts ``bootstrap`` builds (STYLE.md 1).
 
 Data flows one way: HTTP -> ``scim`` -> ``directory`` / ``deprovision`` -> ``genesys``. The parts
-know each other only through the interfaces they are handed here; this module is the only one
-that builds the database engine, the Genesys gateway, the rate budget and the worker.
+know each other only through the interfaces they are handed here; ``scim_bridge.bootstrap`` (which
+the commands use too) builds the database engine, the Genesys gateway, the rate budget and the
+worker. Nothing imports this module but the entry points (``wsgi.py``, ``serve``, ``demo``).
 
 ``create_app`` accepts settings without a Genesys org (the admin API and the audit trail still
 work, and SCIM answers 503 saying no org is configured); the production entry points refuse to
@@ -11,9 +12,7 @@ start that way (``wsgi.py``, ``scim-bridge serve``: ``Settings.require_genesys``
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, Response, g, request
@@ -22,143 +21,74 @@ from scim_bridge import admin, console, correlation, logs, scim
 from scim_bridge.admin import health, jobs_routes
 from scim_bridge.admin.metrics import JOB_BUCKETS, JobsSnapshot, Metrics
 from scim_bridge.audit import AuditLog
+from scim_bridge.bootstrap import Components, WorkerOptions, bootstrap
 from scim_bridge.config import Settings
 from scim_bridge.deprovision import jobs, wiring
-from scim_bridge.directory.service import Directory
-from scim_bridge.genesys.budget import RateBudget, SharedBudget
-from scim_bridge.genesys.gateway import SdkGateway, connect
-from scim_bridge.store.engine import make_engine
-from scim_bridge.store.migrate import upgrade
-from scim_bridge.store.rate_budget import SlotTable
+from scim_bridge.genesys.api import Gateway
 
-# Genesys counts a minute (GENESYS_RATE_LIMIT_WINDOW); a slot is reused one window plus a second
-# after it was taken, for the transit time between the grant here and the request's arrival there
-# (as genesys/budget.py's in-process budget).
-BUDGET_MARGIN_S = 1.0
 # /readyz: a worker that has not reported for this long is presumed gone.
 WORKER_STALE_S = 120.0
 
 
-@dataclasses.dataclass
-class Components:
-    """What ``create_app`` built, on ``app.extensions["scim_bridge"]``."""
-
-    settings: Settings
-    engine: sa.Engine
-    audit: AuditLog
-    metrics: Metrics
-    gateway: SdkGateway | None = None  # None when no Genesys org is configured
-    deprovisioner: wiring.JobEngine | None = None
-    started_at: float = dataclasses.field(default_factory=time.time)
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # a part's private state
-
-    def close(self) -> None:
-        """Stop the in-process worker, release Genesys connections and the database pool."""
-        if self.deprovisioner is not None:
-            self.deprovisioner.stop()
-        if self.gateway is not None:
-            self.gateway.close()
-        self.engine.dispose()
-
-
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: sa.Engine | None = None,
+    audit: AuditLog | None = None,
+    gateway: Gateway | None = None,
+    metrics: Metrics | None = None,
+) -> Flask:
+    """The bridge's Flask app. The keyword arguments are collaborators to use instead of the
+    ones ``bootstrap`` would build (tests); what is handed in is not closed by the app."""
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
     app = Flask("scim_bridge")
-    engine = make_engine(settings.database_url)
-    upgrade(engine)  # every process may do it: migrations lock, and skip what has run
-    components = Components(
-        settings=settings, engine=engine, audit=AuditLog(engine), metrics=Metrics()
+    metrics = metrics or Metrics()
+    components = bootstrap(
+        settings,
+        engine=engine,
+        audit=audit,
+        gateway=gateway,
+        metrics=metrics,
+        worker=WorkerOptions(in_process=settings.worker_in_process),
     )
     app.extensions["scim_bridge"] = components
-    _init_request_context(app, components)
-    if settings.genesys_api_host and settings.genesys_client_id and settings.genesys_client_secret:
-        components.gateway = genesys_gateway(settings, engine, components.metrics)
-        components.deprovisioner = wiring.build(
-            settings,
-            engine=engine,
-            gateway=components.gateway,
-            audit=components.audit,
-            start_thread=settings.worker_in_process,
-        )
-        _start_worker_on_first_request(app, components.deprovisioner)
-    components.metrics.read_jobs_with(lambda: _jobs_snapshot(engine))
+    _init_request_context(app, metrics)
+    deprovisioner = components.deprovisioner  # the gateway and services, when Genesys is set
+    if deprovisioner is not None:
+        _start_worker_on_first_request(app, deprovisioner)
+    metrics.read_jobs_with(lambda: _jobs_snapshot(components.engine))
     checks = _readiness_checks(components)
-    app.register_blueprint(health.blueprint(checks=checks, metrics=components.metrics))
+    app.register_blueprint(health.blueprint(checks=checks, metrics=metrics))
     admin.init_app(app, audit=components.audit, settings=settings)
     jobs_routes.init_app(
         app,
-        engine=engine,
+        engine=components.engine,
         audit=components.audit,
         settings=settings,
-        wake=components.deprovisioner.wake if components.deprovisioner else None,
+        wake=deprovisioner.wake if deprovisioner else None,
     )
     console.init_app(
         app,
         console.Parts(
-            engine=engine,
+            engine=components.engine,
             audit=components.audit,
             settings=settings,
             genesys_ready=checks["genesys"],
-            wake=components.deprovisioner.wake if components.deprovisioner else None,
+            wake=deprovisioner.wake if deprovisioner else None,
         ),
     )
     scim.init_app(
         app,
         scim.ScimContext(
-            directory_service=(
-                Directory(components.gateway, engine, call_budget_s=settings.sync_budget_s)
-                if components.gateway is not None
-                else None
-            ),
-            tokens=scim.TokenStore(engine),
+            directory_service=components.directory,
+            tokens=components.tokens,
             audit=components.audit,
-            deprovisioning=components.deprovisioner.service if components.deprovisioner else None,
+            deprovisioning=deprovisioner.service if deprovisioner else None,
             ack_mode=settings.ack_mode,
         ),
     )
     return app
-
-
-def genesys_gateway(
-    settings: Settings, engine: sa.Engine, metrics: Metrics | None = None
-) -> SdkGateway:
-    """The Genesys gateway, spending the rate budget shared through the database (one budget per
-    OAuth client however many processes and replicas run), with its calls in ``metrics``.
-
-    Every process that calls Genesys builds its gateway here (``create_app`` and
-    ``scim-bridge worker``), so that all of them take slots from the same ring.
-    """
-    slots = SlotTable(
-        engine,
-        f"{settings.genesys_client_id}@{settings.genesys_api_host}",
-        settings.rate_limit_per_minute,
-        window_s=settings.rate_limit_window_s + BUDGET_MARGIN_S,
-    )
-    budget: RateBudget = SharedBudget(settings.rate_limit_per_minute, slots.try_take)
-    if metrics is None:
-        return connect(settings, budget=budget)
-    gateway = connect(settings, budget=_MeteredBudget(budget, metrics))
-    gateway.add_observer(
-        lambda call: metrics.observe_genesys_call(
-            endpoint=call.endpoint,
-            method=call.method,
-            status=call.status,
-            duration_s=call.duration_s,
-        )
-    )
-    return gateway
-
-
-class _MeteredBudget:
-    def __init__(self, budget: RateBudget, metrics: Metrics) -> None:
-        self._budget = budget
-        self._metrics = metrics
-
-    def acquire(self, deadline: float) -> float:
-        waited = self._budget.acquire(deadline)
-        self._metrics.rate_budget_wait.observe(waited)
-        return waited
 
 
 def _start_worker_on_first_request(app: Flask, deprovisioner: wiring.JobEngine) -> None:
@@ -178,7 +108,7 @@ def _start_worker_on_first_request(app: Flask, deprovisioner: wiring.JobEngine) 
             deprovisioner.wake()
 
 
-def _init_request_context(app: Flask, components: Components) -> None:
+def _init_request_context(app: Flask, metrics: Metrics) -> None:
     """Correlation ids (``X-Request-Id`` in, out, and on every event and log line) and the
     SCIM request metrics."""
 
@@ -196,7 +126,7 @@ def _init_request_context(app: Flask, components: Components) -> None:
             response.headers["X-Request-Id"] = cid
         if request.path.startswith("/scim/"):
             rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            components.metrics.observe_scim_request(
+            metrics.observe_scim_request(
                 endpoint=rule,
                 method=request.method,
                 status=response.status_code,

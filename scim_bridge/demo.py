@@ -28,11 +28,11 @@ def run(args: argparse.Namespace) -> int:
 
     from scim_bridge.app import create_app  # noqa: PLC0415
     from scim_bridge.config import ConfigError, Settings  # noqa: PLC0415
-    from scim_bridge.console.operators import OperatorStore  # noqa: PLC0415
+    from scim_bridge.console.operators import OperatorError, OperatorStore  # noqa: PLC0415
     from scim_bridge.sandbox import SandboxConfig  # noqa: PLC0415
     from scim_bridge.sandbox import create_app as create_sandbox  # noqa: PLC0415
     from scim_bridge.sandbox.server import ServerThread  # noqa: PLC0415
-    from scim_bridge.scim.tokens import TokenError, TokenStore  # noqa: PLC0415
+    from scim_bridge.scim.tokens import TokenError  # noqa: PLC0415
 
     out = sys.stdout
     try:
@@ -58,14 +58,19 @@ def run(args: argparse.Namespace) -> int:
         database_url=database_url,
     )
     app = create_app(settings)
-    engine = app.extensions["scim_bridge"].engine
     try:
-        token = TokenStore(engine).create("demo", args.token)
+        token = app.extensions["scim_bridge"].tokens.create("demo", args.token)
     except TokenError as e:
         sys.stderr.write(f"scim-bridge demo: {e}\n")
         sandbox.stop()
         return 1
-    operator = OperatorStore(engine).create("demo-operator")
+    operators = OperatorStore(app.extensions["scim_bridge"].engine)
+    operator_name = "demo-operator"
+    try:
+        operator = operators.create(operator_name)
+    except OperatorError:  # a DATABASE_URL that a previous demo used
+        operator_name = f"demo-operator-{secrets.token_hex(3)}"
+        operator = operators.create(operator_name)
     bridge = ServerThread(app, args.host, args.port, access_log=True)
     base = f"{bridge.url}/scim/v2"
     out.write(
@@ -73,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         f"SCIM base URL    {base}\n"
         f"Bearer token     {token}\n"
         f"Admin token      {admin_token}  (GET {bridge.url}/admin/jobs, /admin/audit)\n"
-        f"Console          {bridge.url}/admin/ui/  (sign in as demo-operator)\n"
+        f"Console          {bridge.url}/admin/ui/  (sign in as {operator_name})\n"
         f"Operator token   {operator}\n"
         f"Try:  curl -H 'Authorization: Bearer {token}' '{base}/Users?count=2'\n"
     )

@@ -258,10 +258,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(_args: argparse.Namespace) -> int:
-    from scim_bridge.genesys.gateway import connect
+    from scim_bridge.bootstrap import bootstrap
 
     settings = Settings.from_env()
-    checks = run_checks(settings, connect)
+    # Its own rate budget, no database: doctor runs before go-live, maybe where there is none.
+    components = bootstrap(settings, share_budget=False)
+    try:
+        checks = run_checks(settings, lambda _settings: components.require_gateway())
+    finally:
+        components.close()
     print(f"scim-bridge doctor: {settings.genesys_api_host or '(no Genesys host configured)'}")
     print(render(checks))
     return 0 if all(c.ok for c in checks) else 1

@@ -53,26 +53,27 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that ``scim-bridge --help`` does not pay for SQLAlchemy.
     import sqlalchemy as sa
 
-    from scim_bridge.audit.log import AuditLog
+    from scim_bridge.bootstrap import bootstrap
     from scim_bridge.config import Settings
-    from scim_bridge.store.engine import make_engine
     from scim_bridge.store.schema import audit_events, audit_head
 
-    url = Settings.from_env().database_url
-    engine = make_engine(url)
-    try:
-        inspector = sa.inspect(engine)
-        if not (inspector.has_table(audit_events.name) and inspector.has_table(audit_head.name)):
-            shown = sa.make_url(url).render_as_string(hide_password=True)
-            print(f"no audit trail at {shown}", file=sys.stderr)
-            return EXIT_NO_TRAIL
-        with _stderr_logger() as logger:
-            log = AuditLog(engine, logger=logger)
+    settings = Settings.from_env()
+    with _stderr_logger() as logger:
+        # migrate=False: reading a database that has no trail must not create one.
+        components = bootstrap(settings, migrate=False, audit_logger=logger)
+        try:
+            inspector = sa.inspect(components.engine)
+            if not (
+                inspector.has_table(audit_events.name) and inspector.has_table(audit_head.name)
+            ):
+                shown = sa.make_url(settings.database_url).render_as_string(hide_password=True)
+                print(f"no audit trail at {shown}", file=sys.stderr)
+                return EXIT_NO_TRAIL
             if args.audit_command == "verify":
-                return _verify(log)
-            return _export(log, args)
-    finally:
-        engine.dispose()
+                return _verify(components.audit)
+            return _export(components.audit, args)
+        finally:
+            components.close()
 
 
 def _verify(log: AuditLog) -> int:

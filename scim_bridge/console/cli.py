@@ -21,11 +21,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scim_bridge.audit import AuditLog, Tag
+    from scim_bridge.audit import Tag
+    from scim_bridge.bootstrap import bootstrap
     from scim_bridge.config import ConfigError, Settings
     from scim_bridge.console.operators import OperatorError, OperatorStore
-    from scim_bridge.store.engine import make_engine
-    from scim_bridge.store.migrate import upgrade
 
     out, err = sys.stdout, sys.stderr
     try:
@@ -33,11 +32,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         err.write(f"scim-bridge operators: {e}\n")
         return 2
-    engine = make_engine(settings.database_url)
+    components = bootstrap(settings)  # the database, migrated, and the audit log
     try:
-        upgrade(engine)
-        store = OperatorStore(engine)
-        audit = AuditLog(engine)
+        store, audit = OperatorStore(components.engine), components.audit
         if args.operators_command == "create":
             try:
                 token = store.create(args.name)
@@ -63,4 +60,4 @@ def run(args: argparse.Namespace) -> int:
         err.write(f"Operator {args.name!r} revoked; their sessions are ended.\n")
         return 0
     finally:
-        engine.dispose()
+        components.close()

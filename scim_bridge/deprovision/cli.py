@@ -20,27 +20,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scim_bridge import logs
-    from scim_bridge.app import genesys_gateway
-    from scim_bridge.audit import AuditLog
+    from scim_bridge.bootstrap import WorkerOptions, bootstrap
     from scim_bridge.config import Settings
-    from scim_bridge.deprovision import wiring
-    from scim_bridge.store.engine import make_engine
-    from scim_bridge.store.migrate import upgrade
 
     settings = Settings.from_env()
     logs.configure(settings.log_level)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    built = wiring.build(
-        settings,
-        engine=engine,
-        # The rate budget shared with the bridge replicas and other workers (through the database).
-        gateway=genesys_gateway(settings, engine),
-        audit=AuditLog(engine),
-        batch=args.batch,
-        concurrency=args.concurrency,
-        lease_s=args.lease,
-    )
+    options = WorkerOptions(batch=args.batch, concurrency=args.concurrency, lease_s=args.lease)
+    components = bootstrap(settings, worker=options)
+    # The rate budget is shared with the bridge replicas and other workers (through the database).
+    components.require_gateway()  # ConfigError without a Genesys org
+    built = components.deprovisioner
+    assert built is not None
     worker = built.worker
     worker.poll_s = args.poll
 
@@ -54,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
         worker.run_until_idle(timeout_s=3600)
     else:
         worker.run_forever()
-    engine.dispose()
+    components.close()
     return 0

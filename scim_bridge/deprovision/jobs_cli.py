@@ -33,16 +33,12 @@ def _out(text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from scim_bridge.audit import AuditLog
+    from scim_bridge.bootstrap import bootstrap
     from scim_bridge.config import Settings
     from scim_bridge.deprovision import jobs, operators
-    from scim_bridge.store.engine import make_engine
-    from scim_bridge.store.migrate import upgrade
 
-    settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    audit = AuditLog(engine)
+    components = bootstrap(Settings.from_env())
+    engine, audit = components.engine, components.audit
     try:
         if args.jobs_command == "list":
             rows = jobs.listing(engine, state=args.state, user_id=args.user, limit=args.limit)
@@ -72,4 +68,4 @@ def run(args: argparse.Namespace) -> int:
         _out(f"{job.id} {job.state} at {job.step}")
         return 0
     finally:
-        engine.dispose()
+        components.close()

@@ -1,4 +1,4 @@
-"""Build the engine from settings (used by ``create_app``, the worker and the ``jobs`` command)."""
+"""Deprovisioning's service, worker and in-process thread, from settings (``bootstrap`` calls it)."""
 
 from __future__ import annotations
 

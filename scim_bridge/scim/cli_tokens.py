@@ -22,11 +22,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scim_bridge.audit import AuditLog, Tag
+    from scim_bridge.audit import Tag
+    from scim_bridge.bootstrap import bootstrap
     from scim_bridge.config import ConfigError, Settings
-    from scim_bridge.scim.tokens import TokenError, TokenStore
-    from scim_bridge.store.engine import make_engine
-    from scim_bridge.store.migrate import upgrade
+    from scim_bridge.scim.tokens import TokenError
 
     out, err = sys.stdout, sys.stderr
     try:
@@ -34,11 +33,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         err.write(f"scim-bridge tokens: {e}\n")
         return 2
-    engine = make_engine(settings.database_url)
+    components = bootstrap(settings)
     try:
-        upgrade(engine)
-        store = TokenStore(engine)
-        audit = AuditLog(engine)
+        store, audit = components.tokens, components.audit
         if args.tokens_command == "create":
             try:
                 token = store.create(args.name, args.token)
@@ -70,4 +67,4 @@ def run(args: argparse.Namespace) -> int:
         err.write(f"Token {args.name!r} revoked.\n")
         return 0
     finally:
-        engine.dispose()
+        components.close()
