@@ -160,19 +160,17 @@ class Person:
 
 
 def person(engine: sa.Engine, lookup: str, *, limit: int = 100) -> Person:
-    """A person by Genesys user id or by email (the email a tombstone or a job's snapshot
-    recorded: tombstones by index, snapshots only for the user ids found)."""
+    """A person by Genesys user id or by email (as a tombstone recorded it, exactly or in lower
+    case: both by index). An email finds only deleted users: for the living, use the id."""
     lookup = lookup.strip()
     with engine.connect() as conn:
         stones = [
             dict(r)
             for r in conn.execute(
                 sa.select(tombstones).where(
-                    sa.or_(
-                        tombstones.c.user_id == lookup,
-                        sa.func.lower(tombstones.c.email) == lookup.lower(),
-                        tombstones.c.email == lookup,
-                    )
+                    tombstones.c.email.in_({lookup, lookup.lower()})
+                    if "@" in lookup
+                    else tombstones.c.user_id == lookup
                 )
             ).mappings()
         ]

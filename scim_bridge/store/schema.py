@@ -227,4 +227,5 @@ CONSOLE_INDEXES = (
     sa.Index("ix_jobs_user_created", jobs.c.user_id, jobs.c.created_at),
     sa.Index("ix_tombstones_email", tombstones.c.email),
     sa.Index("ix_audit_events_actor", audit_events.c.actor),
+    sa.Index("ix_audit_events_tag_seq", audit_events.c.tag, audit_events.c.seq),
 )
