@@ -66,7 +66,9 @@ def _edit_and_move(gateway: Gateway) -> None:
     gateway.move_to_division(PROBE_ID, PROBE_ID, deadline=deadline())
 
 
-def _probes(gateway: Gateway, sample_user: tuple[str, str] | None) -> list[_Probe]:
+def _probes(
+    gateway: Gateway, sample_user: tuple[str, str] | None, sample_group: str | None = None
+) -> list[_Probe]:
     now = datetime.now(UTC).replace(microsecond=0)
     probes = [
         _Probe(
@@ -91,9 +93,29 @@ def _probes(gateway: Gateway, sample_user: tuple[str, str] | None) -> list[_Prob
             allowed=(NotFound,),
         ),
         _Probe(
-            "remove queue members (drain before deactivation)",
+            "remove queue members (drain after deactivation)",
             ("routing:queue:edit", "routing:queueMember:manage"),
             lambda: gateway.remove_queue_member(PROBE_ID, PROBE_ID, deadline=deadline()),
+            allowed=(NotFound,),
+        ),
+        _Probe(
+            "add queue members (reactivation restores memberships)",
+            ("routing:queue:edit", "routing:queueMember:manage"),
+            lambda: gateway.add_queue_member(PROBE_ID, PROBE_ID, joined=True, deadline=deadline()),
+            allowed=(NotFound,),
+        ),
+        _Probe(
+            # routing:queue:edit is not enough here (genesys-api.md 3): without one of these a
+            # reactivation answers 403 after the user is already active, queues left unjoined.
+            "join queues (reactivation re-joins queues)",
+            ("routing:queue:join", "routing:queueMember:manage"),
+            lambda: gateway.set_queues_joined(PROBE_ID, {PROBE_ID: True}, deadline=deadline()),
+            allowed=(NotFound,),
+        ),
+        _Probe(
+            "end sessions (cutting access revokes the user's tokens)",
+            ("oauth:token:delete",),
+            lambda: gateway.revoke_sessions(PROBE_ID, deadline=deadline()),
             allowed=(NotFound,),
         ),
         _Probe(
@@ -139,7 +161,24 @@ def _probes(gateway: Gateway, sample_user: tuple[str, str] | None) -> list[_Prob
             lambda: gateway.remove_group_members(PROBE_ID, [PROBE_ID], deadline=deadline()),
             allowed=(NotFound,),
         ),
+        _Probe(
+            "delete groups (SCIM DELETE /Groups)",
+            ("directory:group:delete",),
+            lambda: gateway.delete_group(PROBE_ID, deadline=deadline()),
+            allowed=(NotFound,),
+        ),
     ]
+    if sample_group is not None:
+        taken = sample_group
+        probes.append(
+            _Probe(
+                "create groups (SCIM POST /Groups)",
+                ("directory:group:add",),
+                # A taken name: 409 when allowed, and nothing is created.
+                lambda: gateway.create_group(taken, deadline=deadline()),
+                allowed=(Conflict,),
+            )
+        )
     if sample_user is not None:
         user_id, email = sample_user
         probes.insert(
@@ -204,7 +243,22 @@ def run_checks(settings: Settings, connect: Callable[[Settings], Gateway]) -> li
         sample = next(((u.id, u.email) for u in users.items if u.email), None)
     except GenesysError as e:
         checks.append(Check("read users", False, _said(e), "see the message from Genesys"))
-    for probe in _probes(gateway, sample):
+    group: str | None = None
+    try:
+        groups = gateway.list_groups(page_size=1, deadline=time.monotonic() + 30)
+        group = groups.items[0].name if groups.items else None
+        if group is None:
+            checks.append(
+                Check(
+                    "create groups (SCIM POST /Groups)",
+                    True,
+                    "not checked: the org has no group whose name a harmless create could reuse",
+                    permissions=("directory:group:add",),
+                )
+            )
+    except GenesysError as e:
+        checks.append(Check("read groups", False, _said(e), "see the message from Genesys"))
+    for probe in _probes(gateway, sample, group):
         checks.append(_run(probe))
     return checks
 
@@ -239,7 +293,8 @@ def render(checks: list[Check]) -> str:
     for check in checks:
         perms = f" [{', '.join(check.permissions)}]" if check.permissions else ""
         lines.append(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}{perms}")
-        if check.detail and (not check.ok or check.name in ("configuration", "read users")):
+        shown = not check.ok or check.name in ("configuration", "read users") or check.permissions
+        if check.detail and shown:
             lines.append(f"         {check.detail}")
         if check.fix and not check.ok:
             lines.append(f"         fix: {check.fix}")

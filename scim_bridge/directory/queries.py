@@ -14,11 +14,13 @@ Residual = Callable[[Mapping[str, Any]], bool]
 @dataclasses.dataclass(frozen=True)
 class UserQuery:
     """``criteria`` for a Genesys search (None and not keyed: every user), or a keyed lookup:
-    the users with these ids or externalIds, kept when ``residual`` accepts their SCIM form."""
+    the users with these ids, externalIds or userNames, kept when ``residual`` accepts their SCIM
+    form."""
 
     criteria: tuple[Criterion, ...] | None = None
     ids: tuple[str, ...] = ()
     external_ids: tuple[str, ...] = ()
+    user_names: tuple[str, ...] = ()
     residual: Residual | None = None
 
     @property

@@ -1,21 +1,25 @@
 """The bridge's own record of a SCIM resource: what Genesys does not hold (``directory_resources``).
 
 externalId (kept by the bridge, RFC 7643 §3.1), the SCIM token (IdP) that owns the resource, the
-name parts Genesys stores as one ``name``, and the meta timestamps.
+userName (unique case-insensitively among the bridge's users), the SCIM attributes as the IdP last
+wrote them (JSON, never a password), whether a create is still pending, and the meta timestamps.
+Rows written before ``directory-2`` carry the name parts in their own columns instead
+(``given_name``, ...); they are read, and replaced by ``attributes`` at the next write.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
+from scim_bridge.directory.errors import AlreadyExists
 from scim_bridge.store.engine import write_transaction
 from scim_bridge.store.schema import directory_resources as table
-
-_UNSET = object()
 
 
 def now_iso() -> str:
@@ -34,6 +38,9 @@ class LocalRecord:
     family_name: str | None = None
     formatted_name: str | None = None
     unset_attributes: frozenset[str] = frozenset()
+    user_name: str | None = None
+    attributes: Mapping[str, Any] | None = None  # None: never written since directory-2
+    create_pending: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,10 +48,23 @@ class LocalFields:
     """What a write sets in the local record (None: clear)."""
 
     external_id: str | None = None
-    given_name: str | None = None
-    family_name: str | None = None
-    formatted_name: str | None = None
-    unset_attributes: str | None = None  # comma-separated
+    user_name: str | None = None
+    attributes: Mapping[str, Any] | None = None
+    create_pending: bool = False
+
+
+def _values(fields: LocalFields) -> dict[str, Any]:
+    return {
+        "external_id": fields.external_id,
+        "user_name": fields.user_name,
+        "user_name_key": fields.user_name.lower() if fields.user_name else None,
+        "attributes": (
+            json.dumps(fields.attributes, ensure_ascii=False, separators=(",", ":"))
+            if fields.attributes is not None
+            else None
+        ),
+        "create_pending": fields.create_pending or None,
+    }
 
 
 def _row(row: sa.Row[tuple[object, ...]]) -> LocalRecord:
@@ -60,6 +80,9 @@ def _row(row: sa.Row[tuple[object, ...]]) -> LocalRecord:
         family_name=m["family_name"],
         formatted_name=m["formatted_name"],
         unset_attributes=frozenset(filter(None, (m["unset_attributes"] or "").split(","))),
+        user_name=m["user_name"],
+        attributes=json.loads(m["attributes"]) if m["attributes"] else None,
+        create_pending=bool(m["create_pending"]),
     )
 
 
@@ -104,7 +127,24 @@ class Records:
     ) -> LocalRecord:
         """Create or update the record; ``owner`` is set only when the record is created."""
         stamp = now_iso()
-        values = dataclasses.asdict(fields)
+        values = _values(fields)
+        try:
+            return self._save(resource_type, genesys_id, values, stamp, owner)
+        except sa.exc.IntegrityError as e:
+            # Only the userName index can refuse (the key is looked up first): a concurrent
+            # writer took the same userName.
+            raise AlreadyExists(
+                f"Another user already has userName {fields.user_name!r} (RFC 7643 §4.1.1)."
+            ) from e
+
+    def _save(
+        self,
+        resource_type: str,
+        genesys_id: str,
+        values: dict[str, Any],
+        stamp: str,
+        owner: str | None,
+    ) -> LocalRecord:
         with write_transaction(self.engine) as conn:
             key = (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
             existing = conn.execute(sa.select(table.c.genesys_id).where(key)).first()
@@ -124,22 +164,39 @@ class Records:
             row = conn.execute(sa.select(table).where(key)).one()
         return _row(row)
 
-    def touch(self, resource_type: str, genesys_id: str, *, owner: str | None = None) -> None:
-        """Stamp ``last_modified_at`` (creating the record if the bridge never wrote one)."""
-        stamp = now_iso()
-        with write_transaction(self.engine) as conn:
-            key = (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
-            done = conn.execute(table.update().where(key).values(last_modified_at=stamp))
-            if done.rowcount == 0:
-                conn.execute(
-                    table.insert().values(
-                        resource_type=resource_type,
-                        genesys_id=genesys_id,
-                        owner=owner,
-                        created_at=stamp,
-                        last_modified_at=stamp,
-                    )
+    def by_user_name(self, resource_type: str, user_name: str) -> LocalRecord | None:
+        """The record holding ``user_name`` (case-insensitively), if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(table).where(
+                    table.c.resource_type == resource_type,
+                    table.c.user_name_key == user_name.lower(),
                 )
+            ).first()
+        return _row(row) if row is not None else None
+
+    def ids_by_user_name(self, resource_type: str, user_names: Iterable[str]) -> list[str]:
+        wanted = list(dict.fromkeys(u.lower() for u in user_names))
+        if not wanted:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table.c.genesys_id)
+                .where(table.c.resource_type == resource_type, table.c.user_name_key.in_(wanted))
+                .order_by(table.c.genesys_id)
+            ).scalars()
+            return [str(r) for r in rows]
+
+    def release_user_name(self, resource_type: str, genesys_id: str) -> None:
+        """Forget the userName of a record whose Genesys user is gone (deleted)."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                table.update()
+                .where(
+                    (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
+                )
+                .values(user_name=None, user_name_key=None, create_pending=None)
+            )
 
     def delete(self, resource_type: str, genesys_id: str) -> None:
         with write_transaction(self.engine) as conn:

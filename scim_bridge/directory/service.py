@@ -11,18 +11,25 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from scim_bridge.directory import mapping
-from scim_bridge.directory.errors import AlreadyExists, Busy, NotFound, VersionMismatch, translated
+from scim_bridge.directory.errors import (
+    AlreadyExists,
+    Busy,
+    NotFound,
+    Rejected,
+    VersionMismatch,
+    translated,
+)
 from scim_bridge.directory.queries import GroupQuery, UserQuery
 from scim_bridge.directory.records import LocalFields, LocalRecord, Records
 from scim_bridge.genesys import errors as gerrors
 from scim_bridge.genesys.api import Gateway
-from scim_bridge.genesys.types import Criterion, GenesysUser, Group, Page, UserState
+from scim_bridge.genesys.types import Criterion, GenesysUser, Group, Page, UserFields, UserState
 
 Resource = dict[str, Any]
 Transform = Callable[[Resource], Resource]
@@ -103,13 +110,19 @@ class Directory:
         render: Callable[[UserView], Resource],
     ) -> tuple[int, list[UserView]]:
         if query.keyed:
-            ids = list(query.ids) + self.records.ids_by_external_id("User", query.external_ids)
-            with translated("Users"):
-                found = (
-                    self.gateway.get_users(list(dict.fromkeys(ids)), deadline=self._deadline())
-                    if ids
-                    else {}
+            by_login = self._users_by_login(query.user_names)
+            ids = [
+                i
+                for i in dict.fromkeys(
+                    list(query.ids)
+                    + self.records.ids_by_external_id("User", query.external_ids)
+                    + self.records.ids_by_user_name("User", query.user_names)
                 )
+                if i not in by_login
+            ]
+            with translated("Users"):
+                found = dict(self.gateway.get_users(ids, deadline=self._deadline())) if ids else {}
+            found.update(by_login)
             views = self._views(sorted(found.values(), key=lambda u: (u.name.lower(), u.id)))
             residual = query.residual
             kept = [v for v in views if residual is None or residual(render(v))]
@@ -126,23 +139,109 @@ class Directory:
         total, users = _window(fetch, start_index, count)
         return total, self._views(users)
 
+    def _users_by_login(self, user_names: Sequence[str]) -> dict[str, GenesysUser]:
+        """Users whose Genesys login is one of these (a userName the bridge never recorded is
+        the login); the caller's residual filter drops those whose userName is another."""
+        found: dict[str, GenesysUser] = {}
+        for name in user_names:
+            if not mapping.is_email(name):
+                continue
+            with translated("Users"):
+                page = self.gateway.search_users(
+                    (Criterion(type="EXACT", fields=("email",), value=name.lower()),),
+                    page_size=25,
+                    deadline=self._deadline(),
+                )
+            found.update((u.id, u) for u in page.items)
+        return found
+
     def create_user(self, resource: Mapping[str, Any], *, owner: str) -> UserView:
-        fields = mapping.create_fields(resource)
+        """Create the user; everything that can be checked is checked before the Genesys POST
+        (the login email, the userName's uniqueness, the manager). The record is saved right
+        after the POST, marked pending until the last step: if a later step fails, the same
+        owner's retry of the same create finds it and completes it (issue 13)."""
+        fields = mapping.create_fields(resource)  # Rejected: no usable login email
+        name = mapping.user_name(resource) or ""
+        held = self.records.by_user_name("User", name)
+        if held is not None and held.create_pending and held.owner == owner:
+            try:
+                return self._finish_create(held.genesys_id, resource, resumed=True)
+            except NotFound:  # deleted in Genesys since: create it afresh
+                self.records.release_user_name("User", held.genesys_id)
+        elif held is not None:
+            self._release_if_gone(held, name)
+        self._check_manager(fields.manager_id)
         state: UserState = "inactive" if mapping.wanted_active(resource) is False else "active"
+        first = dataclasses.replace(
+            fields, manager_id=None, employee_id=None, preferred_name=None, date_hire=None
+        )
         try:
             with translated("User"):
-                user = self.gateway.create_user(fields, state=state, deadline=self._deadline())
+                user = self.gateway.create_user(first, state=state, deadline=self._deadline())
         except AlreadyExists as e:
             raise AlreadyExists(
-                f"A Genesys Cloud user with userName {fields.email!r} already exists "
+                f"A Genesys Cloud user with the login {fields.email!r} already exists "
                 "(Genesys counts deleted users too)."
             ) from e
-        local = self.records.save("User", user.id, self._local(resource, user.name), owner=owner)
+        self.records.save(
+            "User", user.id, mapping.local_fields(resource, pending=True), owner=owner
+        )
+        return self._finish_create(user.id, resource, resumed=False, created=user)
+
+    def _finish_create(
+        self,
+        user_id: str,
+        resource: Mapping[str, Any],
+        *,
+        resumed: bool,
+        created: GenesysUser | None = None,
+    ) -> UserView:
+        """The steps after the POST (manager, employeeNumber: a PATCH), then the record."""
+        if resumed or created is None:
+            current = self.get_user(user_id).user
+            rest = mapping.user_fields(resource, keep=current.addresses)
+            self._check_manager(rest.manager_id)
+        else:
+            full = mapping.create_fields(resource)
+            rest = UserFields(manager_id=full.manager_id, employee_id=full.employee_id)
+        user = created
+        if resumed or rest != UserFields():
+            with translated("User"):
+                user = self.gateway.update_user(user_id, rest, deadline=self._deadline())
+        assert user is not None
+        local = self.records.save("User", user_id, mapping.local_fields(resource))
         return UserView(user, local)
 
-    @staticmethod
-    def _local(resource: Mapping[str, Any], _genesys_name: str | None) -> LocalFields:
-        return mapping.local_fields(resource)
+    def _release_if_gone(self, held: LocalRecord, name: str) -> None:
+        """``name`` is held by ``held``: free it when that Genesys user is gone, else 409."""
+        try:
+            current = self.get_user(held.genesys_id)
+        except NotFound:
+            self.records.release_user_name("User", held.genesys_id)
+            return
+        raise AlreadyExists(
+            f"userName {name!r} is already taken by user {current.user.id} "
+            "(unique, case-insensitively: RFC 7643 §4.1.1)."
+        )
+
+    def _check_manager(self, manager_id: str | None) -> None:
+        """A manager must be an existing user (checked before the create's POST)."""
+        if not manager_id:
+            return
+        try:
+            self.get_user(manager_id)
+        except (NotFound, Rejected):
+            raise Rejected(
+                f"{mapping.ENTERPRISE_SCHEMA}:manager.value: no Genesys Cloud user has the id "
+                f"{manager_id!r}."
+            ) from None
+
+    def _check_user_name(self, user_id: str, name: str | None) -> None:
+        if not name:
+            return
+        held = self.records.by_user_name("User", name)
+        if held is not None and held.genesys_id != user_id:
+            self._release_if_gone(held, name)
 
     def update_user(
         self,
@@ -166,7 +265,10 @@ class Directory:
             before = render(view)
             after = transform(copy.deepcopy(before))
             fields = mapping.changed_fields(view.user, before, after)
-            local_before = self._local(before, view.user.name)
+            local_before = mapping.local_fields(before)
+            local_after = mapping.local_fields(after)
+            if local_after.user_name != local_before.user_name:
+                self._check_user_name(user_id, local_after.user_name)
             user = view.user
             if fields is not None:
                 try:
@@ -184,7 +286,6 @@ class Directory:
                     raise AlreadyExists(
                         f"Another Genesys Cloud user already has userName {fields.email!r}."
                     ) from e
-            local_after = self._local(after, user.name)
             local = view.local
             if fields is not None or local_after != local_before:
                 local = self.records.save("User", user_id, local_after)
@@ -195,9 +296,6 @@ class Directory:
                 changed=fields is not None or local_after != local_before,
             )
         raise Busy("The user kept changing concurrently in Genesys Cloud; try again.")
-
-    def touch_user(self, user_id: str) -> None:
-        self.records.touch("User", user_id)
 
     # --- groups ----------------------------------------------------------------------------
 

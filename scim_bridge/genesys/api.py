@@ -13,7 +13,7 @@ sleeping past it. ``None`` means the gateway's default per-call deadline. Every 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -117,7 +117,9 @@ class Gateway(Protocol):
         current: GenesysUser | None = None,
         deadline: float | None = None,
     ) -> GenesysUser:
-        """Move a user to ``active`` or ``inactive`` (restores a deleted user too).
+        """Move a user to ``active`` or ``inactive`` (restores a deleted user too: an undelete
+        comes back ``active`` whatever was asked (genesys-api.md 2.4), so ``inactive`` on a
+        deleted user is two PATCHes, and the user is active in between; see ``restore_user``).
 
         Re-reads the user first (``?state=deleted`` when needed) and does nothing when it is
         already in ``state``; PATCHes ``{"state", "version"}`` alone; re-reads and retries on a
@@ -125,6 +127,12 @@ class Gateway(Protocol):
         ``current``: a read of this user the caller has just made, used instead of the first
         re-read (a stale version is a 409 and a re-read, as any race).
         """
+
+    def revoke_sessions(self, user_id: str, *, deadline: float | None = None) -> bool:
+        """End every session of the user: ``DELETE /api/v2/tokens/{userId}`` ("Delete all auth
+        tokens for the specified user", PYDOCS ``TokensApi.delete_token``; permission
+        ``oauth:token:delete``). Deactivation is not documented to end sessions. False when
+        Genesys does not know the user (404): there is nothing to end."""
 
     def delete_user(self, user_id: str, *, deadline: float | None = None) -> None:
         """DELETE /api/v2/users/{id} (a soft delete to ``state=deleted``).
@@ -145,6 +153,13 @@ class Gateway(Protocol):
         self, queue_id: str, user_id: str, *, joined: bool, deadline: float | None = None
     ) -> None:
         """POST /api/v2/routing/queues/{q}/members, then the joined flag as it was."""
+
+    def set_queues_joined(
+        self, user_id: str, joined: Mapping[str, bool], *, deadline: float | None = None
+    ) -> None:
+        """PATCH /api/v2/users/{id}/queues ``[{id, joined}]``: join or unjoin queues the user is a
+        member of (permissions ``routing:queue:join`` or ``routing:queueMember:manage``,
+        genesys-api.md 3); pairs for other queues are disregarded."""
 
     def conversation_status(
         self, user_id: str, *, deadline: float | None = None
@@ -195,7 +210,11 @@ class Gateway(Protocol):
     def restore_user(self, user_id: str, *, deadline: float | None = None) -> GenesysUser:
         """Undelete a deleted user (PATCH ``state=active`` with the ``?state=deleted`` version,
         as TF's ``restoreDeletedUser``); an active or inactive user is returned as it is.
-        Raises ``Unrestorable`` when Genesys refuses (a GDPR-deleted user, 2.4)."""
+        Raises ``Unrestorable`` when Genesys refuses (a GDPR-deleted user, 2.4).
+
+        Answers the user as the PATCH returned it, so its ``state`` is the restore's resulting
+        state: ``active`` (an undelete "restores the user to active status", 2.4, whatever was
+        asked), so the person can sign in again until deactivated."""
 
     # --- analytics -----------------------------------------------------------------------
     def conversation_history(

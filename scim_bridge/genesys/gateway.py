@@ -14,7 +14,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -105,6 +105,7 @@ _USER_QUEUES = _Call("GET", "/api/v2/users/{userId}/queues")
 _PATCH_USER_QUEUES = _Call("PATCH", "/api/v2/users/{userId}/queues")
 _DELETE_QUEUE_MEMBER = _Call("DELETE", "/api/v2/routing/queues/{queueId}/members/{memberId}")
 _ADD_QUEUE_MEMBERS = _Call("POST", "/api/v2/routing/queues/{queueId}/members")
+_DELETE_TOKENS = _Call("DELETE", "/api/v2/tokens/{userId}")
 _DETAILS_QUERY = _Call("POST", "/api/v2/analytics/conversations/details/query")
 # A replayed submission may leave a second job running: it only reads, ends and expires.
 _SUBMIT_JOB = _Call("POST", "/api/v2/analytics/conversations/details/jobs")
@@ -356,8 +357,9 @@ class SdkGateway:
         known = current if current is not None and current.id == user_id else None
         last: GenesysError | None = None
         for retry in range(self._retry.version_attempts):
-            if retry:
+            if retry and last is not None:
                 self._pause(self._retry.version_backoff(retry), deadline, last)
+            last = None
             if known is not None:
                 current, known = known, None
             else:
@@ -386,9 +388,26 @@ class SdkGateway:
                     raise
                 last = e
                 continue
-            return mapping.user(model)
-        assert last is not None
+            result = mapping.user(model)
+            if result.state != state and current.state == "deleted" and result.state == "active":
+                # An undelete comes back active whatever state was asked (genesys-api.md 2.4):
+                # deactivate at once, with the version the restore answered.
+                known = result
+                continue
+            return result
+        if last is None:
+            raise Unavailable(f"user {user_id} did not reach state {state}", status=0)
         raise last
+
+    def revoke_sessions(self, user_id: str, *, deadline: float | None = None) -> bool:
+        deadline = self._deadline(deadline)
+        try:
+            self._request(
+                _DELETE_TOKENS, functools.partial(self._sdk.tokens.delete_token, user_id), deadline
+            )
+        except NotFound:
+            return False
+        return True
 
     def delete_user(self, user_id: str, *, deadline: float | None = None) -> None:
         deadline = self._deadline(deadline)
@@ -454,11 +473,16 @@ class SdkGateway:
             deadline,
         )
         # A new member's joined flag is not documented; set it to what it was, always.
+        self.set_queues_joined(user_id, {queue_id: joined}, deadline=deadline)
+
+    def set_queues_joined(
+        self, user_id: str, joined: Mapping[str, bool], *, deadline: float | None = None
+    ) -> None:
+        deadline = self._deadline(deadline)
+        body = [{"id": queue_id, "joined": flag} for queue_id, flag in joined.items()]
         self._request(
             _PATCH_USER_QUEUES,
-            lambda: self._sdk.users.patch_user_queues(
-                user_id, [{"id": queue_id, "joined": joined}]
-            ),
+            lambda: self._sdk.users.patch_user_queues(user_id, body),
             deadline,
         )
 

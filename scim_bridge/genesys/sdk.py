@@ -225,6 +225,7 @@ class SdkClients:
     routing: Any
     analytics: Any
     groups: Any
+    tokens: Any
     authorization: Any
 
     @classmethod
@@ -240,6 +241,7 @@ class SdkClients:
             routing=PureCloudPlatformClientV2.RoutingApi(api_client),
             analytics=PureCloudPlatformClientV2.AnalyticsApi(api_client),
             groups=PureCloudPlatformClientV2.GroupsApi(api_client),
+            tokens=PureCloudPlatformClientV2.TokensApi(api_client),
             authorization=PureCloudPlatformClientV2.AuthorizationApi(api_client),
         )
 

@@ -27,6 +27,7 @@ from scim_bridge.sandbox.routes import (
     oauth,
     routing,
     skills,
+    tokens,
     users,
 )
 from scim_bridge.sandbox.state import SandboxState
@@ -36,7 +37,17 @@ def create_app(config: SandboxConfig | None = None) -> Flask:
     app = Flask("scim_bridge.sandbox")
     app.extensions["sandbox"] = SandboxState(config or SandboxConfig())
     app.url_map.strict_slashes = False
-    for module in (oauth, users, routing, analytics, groups, authorization, skills, control):
+    for module in (
+        oauth,
+        users,
+        routing,
+        analytics,
+        groups,
+        authorization,
+        skills,
+        tokens,
+        control,
+    ):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_after)
@@ -71,6 +82,7 @@ def _before() -> None:
         elif path.startswith("/api/"):
             token, client = state.clients.check(request.headers.get("Authorization"), now)
             g.client = client
+            g.session_user_id = token.user_id  # set for a user's session (auth.py)
             key = "token:" + token.value
         else:
             return

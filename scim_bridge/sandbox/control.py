@@ -77,8 +77,17 @@ class SandboxControl:
 
     def user(self, user_id: str) -> dict[str, Any]:
         """The full record in any state, with ``queues``, ``groups``, ``activeConversation``,
-        ``conversationCount`` and ``oldestConversationAt``."""
+        ``conversationCount``, ``oldestConversationAt``, ``stateHistory`` ([{state, at}]) and
+        ``activeSessions``."""
         return self._call("GET", f"/sandbox/users/{user_id}")
+
+    def sign_in(self, user_id: str) -> str:
+        """The user signs in to Genesys: a bearer token that authenticates as them."""
+        return str(self._call("POST", f"/sandbox/users/{user_id}/sessions", {})["token"])
+
+    def state_history(self, user_id: str) -> list[tuple[str, str]]:
+        """Every state the user has been in, oldest first, as (state, ISO-8601 time)."""
+        return [(h["state"], h["at"]) for h in self.user(user_id)["stateHistory"]]
 
     def set_conversation(
         self, user_id: str, active: bool, media_type: str = "voice"
@@ -88,6 +97,11 @@ class SandboxControl:
             f"/sandbox/users/{user_id}/conversation",
             {"active": active, "mediaType": media_type},
         )
+
+    def route_group(self, queue_id: str, group_id: str) -> list[str]:
+        """Route a group to a queue; the ids of the users now in it through a group."""
+        body = self._call("POST", f"/sandbox/queues/{queue_id}/groups", {"groupId": group_id})
+        return [str(u) for u in body["memberIds"]]
 
     def gdpr_delete(self, user_id: str) -> dict[str, Any]:
         """Mark a user deleted through the GDPR API: it can no longer be restored."""

@@ -123,6 +123,9 @@ class User:
     employer_info: dict[str, str] = field(default_factory=dict)
     addresses: list[dict[str, Any]] = field(default_factory=list)
     date_modified: float = 0.0
+    # Every state the user has been in, with when (``GET /sandbox/users/{id}`` ``stateHistory``):
+    # tests assert from it that a user was never active after a deactivation.
+    state_history: list[tuple[str, float]] = field(default_factory=list)
     # Deleted through the GDPR API: such a user cannot be restored (genesys-api.md 2.4).
     gdpr_deleted: bool = False
 

@@ -37,6 +37,9 @@ class Org:
         self._sorted: list[User] | None = None
         self.queues: dict[str, Queue] = {}
         self.queue_members: dict[str, dict[str, bool]] = {}  # queue id -> user id -> joined
+        # Memberships a group gives (``memberBy=group``, genesys-api.md 3): (queue, user) -> group.
+        self.member_via: dict[tuple[str, str], str] = {}
+        self.queue_groups: dict[str, dict[str, None]] = {}  # queue id -> group ids (ordered set)
         self.user_queues: dict[str, dict[str, None]] = {}  # user id -> queue ids (ordered set)
         self.conversations: dict[str, Conversation] = {}
         self.history: dict[str, list[str]] = {}  # user id -> conversation ids
@@ -68,6 +71,8 @@ class Org:
     def add_user(self, user: User, now: float, *, seeded: bool = False) -> None:
         """Add a user; a seeded one is searchable at once, a created one after the search lag."""
         self.users[user.id] = user
+        if not user.state_history:
+            user.state_history.append((user.state, now))
         self._email_index[user.email.casefold()] = user.id
         self._sorted = None
         self._reindex(user, now, lag=0.0 if seeded else None)
@@ -94,6 +99,12 @@ class Org:
         if renamed:
             self._sorted = None
         self._reindex(user, now)
+
+    def set_state(self, user: User, state: str, now: float) -> None:
+        """Move ``user`` to ``state`` (a version bump, kept in ``state_history``)."""
+        user.state = state
+        user.state_history.append((state, now))
+        self.touched(user, now)
 
     def reindex_now(self, user: User) -> None:
         """Search sees ``user`` as it is at once (a seeded change, not a simulated one)."""
@@ -125,15 +136,52 @@ class Org:
         self.queues[queue.id] = queue
         self.queue_members[queue.id] = {}
 
-    def set_member(self, queue_id: str, user_id: str, joined: bool) -> None:
+    def set_member(
+        self, queue_id: str, user_id: str, joined: bool, *, via_group: str | None = None
+    ) -> None:
         self.queue_members[queue_id][user_id] = joined
         self.user_queues.setdefault(user_id, {})[queue_id] = None
+        if via_group is not None:
+            self.member_via[(queue_id, user_id)] = via_group
 
     def remove_member(self, queue_id: str, user_id: str) -> bool:
         if self.queue_members[queue_id].pop(user_id, None) is None:
             return False
         self.user_queues.get(user_id, {}).pop(queue_id, None)
+        self.member_via.pop((queue_id, user_id), None)
         return True
+
+    def member_by(self, queue_id: str, user_id: str) -> str:
+        """``user`` or ``group`` (``QueueMember.memberBy``)."""
+        return "group" if (queue_id, user_id) in self.member_via else "user"
+
+    def link_group(self, queue_id: str, group_id: str) -> None:
+        """Route ``group`` to ``queue``: each member gets a group membership (memberBy=group)."""
+        self.queue_groups.setdefault(queue_id, {})[group_id] = None
+        for user_id in self.groups[group_id].member_ids:
+            self.group_member_added(group_id, user_id)
+
+    def group_member_added(self, group_id: str, user_id: str) -> None:
+        """A new member of ``group`` becomes a member of every queue the group is routed to."""
+        for queue_id, group_ids in self.queue_groups.items():
+            user = self.users.get(user_id)
+            if group_id not in group_ids or user is None or user.state == "deleted":
+                continue
+            if user_id not in self.queue_members[queue_id]:
+                self.set_member(queue_id, user_id, joined=False, via_group=group_id)
+
+    def group_member_removed(self, group_id: str, user_id: str) -> None:
+        """Leaving a group ends the queue memberships that group gave."""
+        for (queue_id, member), via in list(self.member_via.items()):
+            if member == user_id and via == group_id:
+                self.remove_member(queue_id, user_id)
+
+    def group_removed(self, group_id: str) -> None:
+        """A deleted group takes its queue memberships with it."""
+        for user_id in list(self.groups[group_id].member_ids):
+            self.group_member_removed(group_id, user_id)
+        for group_ids in self.queue_groups.values():
+            group_ids.pop(group_id, None)
 
     def memberships(self, user_id: str) -> list[tuple[Queue, bool]]:
         """(queue, joined) for every queue the user is a member of, by queue name."""

@@ -53,7 +53,9 @@ GROUP_NAMES = (
 MEDIA = ("voice", "voice", "voice", "chat", "email", "message")
 
 
-def build_org(users: int, seed: int, now: float, history_days: int = 90) -> Org:
+def build_org(
+    users: int, seed: int, now: float, history_days: int = 90, *, group_queues: bool = False
+) -> Org:
     rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
     home = Division(id=_uuid(rng), name="Home", description="The home division", home=True)
     org = Org(rng, home)
@@ -65,6 +67,8 @@ def build_org(users: int, seed: int, now: float, history_days: int = 90) -> Org:
     if history_days > RECENT_DAYS:
         _seed_old_history(org, today, history_days, random.Random(f"{seed}:old-history"))  # noqa: S311
     _seed_footprint(org, seed, today)
+    if group_queues:
+        _seed_group_queues(org, seed)
     return org
 
 
@@ -228,6 +232,24 @@ def _seed_groups(org: Org, today: float) -> None:
         if candidates:
             group.owner_ids = [rng.choice(candidates)]
         org.groups[group.id] = group
+
+
+def _seed_group_queues(org: Org, seed: int) -> None:
+    """Route the largest group to one queue, so that the org holds ``memberBy=group`` queue
+    memberships (genesys-api.md 3) that ``DELETE .../members/{userId}`` refuses.
+
+    Its own rng, seeded from ``seed``: the draws above (and any seeding added after this) keep
+    their ids whatever this adds.
+    """
+    if not org.groups or not org.queues:
+        return
+    rng = random.Random(f"group-queues:{seed}")  # noqa: S311 - reproducible, not a secret
+    group = max(org.groups.values(), key=lambda g: (len(g.member_ids), g.name))
+    queue_id = rng.choice(sorted(org.queues))
+    org.link_group(queue_id, group.id)
+    for user_id in list(org.queue_members[queue_id]):
+        if org.member_by(queue_id, user_id) == "group":
+            org.queue_members[queue_id][user_id] = rng.random() < 0.75
 
 
 # --- the footprint (issue 12): divisions, roles and grants, routing skills and languages ---------

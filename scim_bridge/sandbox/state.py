@@ -43,7 +43,13 @@ class SandboxState:
         with self.lock:
             self.users, self.seed = users, seed
             self.history_days = self.config.history_days if history_days is None else history_days
-            self.org = build_org(users, seed, self.clock(), self.history_days)
+            self.org = build_org(
+                users,
+                seed,
+                self.clock(),
+                self.history_days,
+                group_queues=self.config.group_queue_members,
+            )
             self.jobs = AsyncJobs()
             self.faults = self.config.default_faults()
             self.org.search_lag_s = self.faults.search_lag_s

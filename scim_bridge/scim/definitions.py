@@ -1,14 +1,19 @@
-"""The SCIM schemas the bridge serves (RFC 7643 §4, §8.7.1), as data.
+"""The SCIM schemas the bridge serves (RFC 7643 §4, §8.7.1), as data: the one source of truth.
 
-One catalogue read by discovery (``/Schemas``), by PATCH (which attributes are multi-valued or
-read-only) and by filters (which comparisons are case-exact). It lists only what the bridge maps
-onto Genesys, so that what ``/Schemas`` promises is what a round trip keeps.
+Everything else is derived from this catalogue: discovery (``/Schemas``), the marshmallow schemas
+that load request bodies and dump responses (``scim/schemas.py``: types, required, mutability,
+``returned``, lengths, ``attributes``/``excludedAttributes``), PATCH (which attributes are
+multi-valued or read-only) and filters. It lists exactly what a round trip keeps: every attribute
+is held by Genesys (``docs/scim-mapping.md``) or by the bridge's own record, so what ``/Schemas``
+promises is what the IdP reads back. An attribute that is not listed here is ignored on input and
+never returned.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -37,6 +42,25 @@ class Attribute:
     sub_attributes: tuple[Attribute, ...] = ()
     canonical_values: tuple[str, ...] = ()
     reference_types: tuple[str, ...] = ()
+    # Longest value accepted (characters): the storage that holds it (a column's length, or
+    # DEFAULT_MAX_LENGTH for values kept in the bridge's JSON record or sent to Genesys).
+    max_length: int | None = None
+    # Whether a create must carry it. Defaults to ``required``; ``active`` is advertised as
+    # required (a Genesys user always has a state) but a create without it makes an active user.
+    required_on_input: bool | None = None
+
+    @property
+    def must_be_given(self) -> bool:
+        return self.required if self.required_on_input is None else self.required_on_input
+
+    @property
+    def writable(self) -> bool:
+        """The client may set it (RFC 7643 §7: readOnly values are ignored on input)."""
+        return self.mutability != "readOnly"
+
+    @property
+    def returnable(self) -> bool:
+        return self.returned != "never"
 
     def sub(self, name: str) -> Attribute | None:
         lowered = name.lower()
@@ -77,16 +101,35 @@ class Schema:
         return next((a for a in self.attributes if a.name.lower() == lowered), None)
 
 
-def _multi(name: str, description: str, types: Sequence[str]) -> Attribute:
+# Values the bridge keeps in its JSON record (or hands to Genesys) are bounded so that one
+# attribute cannot fill a row; columns have their own (``store/schema.py``).
+DEFAULT_MAX_LENGTH = 1024
+USER_NAME_MAX_LENGTH = 400  # directory_resources.user_name
+EXTERNAL_ID_MAX_LENGTH = 400  # directory_resources.external_id
+GROUP_NAME_MAX_LENGTH = 400
+MEMBER_ID_MAX_LENGTH = 200
+
+
+def _text(name: str, description: str, **kw: Any) -> Attribute:
+    """A string attribute of at most ``DEFAULT_MAX_LENGTH`` characters."""
+    return dataclasses.replace(
+        Attribute(name, description=description, max_length=DEFAULT_MAX_LENGTH), **kw
+    )
+
+
+def _multi(
+    name: str, description: str, types: Sequence[str], *extra: Attribute, value: bool = True
+) -> Attribute:
+    """A multi-valued complex attribute with the RFC 7643 §2.4 sub-attributes."""
+    subs = (
+        *((_text("value", f"The {name} value."),) if value else ()),
+        _text("display", "A human-readable name for the value."),
+        _text("type", "The kind of value.", canonical_values=tuple(types)),
+        Attribute("primary", type="boolean", description="The preferred value."),
+        *extra,
+    )
     return Attribute(
-        name,
-        type="complex",
-        multi_valued=True,
-        description=description,
-        sub_attributes=(
-            Attribute("value", description=f"The {name} value."),
-            Attribute("type", canonical_values=tuple(types), description="The kind of value."),
-        ),
+        name, type="complex", multi_valued=True, description=description, sub_attributes=subs
     )
 
 
@@ -101,6 +144,7 @@ COMMON_ID = Attribute(
 EXTERNAL_ID = Attribute(
     "externalId",
     case_exact=True,
+    max_length=EXTERNAL_ID_MAX_LENGTH,
     description="The identifier the provisioning client uses; kept by the bridge.",
 )
 
@@ -113,24 +157,43 @@ USER = Schema(
             "userName",
             required=True,
             uniqueness="server",
-            description="The Genesys Cloud login email; matched case-insensitively.",
+            max_length=USER_NAME_MAX_LENGTH,
+            description="Unique (case-insensitively) among the bridge's users. An email address "
+            "is the Genesys Cloud login; any other value is kept by the bridge and the work (or "
+            "primary) email becomes the login.",
         ),
         Attribute(
             "name",
             type="complex",
-            description="The user's name. Genesys holds one name; the parts are kept by the bridge.",
+            description="The user's name. Genesys holds one name; the parts are kept by the "
+            "bridge (for users it never wrote, derived from the Genesys name).",
             sub_attributes=(
-                Attribute("formatted", description="The full name."),
-                Attribute("familyName", description="The family name."),
-                Attribute("givenName", description="The given name."),
+                _text("formatted", "The full name."),
+                _text("familyName", "The family name."),
+                _text("givenName", "The given name."),
+                _text("middleName", "The middle name(s)."),
+                _text("honorificPrefix", "Title before the name (Ms.)."),
+                _text("honorificSuffix", "Title after the name (III)."),
             ),
         ),
-        Attribute("displayName", description="The Genesys Cloud name."),
-        Attribute("title", description="The job title."),
+        _text("displayName", "The Genesys Cloud name."),
+        _text("nickName", "The casual name; kept by the bridge."),
+        _text(
+            "profileUrl",
+            "A profile URL; kept by the bridge.",
+            type="reference",
+            reference_types=("external",),
+        ),
+        _text("title", "The job title."),
+        _text("userType", "The kind of user (Employee, Contractor, ...); kept by the bridge."),
+        _text("preferredLanguage", "RFC 7231 language tag; kept by the bridge."),
+        _text("locale", "Locale (en-US); kept by the bridge."),
+        _text("timezone", "IANA time zone (Europe/Paris); kept by the bridge."),
         Attribute(
             "active",
             type="boolean",
             required=True,
+            required_on_input=False,
             description="false: inactive in Genesys Cloud. A Genesys user always has a state, so "
             "active is always returned and cannot be removed; a create without it makes an active "
             "user. Changes go through the deprovisioning engine.",
@@ -139,13 +202,32 @@ USER = Schema(
             "password",
             mutability="writeOnly",
             returned="never",
-            description="Accepted and discarded: Genesys Cloud users sign in through SSO.",
+            description="Accepted and discarded: Genesys Cloud users sign in through SSO. Never "
+            "stored.",
         ),
-        _multi("emails", "The work email.", ("work",)),
+        _multi(
+            "emails",
+            "Email addresses. The work one (else the primary one) is the Genesys work email; all "
+            "are kept as written.",
+            ("work", "home", "other"),
+        ),
         _multi(
             "phoneNumbers",
-            "Phone numbers by type.",
-            ("work", "work2", "work3", "work4", "home", "mobile", "other"),
+            "Phone numbers. Types work, work2-work4, home, mobile, other and main are Genesys "
+            "phone contacts; all are kept as written.",
+            ("work", "work2", "work3", "work4", "home", "mobile", "main", "fax", "pager", "other"),
+        ),
+        _multi(
+            "addresses",
+            "Postal addresses; kept by the bridge.",
+            ("work", "home", "other"),
+            _text("formatted", "The full address."),
+            _text("streetAddress", "Street."),
+            _text("locality", "City."),
+            _text("region", "State or region."),
+            _text("postalCode", "Postal code."),
+            _text("country", "ISO 3166-1 alpha-2 country code."),
+            value=False,
         ),
     ),
 )
@@ -155,21 +237,24 @@ ENTERPRISE = Schema(
     "EnterpriseUser",
     "Enterprise User (RFC 7643 §4.3).",
     (
-        Attribute("employeeNumber", description="Genesys employerInfo.employeeId."),
-        Attribute("department", description="The department."),
+        _text("employeeNumber", "Genesys employerInfo.employeeId."),
+        _text("costCenter", "Kept by the bridge."),
+        _text("organization", "Kept by the bridge."),
+        _text("division", "Kept by the bridge (not the Genesys division)."),
+        _text("department", "The department."),
         Attribute(
             "manager",
             type="complex",
             description="The user's manager (a Genesys user id).",
             sub_attributes=(
-                Attribute("value", description="The manager's id."),
+                _text("value", "The manager's id.", case_exact=True),
                 Attribute(
                     "$ref",
                     type="reference",
                     reference_types=("User",),
-                    description="The manager's URI.",
+                    max_length=DEFAULT_MAX_LENGTH,
+                    description="The manager's URI (answered from the value; the value wins).",
                 ),
-                Attribute("displayName", mutability="readOnly", description="The manager's name."),
             ),
         ),
     ),
@@ -208,7 +293,13 @@ GROUP = Schema(
     "Group",
     "A Genesys Cloud group.",
     (
-        Attribute("displayName", required=True, uniqueness="server", description="Group name."),
+        Attribute(
+            "displayName",
+            required=True,
+            uniqueness="server",
+            max_length=GROUP_NAME_MAX_LENGTH,
+            description="Group name.",
+        ),
         Attribute(
             "members",
             type="complex",
@@ -219,6 +310,8 @@ GROUP = Schema(
                     "value",
                     case_exact=True,
                     mutability="immutable",
+                    required_on_input=True,
+                    max_length=MEMBER_ID_MAX_LENGTH,
                     description="A member's id.",
                 ),
                 Attribute(
@@ -246,6 +339,8 @@ RESOURCE_SCHEMAS: Mapping[str, tuple[Schema, tuple[Schema, ...]]] = {
     "Group": (GROUP, ()),
 }
 KNOWN_URNS = (USER_SCHEMA, ENTERPRISE_SCHEMA, BRIDGE_SCHEMA, GROUP_SCHEMA)
+# The Python-side name of each extension (marshmallow field names cannot hold the URN's dots).
+EXTENSION_FIELDS: Mapping[str, str] = {ENTERPRISE_SCHEMA: "enterprise", BRIDGE_SCHEMA: "scimBridge"}
 
 # Attributes a client can never set (RFC 7643 §3.1 "id", "meta"; §4.1 "groups").
 READ_ONLY = frozenset({"id", "meta", "groups"})

@@ -97,7 +97,12 @@ class Sensitive(ScimError):
 
 # Statuses without a scimType.
 class Unauthorized(ScimError):
+    """401 with ``WWW-Authenticate: Bearer`` (RFC 6750 §3; RFC 7235 §4.1 requires the header)."""
+
     status = 401
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="scim-bridge"'})
 
 
 class Forbidden(ScimError):

@@ -16,7 +16,7 @@ in a way no caller should have to know). Two consumers:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Union
 
 from scim2_filter_parser import ast as fast
@@ -27,6 +27,7 @@ from scim_bridge.directory import Criterion, GroupQuery, UserQuery
 from scim_bridge.directory.mapping import GROUP_SEARCH_FIELDS, USER_SEARCH_FIELDS
 from scim_bridge.scim import definitions
 from scim_bridge.scim.errors import InvalidFilter
+from scim_bridge.scim.schemas import ValidationError, storable_text
 
 MAX_FILTER_LENGTH = 4096
 OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "pr", "gt", "ge", "lt", "le"})
@@ -91,6 +92,10 @@ def parse_filter(text: str) -> Node:
         raise InvalidFilter("The filter is empty.")
     if len(text) > MAX_FILTER_LENGTH:
         raise InvalidFilter(f"The filter is longer than {MAX_FILTER_LENGTH} characters.")
+    try:
+        storable_text(text)
+    except ValidationError as e:
+        raise InvalidFilter(f"The filter {e.messages[0]}.") from None
     try:
         tree = SCIMParser().parse(SCIMLexer().tokenize(text))
     except Exception as e:  # the parser raises ValueError, SCIMParserError, IndexError, ...
@@ -271,8 +276,9 @@ def _disjuncts(node: Node) -> list[Node]:
     return [node]
 
 
-def _key_lookup(node: Node) -> tuple[str, str] | None:
-    """``("id", v)`` or ``("externalId", v)`` when ``node`` is ``id eq v`` / ``externalId eq v``."""
+def _key_lookup(node: Node, *, user_name: bool = False) -> tuple[str, str] | None:
+    """``("id", v)``, ``("externalId", v)`` (and with ``user_name``, ``("userName", v)``) when
+    ``node`` is ``id eq v`` / ``externalId eq v`` / ``userName eq v``."""
     if (
         isinstance(node, Compare)
         and node.op == "eq"
@@ -286,17 +292,32 @@ def _key_lookup(node: Node) -> tuple[str, str] | None:
             return ("id", node.value)
         if name == "externalid":
             return ("externalId", node.value)
+        if name == "username" and user_name:
+            return ("userName", node.value)
     return None
 
 
-def _candidates(node: Node) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """Ids and externalIds that bound the result, when the filter is keyed on them."""
+@dataclasses.dataclass(frozen=True)
+class _Keys:
+    ids: tuple[str, ...]
+    external_ids: tuple[str, ...]
+    user_names: tuple[str, ...]
+
+
+def _candidates(node: Node, *, user_name: bool = False) -> _Keys | None:
+    """Ids, externalIds (and userNames) that bound the result, when the filter is keyed on them.
+
+    ``userName eq`` is a keyed lookup for Users: a userName that is not an email lives only in
+    the bridge's records (issue 13), so Genesys's email search alone cannot answer it."""
     for conjunct in conjuncts(node):
-        keys = [_key_lookup(d) for d in _disjuncts(conjunct)]
+        keys = [_key_lookup(d, user_name=user_name) for d in _disjuncts(conjunct)]
         if keys and all(k is not None for k in keys):
-            ids = tuple(v for k, v in keys if k and k == "id")  # type: ignore[misc]
-            ext = tuple(v for k, v in keys if k and k == "externalId")  # type: ignore[misc]
-            return ids, ext
+            found = [k for k in keys if k is not None]
+            return _Keys(
+                tuple(v for k, v in found if k == "id"),
+                tuple(v for k, v in found if k == "externalId"),
+                tuple(v for k, v in found if k == "userName"),
+            )
     return None
 
 
@@ -389,11 +410,16 @@ def plan_user_query(text: str | None) -> UserQuery:
     if text is None or not text.strip():
         return UserQuery()
     node = parse_filter(text)
-    bound = _candidates(node)
+    bound = _candidates(node, user_name=True)
     if bound is not None:
         # Every attribute must still be understood, even those evaluated in memory.
         _validate_in_memory(node, "User")
-        return UserQuery(ids=bound[0], external_ids=bound[1], residual=lambda r: matches(node, r))
+        return UserQuery(
+            ids=bound.ids,
+            external_ids=bound.external_ids,
+            user_names=bound.user_names,
+            residual=lambda r: matches(node, r),
+        )
     return UserQuery(criteria=_top(_criteria(node, USER_SEARCH_FIELDS, "User")))
 
 
@@ -404,7 +430,9 @@ def plan_group_query(text: str | None) -> GroupQuery:
     bound = _candidates(node)
     if bound is not None:
         _validate_in_memory(node, "Group")
-        return GroupQuery(ids=bound[0], external_ids=bound[1], residual=lambda r: matches(node, r))
+        return GroupQuery(
+            ids=bound.ids, external_ids=bound.external_ids, residual=lambda r: matches(node, r)
+        )
     return GroupQuery(criteria=_top(_criteria(node, GROUP_SEARCH_FIELDS, "Group")))
 
 
@@ -422,10 +450,3 @@ def _validate_in_memory(node: Node, resource_type: str) -> None:
         raise InvalidFilter(f"Unknown attribute {_show(path)} in the filter.")
     if path.sub is not None and attribute.sub(path.sub) is None:
         raise InvalidFilter(f"Unknown attribute {_show(path)} in the filter.")
-
-
-def attribute_list(text: str | None) -> Sequence[str]:
-    """``attributes=a,b`` / ``excludedAttributes=...`` as a list of names."""
-    if not text:
-        return ()
-    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -4,7 +4,8 @@
   accepted, since both IdPs' tooling sends either (idp-behaviour.md 1.0, 2.0); anything else is
   415. Over 1 MiB is 413 (``MAX_CONTENT_LENGTH``); malformed JSON is 400 ``invalidSyntax``.
 * Paging (RFC 7644 §3.4.2.4): ``startIndex`` below 1 counts as 1, a negative ``count`` as 0.
-* ``attributes`` / ``excludedAttributes`` (§3.4.2.5); ``id`` and ``schemas`` are always returned.
+* ``attributes`` / ``excludedAttributes`` (§3.4.2.5), applied by the catalogue's marshmallow dump
+  (``schemas.dump_resource``); ``id`` and ``schemas`` are always returned.
 * ``If-Match`` (§3.14) carries the weak ETag ``W/"<version>"``.
 """
 
@@ -27,12 +28,12 @@ from scim_bridge.scim.errors import (
     UnsupportedMediaType,
     scim_response,
 )
+from scim_bridge.scim.schemas import dump_resource
 
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_COUNT = 100
 MAX_COUNT = 100
 JSON_MEDIA_TYPES = frozenset({"application/scim+json", "application/json"})
-_ALWAYS = frozenset({"id", "schemas"})
 _ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
 
 
@@ -149,88 +150,13 @@ def names(text: str | None) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _split(name: str) -> tuple[str | None, str, str | None]:
-    """``urn:...:User:manager.value`` -> (urn, "manager", "value"); bare URN -> (urn, "", None)."""
-    uri = None
-    lowered = name.lower()
-    for urn in sorted(definitions.KNOWN_URNS, key=len, reverse=True):
-        if lowered == urn.lower():
-            return urn, "", None
-        if lowered.startswith(urn.lower() + ":"):
-            uri, name = urn, name[len(urn) + 1 :]
-            break
-    if uri in (definitions.USER_SCHEMA, definitions.GROUP_SCHEMA):
-        uri = None
-    attr, _, sub = name.partition(".")
-    return uri, attr, sub or None
-
-
-def _find_key(resource: Mapping[str, Any], name: str) -> str | None:
-    lowered = name.lower()
-    return next((k for k in resource if k.lower() == lowered), None)
-
-
 def project(
-    resource: dict[str, Any], attributes: Sequence[str], excluded: Sequence[str]
+    resource: Mapping[str, Any], attributes: Sequence[str], excluded: Sequence[str]
 ) -> dict[str, Any]:
-    if attributes:
-        out: dict[str, Any] = {k: v for k, v in resource.items() if k in _ALWAYS}
-        for name in attributes:
-            uri, attr, sub = _split(name)
-            source: Any = resource
-            target = out
-            if uri is not None:
-                key = _find_key(resource, uri)
-                if key is None:
-                    continue
-                source = resource[key]
-                if attr == "":
-                    out[key] = source
-                    continue
-                target = out.setdefault(key, {})
-            key = _find_key(source, attr) if isinstance(source, Mapping) else None
-            if key is None:
-                continue
-            value = source[key]
-            if sub is None:
-                target[key] = value
-            elif isinstance(value, Mapping):
-                sub_key = _find_key(value, sub)
-                if sub_key is not None:
-                    target.setdefault(key, {})[sub_key] = value[sub_key]
-            elif isinstance(value, list):
-                picked = []
-                for item in value:
-                    if isinstance(item, Mapping) and (sk := _find_key(item, sub)) is not None:
-                        picked.append({sk: item[sk]})
-                if picked:
-                    target[key] = picked
-        return out
-    if excluded:
-        out = dict(resource)
-        for name in excluded:
-            uri, attr, sub = _split(name)
-            holder: Any = out
-            if uri is not None:
-                key = _find_key(out, uri)
-                if key is None:
-                    continue
-                if attr == "":
-                    out.pop(key)
-                    continue
-                holder = out[key] = dict(out[key])
-            key = _find_key(holder, attr) if isinstance(holder, Mapping) else None
-            if key is None or (uri is None and key in _ALWAYS):
-                continue
-            if sub is None:
-                holder.pop(key)
-            elif isinstance(holder[key], Mapping):
-                inner = dict(holder[key])
-                if (sk := _find_key(inner, sub)) is not None:
-                    inner.pop(sk)
-                holder[key] = inner
-        return out
-    return resource
+    """The resource as answered: dumped through the catalogue's marshmallow schema, with
+    ``attributes`` / ``excludedAttributes`` applied (``schemas.dump_resource``)."""
+    resource_type = str(resource.get("meta", {}).get("resourceType") or "User")
+    return dump_resource(resource, resource_type, attributes, excluded)
 
 
 def if_match() -> int | None:
@@ -251,7 +177,7 @@ def respond(resource: Mapping[str, Any], *, etag: str, status: int = 200) -> Res
     if status == 201:
         headers["Location"] = resource["meta"]["location"]
     shaped = project(
-        dict(resource),
+        resource,
         names(request.args.get("attributes")),
         names(request.args.get("excludedAttributes")),
     )

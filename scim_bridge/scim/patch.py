@@ -81,7 +81,8 @@ def parse_operations(body: Any) -> list[Operation]:
         raise InvalidValue(f"A PATCH body must list the schema {definitions.PATCH_OP}.")
     operations = body.get("Operations")
     if not isinstance(operations, list) or not operations:
-        raise InvalidValue("A PATCH body needs a non-empty 'Operations' list.")
+        # The request is not a PatchOp message at all (RFC 7644 §3.12 table 9: invalidSyntax).
+        raise InvalidSyntax("A PATCH body needs a non-empty 'Operations' list (RFC 7644 §3.5.2).")
     if len(operations) > MAX_OPERATIONS:
         raise InvalidValue(f"At most {MAX_OPERATIONS} operations per PATCH.")
     out: list[Operation] = []

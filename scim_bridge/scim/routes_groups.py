@@ -21,7 +21,7 @@ from scim_bridge.scim.context import context, token_name
 from scim_bridge.scim.discovery import base_url
 from scim_bridge.scim.errors import Mutability, PreconditionFailed, scim_response
 from scim_bridge.scim.patch import apply_patch, parse_operations
-from scim_bridge.scim.schemas import validate_resource
+from scim_bridge.scim.schemas import load_resource
 
 Resource = dict[str, Any]
 
@@ -57,7 +57,7 @@ def _respond(view: GroupView, status: int = 200) -> Response:
 
 
 def _validated(resource: Resource) -> Resource:
-    return validate_resource(resource, "Group")
+    return load_resource(resource, "Group")
 
 
 def search(params: http.Query) -> Resource:

@@ -32,7 +32,7 @@ from scim_bridge.scim.errors import (
     scim_response,
 )
 from scim_bridge.scim.patch import Operation, apply_patch, parse_operations
-from scim_bridge.scim.schemas import validate_resource
+from scim_bridge.scim.schemas import load_resource
 
 Resource = dict[str, Any]
 
@@ -80,7 +80,7 @@ def _respond(resource: Resource, version: int, status: int = 200) -> Response:
 
 
 def _validated(resource: Resource) -> Resource:
-    data = validate_resource(resource, "User")
+    data = load_resource(resource, "User")
     active = data.get("active")
     if active is not None and not isinstance(active, bool):
         raise InvalidValue("'active' must be true or false.")
@@ -146,7 +146,7 @@ def request_job(ctx: ScimContext, action: Action, user_id: str) -> Outcome:
 
 
 def _changed_names(before: Resource, after: Resource) -> list[str]:
-    keys = {k for k in (*before, *after) if k not in ("meta", "schemas", "password")}
+    keys = {k for k in (*before, *after) if k not in ("id", "meta", "schemas", "password")}
     return sorted(k for k in keys if before.get(k) != after.get(k))
 
 

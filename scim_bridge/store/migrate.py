@@ -85,6 +85,19 @@ def _audit_tables(conn: sa.Connection) -> None:
         conn.execute(schema.audit_head.insert().values(id=1, seq=0, hash=_GENESIS_HASH))
 
 
+def _directory_user_names(conn: sa.Connection) -> None:
+    """directory-2: userName kept by the bridge (unique, case-insensitively), the IdP's SCIM
+    attributes, and the pending-create mark (issue 13)."""
+    for column in ("user_name", "user_name_key", "attributes", "create_pending"):
+        add_column("directory_resources", column)(conn)
+    index = next(
+        i
+        for i in schema.directory_resources.indexes
+        if i.name == "ux_directory_resources_user_name"
+    )
+    index.create(conn, checkfirst=True)
+
+
 # Append only (see the module docstring).
 STEPS: list[Step] = [
     Step("audit-1-tables", _audit_tables),
@@ -94,6 +107,7 @@ STEPS: list[Step] = [
         create_tables("jobs", "job_steps", "tombstones", "worker_heartbeats"),
     ),
     Step("rate-budget-1-tables", create_tables("rate_budget_slots")),
+    Step("directory-2-user-names", _directory_user_names),
     Step("console-1-operators", create_tables("operators", "operator_sessions")),
     Step("console-2-indexes", lambda conn: _create_indexes(conn, schema.CONSOLE_INDEXES)),
 ]

@@ -86,7 +86,17 @@ directory_resources = sa.Table(
     sa.Column("unset_attributes", sa.String(200)),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("last_modified_at", sa.String(32), nullable=False),
+    # The SCIM userName as the IdP wrote it, and lower-cased: unique among the bridge's users
+    # (RFC 7643 §4.1.1, caseExact false). NULL for users the bridge never wrote.
+    sa.Column("user_name", sa.String(400)),
+    sa.Column("user_name_key", sa.String(400)),
+    # The SCIM attributes as the IdP last wrote them (JSON; never a password): what Genesys has
+    # no field for is answered from here, the rest is checked against Genesys (directory/mapping).
+    sa.Column("attributes", sa.Text),
+    # True from the Genesys POST of a create until its last step: an IdP retry completes it.
+    sa.Column("create_pending", sa.Boolean),
     sa.Index("ix_directory_resources_external_id", "resource_type", "external_id"),
+    sa.Index("ux_directory_resources_user_name", "resource_type", "user_name_key", unique=True),
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from scim_bridge.directory import mapping
 from scim_bridge.directory.records import LocalRecord
 from scim_bridge.genesys.types import ContactInfo, GenesysUser, UserFields
@@ -101,6 +103,59 @@ def test_display_name_precedence() -> None:
 
 def test_seeded_user_without_local_record() -> None:
     resource = _render(None)
-    assert resource["name"] == {"formatted": "Ann Lee"}
+    # givenName / familyName derived from Genesys's one name (issue 13: Okta's import needs both)
+    assert resource["name"] == {"formatted": "Ann Lee", "givenName": "Ann", "familyName": "Lee"}
     assert "externalId" not in resource
     assert "created" not in resource["meta"]
+
+
+def test_split_name_for_users_the_bridge_did_not_write() -> None:
+    """docs/scim-mapping.md "Names for every user"."""
+    assert mapping.split_name("Ann Marie  Lee") == ("Ann Marie", "Lee")
+    assert mapping.split_name("Lee, Ann") == ("Ann", "Lee")
+    assert mapping.split_name("Cher") == ("Cher", "Cher")
+
+
+WRITTEN = {
+    "displayName": "Ann Lee",
+    "nickName": "Annie",
+    "name": {"givenName": "Ann", "middleName": "Q", "familyName": "Lee"},
+    "emails": [{"value": "ann.work@example.com", "type": "work", "primary": True}],
+    "phoneNumbers": [
+        {"value": "+1 555 0100", "type": "work", "primary": True},
+        {"value": "+1 555 0101", "type": "mobile"},
+        {"value": "+1 555 0102", "type": "fax"},
+    ],
+    "title": "Agent",
+    E: {
+        "department": "Ops",
+        "employeeNumber": "E1",
+        "costCenter": "CC",
+        "manager": {"value": "m1"},
+    },
+}
+
+
+def test_the_idps_own_form_is_answered_while_genesys_agrees() -> None:
+    local = LocalRecord(
+        "User", "u1", "t0", "t1", user_name="ann", attributes=WRITTEN, external_id="ext-1"
+    )
+    resource = mapping.user_to_scim(USER, local, location="l", user_location="https://b/Users")
+    assert resource["userName"] == "ann"
+    for key in ("displayName", "nickName", "name", "emails", "phoneNumbers", "title"):
+        assert resource[key] == WRITTEN[key], key
+    assert resource[E] == {**WRITTEN[E], "manager": {"value": "m1", "$ref": "https://b/Users/m1"}}
+
+
+def test_a_change_made_in_genesys_shows_instead_of_the_idps_form() -> None:
+    local = LocalRecord("User", "u1", "t0", "t1", user_name="ann", attributes=WRITTEN)
+    changed = dataclasses.replace(
+        USER, title="Lead", department="Sales", addresses=USER.addresses[:1], email="x@example.com"
+    )
+    resource = mapping.user_to_scim(changed, local, location="l", user_location="u")
+    assert resource["title"] == "Lead"
+    assert resource[E]["department"] == "Sales"
+    assert resource[E]["costCenter"] == "CC"  # kept by the bridge
+    assert resource["phoneNumbers"] == [{"value": "+1 555 0100", "type": "work"}]
+    assert resource["emails"] == [{"value": "x@example.com", "type": "work"}]
+    assert resource["name"] == WRITTEN["name"]

@@ -25,7 +25,10 @@ NEEDED = {
     "routing:queue:view",
     "routing:queueMember:manage",
     "analytics:conversationDetail:view",
+    "directory:group:add",
     "directory:group:edit",
+    "directory:group:delete",
+    "oauth:token:delete",
     # The footprint (issue 12); routing:skill:assign also covers languages (PYDOCS).
     "authorization:grant:view",
     "authorization:grant:add",
@@ -82,10 +85,26 @@ def test_each_missing_permission_is_named_with_its_fix(
     sandbox.control.add_client("limited", "limited-secret", sorted(NEEDED - {missing}))
     checks = doctor.run_checks(_settings(sandbox.url, "limited", "limited-secret"), made)
     failed = [c for c in checks if not c.ok]
-    assert len(failed) == 1, doctor.render(checks)
-    assert missing in failed[0].permissions
-    assert "role" in (failed[0].fix or "")
-    assert "403" in failed[0].detail
+    # routing:queueMember:manage alone covers three needs (drain, add, join): each is named.
+    assert len(failed) == (3 if missing == "routing:queueMember:manage" else 1), doctor.render(
+        checks
+    )
+    for check in failed:
+        assert missing in check.permissions
+        assert "role" in (check.fix or "")
+        assert "403" in check.detail
+
+
+def test_queue_edit_without_join_fails_the_rejoin_check_genesys_api_3(
+    sandbox: Any, made: Any
+) -> None:
+    """routing:queue:edit drains and adds members but cannot join them back (issue 10 item 8)."""
+    granted = (NEEDED - {"routing:queueMember:manage"}) | {"routing:queue:edit"}
+    sandbox.control.add_client("editor", "editor-secret", sorted(granted))
+    checks = doctor.run_checks(_settings(sandbox.url, "editor", "editor-secret"), made)
+    failed = [c for c in checks if not c.ok]
+    assert [c.name for c in failed] == ["join queues (reactivation re-joins queues)"]
+    assert "routing:queue:join" in failed[0].permissions
 
 
 def test_routing_skill_and_language_assign_are_each_checked(sandbox: Any, made: Any) -> None:

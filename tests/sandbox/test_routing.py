@@ -9,10 +9,11 @@ from tests.sandbox.conftest import Api
 
 
 def _member(api: Api, sandbox: Sandbox) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """An active user with at least one joined and... any membership, and its record's queues."""
+    """An active user with memberships, all of their own (memberBy=user: a group membership
+    cannot be removed one by one), and those memberships."""
     for user in api.users():
         queues = sandbox.user(user["id"])["queues"]
-        if queues:
+        if queues and all(q["memberBy"] == "user" for q in queues):
             return user, queues
     raise AssertionError("the seed has no member")
 

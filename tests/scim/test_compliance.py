@@ -9,6 +9,7 @@ from ``canonicalValues`` when a schema has them, and with random UUIDs otherwise
 from __future__ import annotations
 
 import copy
+import random
 import uuid
 from typing import Any
 
@@ -32,7 +33,7 @@ def _provider(client: Urllib3SCIMClient) -> ScimProvider:
             for attribute in schema["attributes"]:
                 if attribute["name"] == "userName":
                     attribute["canonicalValues"] = [
-                        f"tester.{uuid.uuid4().hex[:12]}@example.com" for _ in range(20_000)
+                        f"tester.{uuid.uuid4().hex[:12]}@example.com" for _ in range(100_000)
                     ]
     return ScimProvider.from_discovery(
         [Schema.model_validate(s) for s in hinted],
@@ -46,6 +47,7 @@ def test_scim2_tester_reports_no_failure(live_bridge: tuple[Bridge, str]) -> Non
     headers = {"Authorization": f"Bearer {bridge.token}"}
     probe = Urllib3SCIMClient(base, headers)
     client = Urllib3SCIMClient(base, headers, provider=_provider(probe))
+    random.seed(7643)  # the tester's draws among the hinted userNames: see the module docstring
     results = check_server(client)
     failures = [r for r in results if r.status in (Status.ERROR, Status.CRITICAL)]
     for r in results:

@@ -45,12 +45,27 @@ def test_in_memory_evaluation(text: str, expected: bool) -> None:
     assert matches(parse_filter(text), USER) is expected
 
 
-def test_okta_user_name_lookup_becomes_one_exact_email_criterion() -> None:
+def test_okta_user_name_lookup_is_a_keyed_lookup_issue_13() -> None:
+    # userName need not be an email (issue 13): the bridge's records answer it, with the
+    # Genesys login (an EXACT email search in the directory) for users it never recorded.
     query = plan_user_query('userName eq "Test.User@okta.local"')
-    assert query.criteria == (
-        Criterion(type="EXACT", fields=("email",), value="test.user@okta.local"),
-    )
-    assert not query.keyed
+    assert query.keyed
+    assert query.user_names == ("Test.User@okta.local",)
+    assert query.criteria is None
+    assert query.residual is not None
+    assert query.residual({"userName": "test.user@OKTA.local"})  # caseExact false (§4.1.1)
+    assert not query.residual({"userName": "other@okta.local"})
+
+
+def test_other_user_name_operators_still_search_genesys() -> None:
+    query = plan_user_query('userName sw "test."')
+    assert query.criteria == (Criterion(type="STARTS_WITH", fields=("email",), value="test."),)
+
+
+def test_filter_with_a_lone_surrogate_or_nul_is_invalid_filter() -> None:
+    for text in ('userName eq "a\ud800"', 'userName eq "a\x00"'):
+        with pytest.raises(InvalidFilter):
+            plan_user_query(text)
 
 
 def test_operators_and_logic_translate() -> None:

@@ -91,7 +91,8 @@ def test_entra_capitalised_ops_and_legacy_paths(bridge: Bridge, sandbox: Any) ->
     assert user["name"]["familyName"] == "Name"
     assert user["externalId"] == "legacy-ext"
     assert user["userName"] == new_login
-    assert user["emails"] == [{"value": work, "type": "work"}]
+    # the created entry's primary flag is kept as written (issue 13: no drift)
+    assert user["emails"] == [{"value": work, "type": "work", "primary": True}]
     assert user[E]["employeeNumber"] == "42"
     record = _user(sandbox, created["id"])
     assert record["email"] == new_login

@@ -142,7 +142,8 @@ def _record(state: SandboxState, user_id: str) -> dict[str, Any]:
         raise ApiError.not_found("user", user_id)
     body = render(state, user, {"conversationSummary"})
     body["queues"] = [
-        {"id": q.id, "name": q.name, "joined": joined} for q, joined in org.memberships(user_id)
+        {"id": q.id, "name": q.name, "joined": joined, "memberBy": org.member_by(q.id, user_id)}
+        for q, joined in org.memberships(user_id)
     ]
     body["groups"] = [
         {"id": g.id, "name": g.name} for g in org.groups.values() if user_id in g.member_ids
@@ -164,7 +165,27 @@ def _record(state: SandboxState, user_id: str) -> dict[str, Any]:
     }
     oldest = org.oldest_conversation(user_id)
     body["oldestConversationAt"] = None if oldest is None else iso(oldest)
+    body["stateHistory"] = [{"state": st, "at": iso(at)} for st, at in user.state_history]
+    body["activeSessions"] = len(state.clients.sessions(user_id, state.clock()))
     return body
+
+
+@bp.post("/sandbox/users/<user_id>/sessions")
+def sign_in(user_id: str) -> Response:
+    """The user signs in to Genesys: ``{"token", "expires_in"}``, a bearer token that
+    authenticates as the user (``GET /api/v2/users/me``) until it expires or ``DELETE
+    /api/v2/tokens/{userId}`` ends it. An inactive or deleted user cannot sign in (HELP ?p=245465:
+    an inactive user "cannot log in"): 409."""
+    state = sandbox()
+    with state.lock:
+        user = state.org.users.get(user_id)
+        if user is None:
+            raise ApiError.not_found("user", user_id)
+        if user.state != "active":
+            raise ApiError(409, f"A {user.state} user cannot sign in.", "general.conflict")
+        ttl = state.faults.token_ttl_s
+        token = state.clients.sign_in(user_id, state.clock(), ttl)
+        return json_response({"token": token.value, "expires_in": ttl})
 
 
 @bp.post("/sandbox/users/<user_id>/gdpr-delete")
@@ -183,8 +204,7 @@ def gdpr_delete(user_id: str) -> Response:
         user.division_id = org.home_division_id
         user.gdpr_deleted = True
         if user.state != "deleted":
-            user.state = "deleted"
-            org.touched(user, state.clock())
+            org.set_state(user, "deleted", state.clock())
         return json_response(_record(state, user_id))
 
 
@@ -236,6 +256,25 @@ def bump_version(user_id: str) -> Response:
             raise ApiError.not_found("user", user_id)
         state.org.touched(user, state.clock())
         return json_response(_record(state, user_id))
+
+
+@bp.post("/sandbox/queues/<queue_id>/groups")
+def route_group(queue_id: str) -> Response:
+    """Route a group to a queue: each member (and each later member) gets a ``memberBy=group``
+    membership, which ``DELETE .../members/{userId}`` refuses (docs/sandbox.md)."""
+    state = sandbox()
+    body = json_object(frozenset({"groupId"}))
+    group_id = body.get("groupId")
+    with state.lock:
+        org = state.org
+        if queue_id not in org.queues:
+            raise ApiError.not_found("queue", queue_id)
+        if not isinstance(group_id, str) or group_id not in org.groups:
+            raise ApiError.bad_request("groupId must name a group")
+        org.link_group(queue_id, group_id)
+        members = [u for u, _ in org.queue_members[queue_id].items()]
+        grouped = [u for u in members if org.member_by(queue_id, u) == "group"]
+        return json_response({"queueId": queue_id, "groupId": group_id, "memberIds": grouped})
 
 
 @bp.get("/sandbox/analytics/jobs")

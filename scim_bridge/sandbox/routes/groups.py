@@ -195,6 +195,7 @@ def delete_group(group_id: str) -> Response:
     state = sandbox()
     with state.lock:
         _group(state.org, group_id)
+        state.org.group_removed(group_id)
         del state.org.groups[group_id]
     return json_response({})
 
@@ -254,6 +255,7 @@ def add_members(group_id: str) -> Response:
             raise ApiError.bad_request(f"Unknown or deleted user(s): {', '.join(unknown)}")
         for member in member_ids:
             group.member_ids[member] = None
+            org.group_member_added(group_id, member)
         _touch(group, state.clock())
     return json_response({}, 202)
 
@@ -273,6 +275,7 @@ def remove_members(group_id: str) -> Response:
         removed = [m for m in ids if m in group.member_ids]
         for member in removed:
             del group.member_ids[member]
+            state.org.group_member_removed(group_id, member)
         if removed:
             _touch(group, state.clock())
     return json_response({}, 202)

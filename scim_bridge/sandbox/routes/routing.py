@@ -3,7 +3,10 @@
 A membership is (queue, user, joined). ``GET /users/{id}/queues`` answers one ``joined`` value at
 a time (default true), so a full list needs both calls (UNCONFIRMED semantics; this is the
 stricter reading). Memberships survive deactivation and deletion (UNCONFIRMED, 2.4): the bridge
-has to drain them itself.
+has to drain them itself. A membership a group gives (``memberBy=group``) cannot be removed one
+user at a time (UNCONFIRMED, 3; the stricter reading): ``DELETE .../members/{userId}`` and a bulk
+delete naming that user answer 400, and only leaving the group (or the group leaving the queue)
+ends it.
 """
 
 from __future__ import annotations
@@ -131,13 +134,17 @@ def queue_members(queue_id: str) -> Response:
     size = int_arg("pageSize", 25, maximum=MAX_MEMBER_PAGE_SIZE)
     number = int_arg("pageNumber", 1)
     joined_filter = bool_arg("joined", True) if "joined" in request.args else None
+    member_by = request.args.get("memberBy") or None
+    if member_by not in (None, "user", "group"):
+        raise ApiError.bad_request("memberBy must be user or group", "invalid.value")
     with state.lock:
         org = state.org
         _queue(org, queue_id)
         members = [
             (org.users[u], j)
             for u, j in org.queue_members[queue_id].items()
-            if joined_filter is None or j == joined_filter
+            if (joined_filter is None or j == joined_filter)
+            and (member_by is None or org.member_by(queue_id, u) == member_by)
         ]
         members.sort(key=lambda pair: pair[0].sort_key())
         page = [
@@ -146,7 +153,7 @@ def queue_members(queue_id: str) -> Response:
                 "name": user.name,
                 "user": {"id": user.id, "name": user.name, "selfUri": f"/api/v2/users/{user.id}"},
                 "joined": joined,
-                "memberBy": "user",
+                "memberBy": org.member_by(queue_id, user.id),
                 "selfUri": f"/api/v2/routing/queues/{queue_id}/members/{user.id}",
             }
             for user, joined in page_of(members, size, number)
@@ -160,12 +167,14 @@ def queue_members(queue_id: str) -> Response:
 
 @bp.delete("/api/v2/routing/queues/<queue_id>/members/<user_id>")
 def remove_member(queue_id: str, user_id: str) -> Response:
-    """204 "Deleted."; 404 when the queue is unknown or the user is not a member (3)."""
+    """204 "Deleted."; 404 when the queue is unknown or the user is not a member (3); 400 for a
+    membership a group gives (UNCONFIRMED; the stricter reading)."""
     require(*MANAGE)
     state = sandbox()
     with state.lock:
         org = state.org
         _queue(org, queue_id)
+        _refuse_group_members(org, queue_id, [user_id])
         if not org.remove_member(queue_id, user_id):
             raise ApiError.not_found("queue member", user_id)
     return empty(204)
@@ -190,6 +199,7 @@ def bulk_members(queue_id: str) -> Response:
         org = state.org
         _queue(org, queue_id)
         if delete:
+            _refuse_group_members(org, queue_id, ids)
             for user_id in ids:
                 org.remove_member(queue_id, user_id)
         else:
@@ -200,3 +210,14 @@ def bulk_members(queue_id: str) -> Response:
                 if user_id not in org.queue_members[queue_id]:
                     org.set_member(queue_id, user_id, joined=False)
     return empty(204)
+
+
+def _refuse_group_members(org: Org, queue_id: str, user_ids: list[str]) -> None:
+    """400 when any of ``user_ids`` is in ``queue_id`` through a group (memberBy=group)."""
+    by_group = [u for u in user_ids if org.member_by(queue_id, u) == "group"]
+    if by_group:
+        raise ApiError.bad_request(
+            "Queue members added by group membership cannot be removed individually: "
+            f"{', '.join(by_group)}. Remove them from the group instead.",
+            "bad.request",
+        )

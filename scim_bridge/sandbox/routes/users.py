@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, g
 
 from scim_bridge.sandbox.errors import ACTIVE_CONVERSATION, VERSION_MISMATCH, ApiError
 from scim_bridge.sandbox.http import (
@@ -100,7 +100,7 @@ def render(
 ) -> dict[str, Any]:
     org = state.org
     body = user.to_json(org.divisions[user.division_id])
-    if "conversationSummary" in expand:
+    if "conversationSummary" in expand and not _summary_missing(state, user.id):
         body["conversationSummary"] = conversation_summary(org, user.id)
     if "routingStatus" in expand:
         busy = user.id in org.active_conversation
@@ -122,6 +122,14 @@ def render(
             for g in org.user_groups(user.id)
         ]
     return body
+
+
+def _summary_missing(state: SandboxState, user_id: str) -> bool:
+    """Expands are best effort (PYDOCS ``get_user``): the ``conversation_summary_missing`` fault
+    leaves ``conversationSummary`` out for the users it names (``*``: everyone)."""
+    missing = state.faults.conversation_summary_missing
+    dropped = "conversationSummary" in state.faults.drop_expands
+    return dropped or "*" in missing or user_id in missing
 
 
 def conversation_summary(org: Org, user_id: str) -> dict[str, Any]:
@@ -175,6 +183,26 @@ def list_users() -> Response:
         page, len(users), size, number, path="/api/v2/users", query=f"&state={wanted}"
     )
     return json_response(listing)
+
+
+@bp.get("/api/v2/users/me")
+def get_me() -> Response:
+    """The user a session belongs to (``UsersApi.get_users_me``). A client-credentials token has
+    no user behind it: 400 (UNCONFIRMED; docs/sandbox.md)."""
+    state = sandbox()
+    expand = expand_arg(multi("expand"))
+    user_id = g.get("session_user_id")
+    if user_id is None:
+        raise ApiError.bad_request(
+            "This request requires a user context. Client credentials cannot be used for "
+            "requests to this resource.",
+            "bad.request",
+        )
+    with state.lock:
+        user = state.org.users.get(user_id)
+        if user is None:
+            raise ApiError.not_found("user", user_id)
+        return json_response(render(state, user, expand))
 
 
 @bp.get("/api/v2/users/<user_id>")
@@ -274,8 +302,6 @@ def _change_state(state: SandboxState, user: User, new_state: Any, now: float) -
         raise ApiError.bad_request(
             "state must be active or inactive (delete a user with DELETE)", "invalid.value"
         )
-    if new_state == user.state:
-        return
     if user.gdpr_deleted:
         # "Users deleted through the GDPR API cannot be undeleted" (genesys-api.md 2.4); the
         # status and code of the refusal are UNCONFIRMED: a 400 naming why.
@@ -283,14 +309,21 @@ def _change_state(state: SandboxState, user: User, new_state: Any, now: float) -
             f"User {user.id} was deleted through the GDPR API and cannot be restored.",
             "bad.request",
         )
+    if user.state == "deleted":
+        # An undelete "restores the user to active status" (genesys-api.md 2.4): the stricter
+        # reading is that it does so whatever state was asked, so restoring to inactive takes
+        # a second PATCH, and the user is active (can sign in) in between. It gives back no
+        # role and leaves the user in Home (HELP "what happens when I restore").
+        state.org.set_state(user, "active", now)
+        return
+    if new_state == user.state:
+        return
     if new_state == "inactive" and user.state == "active":
         _refuse_if_busy(state, user, "deactivated")
     if new_state == "inactive":
         _strip_footprint(state, user)
-    # Reactivation (and a restore) gives back no role: only group-granted roles are there
-    # (genesys-api.md 2.4); a restored user stays in Home (HELP "what happens when I restore").
-    user.state = new_state
-    state.org.touched(user, now)
+    # Reactivation gives back no role: only group-granted roles are there (genesys-api.md 2.4).
+    state.org.set_state(user, new_state, now)
 
 
 def _strip_footprint(state: SandboxState, user: User) -> None:
@@ -378,8 +411,7 @@ def delete_user(user_id: str) -> Response:
         _strip_footprint(state, user)
         # "A user in a custom division was moved to Home at deletion" (genesys-api.md 2.4).
         user.division_id = org.home_division_id
-        user.state = "deleted"
-        org.touched(user, state.clock())
+        org.set_state(user, "deleted", state.clock())
         faults = state.faults
         if faults.purge_history_on_delete:
             days = faults.purge_history_older_than_days
