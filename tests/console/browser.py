@@ -56,6 +56,9 @@ def chromium() -> Iterator[webdriver.Chrome]:
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     try:
         driver.set_page_load_timeout(60)
+        # A click that submits a form returns before the next page is there: element lookups
+        # wait for it (up to this long) rather than fail on a loaded machine.
+        driver.implicitly_wait(30)
         yield driver
     finally:
         driver.quit()
