@@ -12,20 +12,29 @@ start that way (``wsgi.py``, ``scim-bridge serve``: ``Settings.require_genesys``
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import time
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from scim_bridge import admin, console, correlation, logs, scim
 from scim_bridge.admin import health, jobs_routes
 from scim_bridge.admin.metrics import JOB_BUCKETS, JobsSnapshot, Metrics
 from scim_bridge.audit import AuditLog
+from scim_bridge.audit.beacon import HeadBeacon
+from scim_bridge.audit.throttle import FailureThrottle
 from scim_bridge.bootstrap import Components, WorkerOptions, bootstrap
 from scim_bridge.config import Settings
 from scim_bridge.deprovision import jobs, wiring
 from scim_bridge.genesys.api import Gateway
+from scim_bridge.scim import errors as scim_errors
 
+# /readyz: how long the Genesys check may take (a slow Genesys must not make the probe slow).
+READINESS_GENESYS_S = 2.0
 # /readyz: a worker that has not reported for this long is presumed gone.
 WORKER_STALE_S = 120.0
 
@@ -53,6 +62,11 @@ def create_app(
         worker=WorkerOptions(in_process=settings.worker_in_process),
     )
     app.extensions["scim_bridge"] = components
+    # With AUDIT_HMAC_KEY, the head is keyed from the first start on (docs/audit.md).
+    components.audit.ensure_keyed_head(actor="bridge")
+    beacon = HeadBeacon(components.audit, settings.audit_head_log_interval_s)
+    components.on_close(beacon.stop)  # before the engine is disposed: it logs a last head
+    _start_on_first_request(app, beacon.start)
     _init_request_context(app, metrics)
     deprovisioner = components.deprovisioner  # the gateway and services, when Genesys is set
     if deprovisioner is not None:
@@ -60,13 +74,15 @@ def create_app(
     metrics.read_jobs_with(lambda: _jobs_snapshot(components.engine))
     checks = _readiness_checks(components)
     app.register_blueprint(health.blueprint(checks=checks, metrics=metrics))
-    admin.init_app(app, audit=components.audit, settings=settings)
+    admin_throttle = FailureThrottle()  # one for every guarded admin blueprint
+    admin.init_app(app, audit=components.audit, settings=settings, throttle=admin_throttle)
     jobs_routes.init_app(
         app,
         engine=components.engine,
         audit=components.audit,
         settings=settings,
         wake=deprovisioner.wake if deprovisioner else None,
+        throttle=admin_throttle,
     )
     console.init_app(
         app,
@@ -86,9 +102,38 @@ def create_app(
             audit=components.audit,
             deprovisioning=deprovisioner.service if deprovisioner else None,
             ack_mode=settings.ack_mode,
+            request_deadline_s=settings.request_deadline_s,
+            max_genesys_calls=settings.max_genesys_calls,
+            public_url=settings.public_url,
         ),
     )
+    _routing_errors(app)
     return app
+
+
+def _routing_errors(app: Flask) -> None:
+    """404 and 405 from routing (no view matched, so no blueprint handler runs; Flask
+    ``docs/blueprints.rst``): SCIM JSON under /scim, JSON under /admin, Flask's own elsewhere."""
+
+    def unmatched(exc: HTTPException) -> Response | HTTPException:
+        if admin.is_admin_path():
+            return admin.http_error(exc)
+        return scim_errors.unmatched(exc)
+
+    app.register_error_handler(404, unmatched)
+    app.register_error_handler(405, unmatched)
+
+
+def _start_on_first_request(app: Flask, start: Callable[[], None]) -> None:
+    """A thread starts in the process that serves, at its first request (not in ``create_app``:
+    gunicorn's ``preload_app`` forks after it, and a thread does not survive a fork)."""
+    started = threading.Event()
+
+    @app.before_request
+    def _start() -> None:
+        if not started.is_set():
+            started.set()
+            start()
 
 
 def _start_worker_on_first_request(app: Flask, deprovisioner: wiring.JobEngine) -> None:
@@ -161,10 +206,33 @@ def _readiness_checks(components: Components) -> dict[str, health.Check]:
             conn.execute(sa.text("SELECT 1"))
         return f"reachable ({engine.dialect.name})"
 
+    in_flight: list[concurrent.futures.Future[None]] = []
+
     def genesys() -> str:
-        if components.gateway is None:
+        gateway = components.gateway
+        if gateway is None:
             raise RuntimeError("no Genesys org configured (GENESYS_REGION or GENESYS_API_HOST)")
-        components.gateway.ensure_token(deadline=time.monotonic() + 5)
+        # A probe must answer fast while Genesys is slow: the check runs on a thread of its own
+        # and the probe waits for it at most READINESS_GENESYS_S (one check in flight at a time,
+        # so repeated probes against a hung Genesys do not pile up threads).
+        if not in_flight or in_flight[0].done():
+            future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+            def check() -> None:
+                try:
+                    gateway.ensure_token(deadline=time.monotonic() + READINESS_GENESYS_S)
+                    future.set_result(None)
+                except BaseException as e:  # handed to the probe that waits for it
+                    future.set_exception(e)
+
+            threading.Thread(target=check, name="readiness-genesys", daemon=True).start()
+            in_flight[:] = [future]
+        try:
+            in_flight[0].result(timeout=READINESS_GENESYS_S)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(
+                f"Genesys gave no token within {READINESS_GENESYS_S:.0f} s"
+            ) from None
         return f"token obtainable for {settings.genesys_api_host}"
 
     def worker() -> str:

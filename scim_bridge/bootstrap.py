@@ -122,7 +122,10 @@ class Components:
     @property
     def audit(self) -> AuditLog:
         made: AuditLog = self._get(
-            "audit", lambda: AuditLog(self.engine, logger=self._audit_logger)
+            "audit",
+            lambda: AuditLog(
+                self.engine, logger=self._audit_logger, key=self.settings.audit_hmac_key
+            ),
         )
         return made
 
@@ -162,9 +165,13 @@ class Components:
                 settings.rate_limit_per_minute,
                 window_s=settings.rate_limit_window_s + BUDGET_MARGIN_S,
             )
-            budget = SharedBudget(settings.rate_limit_per_minute, slots.try_take)
+            budget = SharedBudget(
+                settings.rate_limit_per_minute, slots.try_take, reserve=settings.deprovision_reserve
+            )
         else:
-            budget = SlidingWindowBudget(settings.rate_limit_per_minute)
+            budget = SlidingWindowBudget(
+                settings.rate_limit_per_minute, reserve=settings.deprovision_reserve
+            )
         return budget if self.metrics is None else _MeteredBudget(budget, self.metrics)
 
     @property
@@ -236,6 +243,12 @@ class Components:
         )
         self._closers.append(built.stop)
         return built
+
+    def on_close(self, close: Callable[[], None]) -> None:
+        """Run ``close`` at ``close()``, before what was built until now is closed (closers run
+        in reverse order: a thread that logs through the engine stops before it is disposed)."""
+        with self._lock:
+            self._closers.append(close)
 
     def close(self) -> None:
         """Stop the in-process worker, release Genesys connections and the database pool (of

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("scim_bridge.demo", "run the sandbox and the bridge together (the README's demo)"),
     "serve": (
         "scim_bridge.serve",
-        "serve the bridge against the Genesys org the environment names",
+        "serve the bridge (gunicorn with gunicorn.conf.py) against the org the environment names",
     ),
     "tokens": ("scim_bridge.scim.cli_tokens", "create, list or revoke SCIM bearer tokens"),
     "operators": (

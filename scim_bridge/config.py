@@ -10,12 +10,16 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 DEFAULT_DATABASE_URL = "sqlite:///scim-bridge.db"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _TRUE = {"1", "true", "yes", "on"}
+# SCIM_BRIDGE_ADMIN_TOKEN and AUDIT_HMAC_KEY: at least this many characters (a guessable admin
+# token is a guessable operator; a short key makes the keyed chain recomputable).
+MIN_SECRET_LENGTH = 32
 _FALSE = {"0", "false", "no", "off", ""}
 
 
@@ -40,6 +44,22 @@ def parse_bool(text: str, *, name: str) -> bool:
     raise ConfigError(f"{name}: expected true or false, got {text!r}")
 
 
+def _fraction(text: str, *, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a fraction such as 0.2, got {text!r}") from None
+    if not 0 <= value <= 0.9:
+        raise ConfigError(f"{name}: expected 0 to 0.9, got {text!r}")
+    return value
+
+
+def _positive_int(text: str, *, name: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"{name}: expected a positive integer, got {text!r}")
+    return int(text)
+
+
 @dataclasses.dataclass(frozen=True)
 class DeleteBreaker:
     """More than ``limit`` deletes within ``window_s`` seconds: further deletes wait for a person."""
@@ -53,6 +73,56 @@ class DeleteBreaker:
         if not sep or not count.strip().isdigit():
             raise ConfigError(f"DELETE_BREAKER: expected N/WINDOW such as 25/1h, got {text!r}")
         return cls(int(count), parse_duration(window, name="DELETE_BREAKER window"))
+
+
+_SPAN = re.compile(r"^\s*P?(\d+)\s*([DWY])\s*$", re.IGNORECASE)
+_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class HistorySince:
+    """Where the history proof's window starts (``HISTORY_SINCE``): a fixed date (``2021-06-01``,
+    UTC midnight), or a span back from now (``5y``, ``1826d``, ``260w``, or ISO 8601 ``P5Y``).
+
+    The default, five years, is the longest "maximum interaction data retention time" an org can
+    set; without one, Genesys keeps conversation detail data for the life of the contract
+    (HELP "Retention period for analytics data and recording", help.mypurecloud.com/?p=278459).
+    A year is 365.25 days, rounded down (``5y`` = 1826 days).
+    """
+
+    days: int | None = 1826
+    date: datetime | None = None
+
+    def start(self, now: datetime) -> datetime:
+        if self.date is not None:
+            return self.date
+        return now - timedelta(days=self.days or 0)
+
+    def __str__(self) -> str:
+        return self.date.date().isoformat() if self.date is not None else f"{self.days}d"
+
+    @classmethod
+    def parse(cls, text: str, *, name: str = "HISTORY_SINCE") -> HistorySince:
+        if date := _DATE.match(text):
+            try:
+                moment = datetime.fromisoformat(date.group(1)).replace(tzinfo=UTC)
+            except ValueError:
+                raise ConfigError(f"{name}: not a calendar date: {text!r}") from None
+            return cls(days=None, date=moment)
+        span = _SPAN.match(text)
+        if not span:
+            raise ConfigError(
+                f"{name}: expected a date (2021-06-01) or a span back from now (5y, 1826d, 260w, "
+                f"P5Y), got {text!r}"
+            )
+        count, unit = int(span.group(1)), span.group(2).upper()
+        days = count * {"D": 1, "W": 7}[unit] if unit != "Y" else int(count * 365.25)
+        if not 1 <= days <= 36525:
+            raise ConfigError(f"{name}: expected 1 day to 100 years, got {text!r}")
+        return cls(days=days)
+
+
+DEFAULT_HISTORY_SINCE = HistorySince()
 
 
 def region_api_host(region: str) -> str:
@@ -76,7 +146,9 @@ class Settings:
     dry_run: bool = False
     delete_breaker: DeleteBreaker | None = None
     delete_inactive_after_s: float | None = None
-    history_lookback_days: int = 90
+    history_since: HistorySince = DEFAULT_HISTORY_SINCE
+    history_job_poll_s: float = 10.0
+    history_job_resubmits: int = 3
     sync_budget_s: float = 10.0
     ack_mode: str = "success"  # or "strict" (SCIM_ACK)
     rate_limit_per_minute: int = 300
@@ -87,6 +159,31 @@ class Settings:
     genesys_read_timeout_s: float = 30.0
     worker_in_process: bool = True
     log_level: str = "INFO"
+    # AUDIT_HMAC_KEY: the audit chain is keyed (HMAC-SHA256) when set (docs/audit.md).
+    audit_hmac_key: bytes | None = dataclasses.field(default=None, repr=False)
+    # AUDIT_HEAD_LOG_INTERVAL: how often the serving process logs the audit head (0: never).
+    audit_head_log_interval_s: float = 300.0
+    # GENESYS_DEPROVISION_RESERVE: the share of the rate budget SCIM reads may not take, kept
+    # for deprovisioning (0 to 0.9).
+    deprovision_reserve: float = 0.2
+    # SCIM_REQUEST_DEADLINE: every Genesys call a SCIM request's directory work makes ends by it.
+    request_deadline_s: float = 30.0
+    # SCIM_MAX_GENESYS_CALLS: the directory calls one SCIM request may make (more: 400 tooMany).
+    max_genesys_calls: int = 30
+    # SCIM_BRIDGE_PUBLIC_URL: the base URL IdPs reach the bridge at (meta.location, Location);
+    # None: the bridge's own address as the WSGI server reports it (never the Host header).
+    public_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.admin_token is not None and len(self.admin_token) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"SCIM_BRIDGE_ADMIN_TOKEN: at least {MIN_SECRET_LENGTH} characters are required "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        if self.audit_hmac_key is not None and len(self.audit_hmac_key) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"AUDIT_HMAC_KEY: at least {MIN_SECRET_LENGTH} characters are required"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,14 +202,42 @@ class Settings:
         ack = (get("SCIM_ACK") or "success").lower()
         if ack not in ("success", "strict"):
             raise ConfigError(f"SCIM_ACK: expected success or strict, got {ack!r}")
-        lookback = int(get("HISTORY_LOOKBACK_DAYS") or 90)
+        since_text = get("HISTORY_SINCE")
+        lookback = get("HISTORY_LOOKBACK_DAYS")  # the older setting: a number of days
+        if since_text is None and lookback is not None:
+            if not lookback.strip().isdigit():
+                raise ConfigError(
+                    f"HISTORY_LOOKBACK_DAYS: expected a number of days, got {lookback!r}"
+                )
+            since_text = f"{lookback.strip()}d"
+        since = (
+            HistorySince.parse(
+                since_text,
+                name="HISTORY_SINCE" if get("HISTORY_SINCE") else "HISTORY_LOOKBACK_DAYS",
+            )
+            if since_text
+            else DEFAULT_HISTORY_SINCE
+        )
+        poll = parse_duration(get("HISTORY_JOB_POLL") or "10s", name="HISTORY_JOB_POLL")
+        resubmits = get("HISTORY_JOB_RESUBMITS") or "3"
+        if not resubmits.isdigit():
+            raise ConfigError(f"HISTORY_JOB_RESUBMITS: expected 0 or more, got {resubmits!r}")
         window = parse_duration(
             get("GENESYS_RATE_LIMIT_WINDOW") or "60s", name="GENESYS_RATE_LIMIT_WINDOW"
         )
         if window <= 0:
             raise ConfigError("GENESYS_RATE_LIMIT_WINDOW: expected a positive duration")
-        if not 1 <= lookback <= 3650:
-            raise ConfigError("HISTORY_LOOKBACK_DAYS: expected 1 to 3650")
+        if poll <= 0:
+            raise ConfigError("HISTORY_JOB_POLL: expected a positive duration")
+        hmac_key = get("AUDIT_HMAC_KEY")
+        public_url = get("SCIM_BRIDGE_PUBLIC_URL")
+        if public_url is not None:
+            public_url = public_url.strip().rstrip("/")
+            if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", public_url):
+                raise ConfigError(
+                    "SCIM_BRIDGE_PUBLIC_URL: expected an absolute http(s) URL such as "
+                    f"https://scim.example.com, got {public_url!r}"
+                )
         return cls(
             genesys_api_host=host.rstrip("/") if host else None,
             genesys_client_id=get("GENESYS_CLIENT_ID"),
@@ -129,7 +254,9 @@ class Settings:
                 if inactive_after
                 else None
             ),
-            history_lookback_days=lookback,
+            history_since=since,
+            history_job_poll_s=poll,
+            history_job_resubmits=int(resubmits),
             sync_budget_s=parse_duration(
                 get("SCIM_SYNC_BUDGET_S") or "10", name="SCIM_SYNC_BUDGET_S"
             ),
@@ -146,6 +273,20 @@ class Settings:
                 get("SCIM_BRIDGE_IN_PROCESS_WORKER") or "true", name="SCIM_BRIDGE_IN_PROCESS_WORKER"
             ),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            audit_hmac_key=hmac_key.encode("utf-8") if hmac_key else None,
+            audit_head_log_interval_s=parse_duration(
+                get("AUDIT_HEAD_LOG_INTERVAL") or "5m", name="AUDIT_HEAD_LOG_INTERVAL"
+            ),
+            public_url=public_url,
+            deprovision_reserve=_fraction(
+                get("GENESYS_DEPROVISION_RESERVE") or "0.2", name="GENESYS_DEPROVISION_RESERVE"
+            ),
+            request_deadline_s=parse_duration(
+                get("SCIM_REQUEST_DEADLINE") or "30", name="SCIM_REQUEST_DEADLINE"
+            ),
+            max_genesys_calls=_positive_int(
+                get("SCIM_MAX_GENESYS_CALLS") or "30", name="SCIM_MAX_GENESYS_CALLS"
+            ),
         )
 
     def require_genesys(self) -> None:

@@ -1,5 +1,8 @@
 """``scim-bridge demo``: the Genesys sandbox and the bridge together, seeded, on loopback.
 
+A development server (threads, one process): for trying the bridge, not for production, which is
+``scim-bridge serve`` (gunicorn).
+
 The README's run command (``make demo``). Prints the SCIM base URL and a bearer token; point an
 IdP (or curl) at it. The database is a fresh file in a temporary directory unless
 ``DATABASE_URL`` says otherwise.
@@ -56,6 +59,13 @@ def run(args: argparse.Namespace) -> int:
         genesys_client_id=config.client_id,
         genesys_client_secret=config.client_secret,
         database_url=database_url,
+        # meta.location and Location name where the demo listens (never the Host header).
+        public_url=settings.public_url
+        or (f"http://{args.host}:{args.port}" if args.port else None),
+        # The sandbox's async details jobs take 3 s: poll them sooner than a real org's.
+        history_job_poll_s=(
+            settings.history_job_poll_s if "HISTORY_JOB_POLL" in os.environ else 2.0
+        ),
     )
     app = create_app(settings)
     try:

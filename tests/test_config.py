@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from scim_bridge.config import ConfigError, DeleteBreaker, Settings, parse_duration
+from scim_bridge.config import ConfigError, DeleteBreaker, HistorySince, Settings, parse_duration
 
 
 def test_defaults_need_no_environment() -> None:
     settings = Settings.from_env({})
     assert settings.database_url == "sqlite:///scim-bridge.db"
-    assert settings.history_lookback_days == 90
+    # Five years: the longest maximum interaction-data retention an org can set (HELP ?p=278459).
+    assert settings.history_since == HistorySince(days=1826)
+    assert settings.history_job_poll_s == 10.0
+    assert settings.history_job_resubmits == 3
     assert settings.sync_budget_s == 10.0
     assert settings.rate_limit_per_minute == 300
     assert settings.ack_mode == "success"
@@ -65,6 +70,10 @@ def test_policies_parse() -> None:
         ("DRY_RUN", "maybe"),
         ("SCIM_ACK", "sometimes"),
         ("HISTORY_LOOKBACK_DAYS", "0"),
+        ("HISTORY_SINCE", "soon"),
+        ("HISTORY_SINCE", "2021-02-30"),
+        ("HISTORY_JOB_POLL", "0s"),
+        ("HISTORY_JOB_RESUBMITS", "-1"),
         ("GENESYS_REGION", "https://api.mypurecloud.ie/api/v2"),
     ],
 )
@@ -75,7 +84,10 @@ def test_malformed_settings_name_the_variable(name: str, value: str) -> None:
 
 def test_secrets_stay_out_of_repr() -> None:
     settings = Settings.from_env(
-        {"GENESYS_CLIENT_SECRET": "s3cr3t-value", "SCIM_BRIDGE_ADMIN_TOKEN": "adm1n-value"}
+        {
+            "GENESYS_CLIENT_SECRET": "s3cr3t-value",
+            "SCIM_BRIDGE_ADMIN_TOKEN": "adm1n-value-" + "x" * 32,
+        }
     )
     assert "s3cr3t-value" not in repr(settings)
     assert "adm1n-value" not in repr(settings)
@@ -98,3 +110,33 @@ def test_the_rate_limit_window_is_a_minute_unless_told() -> None:
     assert Settings.from_env({"GENESYS_RATE_LIMIT_WINDOW": "2s"}).rate_limit_window_s == 2.0
     with pytest.raises(ConfigError, match="GENESYS_RATE_LIMIT_WINDOW"):
         Settings.from_env({"GENESYS_RATE_LIMIT_WINDOW": "0s"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5y", HistorySince(days=1826)),
+        ("P5Y", HistorySince(days=1826)),
+        ("1826d", HistorySince(days=1826)),
+        ("P90D", HistorySince(days=90)),
+        ("104w", HistorySince(days=728)),
+        ("2021-06-01", HistorySince(days=None, date=datetime(2021, 6, 1, tzinfo=UTC))),
+    ],
+)
+def test_history_since_is_a_date_or_a_span_back_from_now(text: str, expected: HistorySince) -> None:
+    assert Settings.from_env({"HISTORY_SINCE": text}).history_since == expected
+
+
+def test_history_since_starts_the_window() -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert HistorySince(days=90).start(now) == datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+    fixed = HistorySince.parse("2024-01-01")
+    assert fixed.start(now) == datetime(2024, 1, 1, tzinfo=UTC)
+    assert str(fixed) == "2024-01-01"
+    assert str(HistorySince()) == "1826d"
+
+
+def test_the_older_lookback_setting_still_works() -> None:
+    assert Settings.from_env({"HISTORY_LOOKBACK_DAYS": "90"}).history_since == HistorySince(days=90)
+    both = {"HISTORY_LOOKBACK_DAYS": "90", "HISTORY_SINCE": "2y"}
+    assert Settings.from_env(both).history_since == HistorySince(days=730)

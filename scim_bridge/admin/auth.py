@@ -8,7 +8,9 @@ that must stay open (liveness, readiness, metrics scraped by Prometheus) belong 
 - no ``SCIM_BRIDGE_ADMIN_TOKEN`` configured: 503, the admin API is disabled (it says so, rather
   than a 404 that looks like a wrong URL); nothing is accepted, not even an empty token;
 - missing, malformed or wrong token: 401 with ``WWW-Authenticate: Bearer``, and an
-  ``admin:auth:failed`` audit event (the presented token is never recorded).
+  ``admin:auth:failed`` audit event (the presented token is never recorded), throttled like failed
+  SCIM logins: at most one event per reason every 10 s, carrying how many it stands for, so that
+  a flood of wrong tokens costs log lines, not hash-chain appends.
 
 The comparison is constant-time over SHA-256 digests (so not even the length leaks).
 """
@@ -17,12 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 
 from flask import Blueprint, Response, jsonify, request
 
 from scim_bridge.audit import AuditLog, Tag
+from scim_bridge.audit.throttle import FailureThrottle
 
 REALM = "scim-bridge-admin"
+
+log = logging.getLogger(__name__)
 
 
 def token_matches(presented: str, expected: str) -> bool:
@@ -40,7 +46,16 @@ def presented_token() -> str | None:
     return value.strip()
 
 
-def protect(blueprint: Blueprint, *, token: str | None, audit: AuditLog | None = None) -> None:
+def protect(
+    blueprint: Blueprint,
+    *,
+    token: str | None,
+    audit: AuditLog | None = None,
+    throttle: FailureThrottle | None = None,
+) -> None:
+    """``throttle``: share one between every guarded blueprint of an app (one per call else)."""
+    throttle = throttle or FailureThrottle()
+
     def guard() -> Response | None:
         if not token:
             response = jsonify(
@@ -55,7 +70,12 @@ def protect(blueprint: Blueprint, *, token: str | None, audit: AuditLog | None =
         reason = "missing" if "Authorization" not in request.headers else "wrong"
         if presented is None and reason == "wrong":
             reason = "malformed"
-        if audit is not None:
+        log.warning(
+            "admin authentication failed",
+            extra={"reason": reason, "path": request.path, "method": request.method},
+        )
+        suppressed = throttle.admit(f"admin:{reason}")
+        if audit is not None and suppressed is not None:
             audit.record(
                 Tag.ADMIN_AUTH_FAILED,
                 actor="anonymous",
@@ -65,6 +85,7 @@ def protect(blueprint: Blueprint, *, token: str | None, audit: AuditLog | None =
                     "method": request.method,
                     "path": request.path,
                     "remote_addr": request.remote_addr,
+                    "suppressed_since_last": suppressed,
                 },
             )
         response = jsonify(error="unauthorized", detail=f"admin bearer token {reason}")

@@ -13,12 +13,14 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from scim_bridge.admin import auth
+from scim_bridge.admin import auth, register_json_errors
 from scim_bridge.audit import AuditLog
+from scim_bridge.audit.throttle import FailureThrottle
 from scim_bridge.config import Settings
 from scim_bridge.deprovision import jobs, operators
 
 MAX_LIMIT = 500
+MAX_OFFSET = 10**9  # well inside a 64-bit OFFSET on both databases
 
 
 def blueprint(
@@ -34,10 +36,12 @@ def blueprint(
     @bp.get("/jobs")
     def list_jobs() -> Response:
         try:
-            limit = min(int(request.args.get("limit", 100)), MAX_LIMIT)
-            offset = max(int(request.args.get("offset", 0)), 0)
+            limit = int(request.args.get("limit", 100))
+            offset = int(request.args.get("offset", 0))
         except ValueError:
             return error(400, "limit and offset are integers")
+        if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
+            return error(400, f"limit is 1 to {MAX_LIMIT}, offset 0 to {MAX_OFFSET}")
         rows = jobs.listing(
             engine,
             state=request.args.get("state") or None,
@@ -92,9 +96,11 @@ def init_app(
     audit: AuditLog,
     settings: Settings,
     wake: Callable[[], None] | None = None,
+    throttle: FailureThrottle | None = None,
 ) -> None:
     """Register the routes under ``/admin``, behind the admin bearer token (``admin/auth.py``)."""
     bp = Blueprint("admin_deprovisioning", __name__, url_prefix="/admin")
-    auth.protect(bp, token=settings.admin_token, audit=audit)
+    auth.protect(bp, token=settings.admin_token, audit=audit, throttle=throttle)
+    register_json_errors(bp)
     bp.register_blueprint(blueprint(engine, audit, wake=wake))
     app.register_blueprint(bp)

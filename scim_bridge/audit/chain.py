@@ -9,12 +9,19 @@ no whitespace, ASCII only (Python's ``json.dumps(obj, sort_keys=True, separators
 
 ``prev_hash`` is the previous event's hash (64 zeros for seq 1), so each hash covers the whole
 history before it: an edited, deleted or reordered row breaks the chain from that row on.
+
+With ``AUDIT_HMAC_KEY`` the hash is HMAC-SHA256 under that key instead (a *keyed* event), so that
+recomputing the chain after an edit needs the key. A chain may start unkeyed (events written
+before the key was configured); once one event is keyed every later one must be, and a verifier
+holding the key refuses a head that is not keyed (docs/audit.md "What each check defends
+against").
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -86,8 +93,30 @@ class AuditEvent:
         return event_hash(self.hashed_fields())
 
 
-def event_hash(fields: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(dict(fields)).encode("ascii")).hexdigest()
+def event_hash(fields: Mapping[str, Any], key: bytes | None = None) -> str:
+    """SHA-256 of the canonical form; with ``key``, HMAC-SHA256 under it (a keyed event)."""
+    body = canonical_json(dict(fields)).encode("ascii")
+    if key is not None:
+        return hmac.new(key, body, hashlib.sha256).hexdigest()
+    return hashlib.sha256(body).hexdigest()
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    """``"17:ab12..."`` (what ``audit head`` prints) -> (17, "ab12..."); ValueError otherwise."""
+    seq_text, sep, digest = text.strip().partition(":")
+    digest = digest.lower()
+    if (
+        not sep
+        or not seq_text.isdigit()
+        or len(digest) != 64
+        or any(c not in "0123456789abcdef" for c in digest)
+    ):
+        raise ValueError(f"expected SEQ:HASH (e.g. 17:<64 hex digits>), got {text[:80]!r}")
+    return int(seq_text), digest
+
+
+def format_head(seq: int, digest: str) -> str:
+    return f"{seq}:{digest}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,17 +126,32 @@ class VerifyResult:
     first_broken_seq: int | None = None
     reason: str | None = None
     head_hash: str | None = None
+    keyed_from: int | None = None  # the first keyed event's seq (None: none is keyed)
 
 
-def verify_rows(rows: Iterable[Mapping[str, Any]], *, head: tuple[int, str] | None) -> VerifyResult:
+def verify_rows(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    head: tuple[int, str] | None,
+    key: bytes | None = None,
+    expect: Iterable[tuple[int, str]] = (),
+) -> VerifyResult:
     """Walk stored rows in seq order (as exported: ``at`` text, ``detail`` an object) and re-hash.
 
     ``head`` is the (seq, hash) the database says is last; None skips that check (an export
     file on its own). ``count`` is the number of events that verified before the first break.
+    ``key``: the ``AUDIT_HMAC_KEY``; keyed events need it, and with it the last event must be
+    keyed. ``expect``: heads recorded earlier, outside the database (``audit head``, the log);
+    the trail must still hold each event with that hash (a rewrite or a cut fails).
     """
+    expected: dict[int, set[str]] = {}
+    for want_seq, want_hash in expect:
+        expected.setdefault(want_seq, set()).add(want_hash)
     expected_seq = 1
     prev = GENESIS_HASH
     count = 0
+    keyed_from: int | None = None
+    last_keyed = False
     for row in rows:
         seq = int(row["seq"])
         if seq != expected_seq:
@@ -117,12 +161,51 @@ def verify_rows(rows: Iterable[Mapping[str, Any]], *, head: tuple[int, str] | No
             return VerifyResult(
                 False, count, seq, "prev_hash does not match the previous event's hash"
             )
-        fields = {key: row[key] for key in _HASHED_KEYS}
-        if event_hash(fields) != row["hash"]:
-            return VerifyResult(False, count, seq, "content does not match its hash (edited)")
-        prev = str(row["hash"])
+        fields = {name: row[name] for name in HASHED_KEYS}
+        stored = str(row["hash"])
+        if key is not None and hmac.compare_digest(event_hash(fields, key), stored):
+            keyed_from = seq if keyed_from is None else keyed_from
+            last_keyed = True
+        elif event_hash(fields) == stored:
+            if keyed_from is not None:
+                return VerifyResult(
+                    False,
+                    count,
+                    seq,
+                    f"not keyed, after keyed events from seq {keyed_from} "
+                    "(recomputed without the key)",
+                )
+            last_keyed = False
+        else:
+            reason = "content does not match its hash (edited)"
+            if key is None:
+                reason += ", or it is keyed: set AUDIT_HMAC_KEY to verify a keyed chain"
+            return VerifyResult(False, count, seq, reason)
+        if seq in expected and expected[seq] != {stored}:
+            return VerifyResult(
+                False,
+                count,
+                seq,
+                f"seq {seq} no longer has the expected hash (the trail was rewritten)",
+            )
+        prev = stored
         expected_seq += 1
         count += 1
+    if expected and count < max(expected):
+        return VerifyResult(
+            False,
+            count,
+            count + 1,
+            f"the trail ends at seq {count}, before the expected seq {max(expected)} (events cut)",
+        )
+    if key is not None and count and not last_keyed:
+        return VerifyResult(
+            False,
+            count,
+            count,
+            "the last event is not keyed: the chain was recomputed without the key, or no "
+            "event has been written since AUDIT_HMAC_KEY was set",
+        )
     if head is not None:
         head_seq, head_hash = head
         if head_seq != count or head_hash != prev:
@@ -138,10 +221,10 @@ def verify_rows(rows: Iterable[Mapping[str, Any]], *, head: tuple[int, str] | No
                 broken,
                 f"the head records seq {head_seq}, the trail ends at seq {count} ({why})",
             )
-    return VerifyResult(True, count, head_hash=prev)
+    return VerifyResult(True, count, head_hash=prev, keyed_from=keyed_from)
 
 
-_HASHED_KEYS = (
+HASHED_KEYS = (
     "seq",
     "at",
     "tag",

@@ -1,8 +1,11 @@
-"""``scim-bridge audit verify | export``: check the chain, or write it out as JSON Lines for a SIEM.
+"""``scim-bridge audit verify | head | export``: check the chain, print its head, or write it out
+as JSON Lines for a SIEM.
 
-Both read ``DATABASE_URL`` (the bridge's own setting). ``verify`` exits 0 and prints the event
-count when the chain is intact, 1 and the first broken seq when it is not, 3 when there is no
-audit trail at that URL (2 is a usage error). ``export`` writes one event per line to stdout
+All read ``DATABASE_URL`` and ``AUDIT_HMAC_KEY`` (the bridge's own settings). ``verify`` exits 0
+and prints the event count when the chain is intact, 1 and the first broken seq when it is not,
+3 when there is no audit trail at that URL (2 is a usage error). ``verify --expect SEQ:HASH``
+also fails when the trail no longer holds that head (a rewrite or a cut). ``head`` verifies, then
+prints ``SEQ:HASH`` on its last line, to be kept somewhere the database's writers cannot reach. ``export`` writes one event per line to stdout
 (docs/audit.md) and records an ``admin:audit:exported`` event saying what it exported; that
 event's log line goes to stderr, so stdout stays pure JSON Lines.
 """
@@ -29,10 +32,24 @@ EXIT_NO_TRAIL = 3
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    sub.add_parser(
+    verify = sub.add_parser(
         "verify",
         help="re-hash the whole chain; exit 0 when intact, 1 with the first broken seq",
         description="Re-hash every event and check the chain and its head (docs/audit.md).",
+    )
+    verify.add_argument(
+        "--expect",
+        metavar="SEQ:HASH",
+        action="append",
+        default=[],
+        help="a head recorded earlier (`audit head`, the log); fail if the trail no longer "
+        "holds it (repeatable)",
+    )
+    sub.add_parser(
+        "head",
+        help="verify, then print the head as SEQ:HASH on the last line",
+        description="Verify the chain, then print its head as SEQ:HASH (keep it outside the "
+        "database; check it later with `audit verify --expect SEQ:HASH`).",
     )
     export = sub.add_parser(
         "export",
@@ -53,11 +70,17 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that ``scim-bridge --help`` does not pay for SQLAlchemy.
     import sqlalchemy as sa
 
+    from scim_bridge.audit.chain import parse_head
     from scim_bridge.bootstrap import bootstrap
-    from scim_bridge.config import Settings
+    from scim_bridge.config import ConfigError, Settings
     from scim_bridge.store.schema import audit_events, audit_head
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        expected = [parse_head(text) for text in getattr(args, "expect", [])]
+    except (ConfigError, ValueError) as e:
+        print(f"scim-bridge audit: {e}", file=sys.stderr)
+        return EXIT_USAGE
     with _stderr_logger() as logger:
         # migrate=False: reading a database that has no trail must not create one.
         components = bootstrap(settings, migrate=False, audit_logger=logger)
@@ -70,22 +93,39 @@ def run(args: argparse.Namespace) -> int:
                 print(f"no audit trail at {shown}", file=sys.stderr)
                 return EXIT_NO_TRAIL
             if args.audit_command == "verify":
-                return _verify(components.audit)
+                return _verify(components.audit, expected)
+            if args.audit_command == "head":
+                return _head(components.audit)
             return _export(components.audit, args)
         finally:
             components.close()
 
 
-def _verify(log: AuditLog) -> int:
-    result = log.verify()
+def _verify(log: AuditLog, expected: list[tuple[int, str]]) -> int:
+    result = log.verify(expect=expected)
     if result.ok:
-        print(f"ok: {result.count} events, chain intact (head {result.head_hash})")
+        keyed = "" if result.keyed_from is None else f", keyed from seq {result.keyed_from}"
+        held = f", holds {len(expected)} expected head(s)" if expected else ""
+        print(f"ok: {result.count} events, chain intact{keyed}{held} (head {result.head_hash})")
         return EXIT_OK
     print(
         f"BROKEN at seq {result.first_broken_seq}: {result.reason} "
         f"({result.count} events verified before it)"
     )
     return EXIT_BROKEN
+
+
+def _head(log: AuditLog) -> int:
+    from scim_bridge.audit.chain import format_head
+
+    result = log.verify()
+    if not result.ok:
+        print(f"BROKEN at seq {result.first_broken_seq}: {result.reason}; no head printed")
+        return EXIT_BROKEN
+    seq, digest = log.head()
+    print(f"ok: {result.count} events, chain intact; head (keep it outside the database):")
+    print(format_head(seq, digest))
+    return EXIT_OK
 
 
 def _export(log: AuditLog, args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from scim_bridge import correlation
 from scim_bridge.audit.chain import (
+    HASHED_KEYS,
     AuditEvent,
     VerifyResult,
     canonical_json,
@@ -76,8 +77,12 @@ class AuditLog:
         *,
         clock: Callable[[], datetime] = _utcnow,
         logger: logging.Logger | None = None,
+        key: bytes | None = None,
     ) -> None:
+        """``key``: ``AUDIT_HMAC_KEY`` (``Settings.audit_hmac_key``); every event this log
+        appends is then keyed, and ``verify`` needs it."""
         self.engine = engine
+        self.key = key
         self._clock = clock
         self._logger = logger or logging.getLogger(LOGGER_NAME)
         if self._logger.level == logging.NOTSET:
@@ -170,7 +175,7 @@ class AuditLog:
             **{k: v for k, v in fields.items() if not k.startswith("_")},
             "prev_hash": prev_hash,
         }
-        digest = event_hash(hashed)
+        digest = event_hash(hashed, self.key)
         conn.execute(_INSERT_EVENT, {**hashed, "detail": fields["_detail_json"], "hash": digest})
         conn.execute(_SET_HEAD_HASH, {"new_hash": digest})
         return _event({**hashed, "hash": digest})
@@ -236,11 +241,32 @@ class AuditLog:
             seq, digest = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash)).one()
         return int(seq), str(digest)
 
-    def verify(self, *, batch: int = 1000) -> VerifyResult:
+    def head_is_keyed(self) -> bool:
+        """Whether the last event was hashed with this log's key (True with no events)."""
+        if self.key is None:
+            return False
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(audit_events).order_by(audit_events.c.seq.desc()).limit(1)
+            ).first()
+        if row is None:
+            return True
+        stored = _stored_row(row._asdict())
+        fields = {name: stored[name] for name in HASHED_KEYS}
+        return bool(event_hash(fields, self.key) == stored["hash"])
+
+    def ensure_keyed_head(self, *, actor: str) -> None:
+        """With a key, make the head keyed now (an ``audit:chain:keyed`` event) if it is not, so
+        that a verifier holding the key can insist on a keyed head from the first start on."""
+        if self.key is not None and not self.head_is_keyed():
+            self.record(Tag.AUDIT_CHAIN_KEYED, actor=actor, detail={"alg": "hmac-sha256"})
+
+    def verify(self, *, batch: int = 1000, expect: Iterable[tuple[int, str]] = ()) -> VerifyResult:
         """Re-hash every event from the first and compare with the stored chain and head.
 
-        The same check as the 10 lines in docs/audit.md, over the database. Reads the head first:
-        events appended while this runs are beyond it and are left for the next run.
+        The same check as the lines in docs/audit.md, over the database. Reads the head first:
+        events appended while this runs are beyond it and are left for the next run. ``expect``
+        holds heads recorded earlier (``audit head``): the trail must still contain each.
         """
         head_seq, head_hash = self.head()
 
@@ -260,7 +286,7 @@ class AuditLog:
                         return
                     after = page[-1].seq
 
-        return verify_rows(rows(), head=(head_seq, head_hash))
+        return verify_rows(rows(), head=(head_seq, head_hash), key=self.key, expect=expect)
 
 
 class Recorder:

@@ -21,7 +21,11 @@ class Tag(StrEnum):
     SCIM_GROUP_DELETED = "scim:group:deleted"
     SCIM_TOKEN_CREATED = "scim:token:created"  # noqa: S105 (a tag, not a secret)
     SCIM_TOKEN_REVOKED = "scim:token:revoked"  # noqa: S105
+    SCIM_TOKEN_ROTATED = "scim:token:rotated"  # noqa: S105
+    SCIM_TOKEN_TRANSFERRED = "scim:token:transferred"  # noqa: S105
     SCIM_AUTH_FAILED = "scim:auth:failed"
+    # A token asked for a user or group outside its scope or owned by another token (404).
+    SCIM_ACCESS_DENIED = "scim:access:denied"
 
     # What the deprovisioning engine did in Genesys, step by step.
     DEPROVISION_JOB_CREATED = "deprovision:job:created"
@@ -42,6 +46,7 @@ class Tag(StrEnum):
     DEPROVISION_CONVERSATION_WAITING = "deprovision:conversation:waiting"
     DEPROVISION_USER_DEACTIVATED = "deprovision:user:deactivated"
     DEPROVISION_USER_REACTIVATED = "deprovision:user:reactivated"
+    DEPROVISION_HISTORY_WAITING = "deprovision:history:waiting"  # on an async details job
     DEPROVISION_HISTORY_CAPTURED = "deprovision:history:captured"
     DEPROVISION_USER_DELETED = "deprovision:user:deleted"
     DEPROVISION_HISTORY_VERIFIED = "deprovision:history:verified"
@@ -59,3 +64,6 @@ class Tag(StrEnum):
     CONSOLE_SIGNED_OUT = "console:session:signed-out"
     CONSOLE_AUTH_FAILED = "console:auth:failed"
     CONSOLE_AUDIT_VERIFIED = "console:audit:verified"
+
+    # The trail itself.
+    AUDIT_CHAIN_KEYED = "audit:chain:keyed"  # AUDIT_HMAC_KEY set: the head is keyed from here

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scim_bridge.deprovision.record import Evidence
+    from scim_bridge.deprovision.record import Evidence, EvidencePart
 
 SAMPLE_SIZE = 5
 # The window's end is cut to the minute: jobs checked together share one window (one analytics
@@ -35,9 +35,10 @@ class Window:
         return cls(datetime.fromisoformat(value["since"]), datetime.fromisoformat(value["until"]))
 
 
-def window(now: float, lookback_days: int) -> Window:
+def window_from(now: float, start: Callable[[datetime], datetime]) -> Window:
+    """From ``start(until)`` (``HISTORY_SINCE``) to now cut to the minute."""
     until = datetime.fromtimestamp(now - now % WINDOW_GRAIN_S, UTC)
-    return Window(until - timedelta(days=lookback_days), until)
+    return Window(min(start(until), until), until)
 
 
 def digest(ids: Iterable[str]) -> str:
@@ -57,4 +58,24 @@ def shown(summary: Evidence) -> dict[str, Any]:
     if summary.missing_count is not None:
         shown["missing_count"] = summary.missing_count
         shown["missing_sample"] = list(summary.missing_sample or ())
+    if summary.parts:
+        shown["parts"] = [shown_part(p) for p in summary.parts]
+    return shown
+
+
+def shown_part(part: EvidencePart) -> dict[str, Any]:
+    """One API's share: the window it covered, how far the lake reached, what it found."""
+    shown: dict[str, Any] = {
+        "api": part.api,
+        "since": part.since.isoformat(),
+        "until": part.until.isoformat(),
+        "count": part.count,
+        "sha256": part.sha256,
+        "calls": part.calls,
+        "users": part.users,
+    }
+    if part.data_availability is not None:
+        shown["data_availability"] = part.data_availability.isoformat()
+    if part.job_id is not None:
+        shown["job_id"] = part.job_id
     return shown

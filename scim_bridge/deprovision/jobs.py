@@ -18,6 +18,7 @@ import dataclasses
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,10 +30,12 @@ from scim_bridge.deprovision.record import (
     OPEN_STATES,
     Action,
     Evidence,
+    EvidencePart,
     History,
     Job,
     JobState,
     Memberships,
+    PendingJob,
     QueueRef,
     Snapshot,
 )
@@ -62,6 +65,10 @@ _DATA_KEYS = frozenset(
         "evidence",
         "history_before_ids",
         "history_before_intervals",
+        "history_before_lake_ids",
+        "history_before_lake_window",
+        "history_before_tail_window",
+        "history_pending",
         "plan",
     }
 )
@@ -82,6 +89,64 @@ def _queues_from(values: Any) -> tuple[QueueRef, ...] | None:
     return None if values is None else tuple(_queue_from(v) for v in values)
 
 
+def _moment(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _at(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def _part_from(value: Mapping[str, Any]) -> EvidencePart:
+    since, until = _at(value["since"]), _at(value["until"])
+    return EvidencePart(
+        api=str(value["api"]),
+        since=since,
+        until=until,
+        count=int(value["count"]),
+        sha256=str(value["sha256"]),
+        calls=int(value.get("calls", 0)),
+        users=int(value.get("users", 1)),
+        data_availability=_moment(value.get("data_availability")),
+        job_id=value.get("job_id"),
+    )
+
+
+def _pending_to(p: PendingJob) -> dict[str, Any]:
+    return {
+        "job_id": p.job_id,
+        "user_ids": list(p.user_ids),
+        "since": p.since.isoformat(),
+        "until": p.until.isoformat(),
+        "submitted_at": p.submitted_at,
+        "resubmits": p.resubmits,
+        "polls": p.polls,
+        "calls": p.calls,
+        "lost_reason": p.lost_reason,
+    }
+
+
+def _pending_from(value: Mapping[str, Any] | None) -> PendingJob | None:
+    if not value:
+        return None
+    since, until = _at(value["since"]), _at(value["until"])
+    return PendingJob(
+        job_id=str(value["job_id"]),
+        user_ids=tuple(value.get("user_ids", ())),
+        since=since,
+        until=until,
+        submitted_at=float(value.get("submitted_at", 0.0)),
+        resubmits=int(value.get("resubmits", 0)),
+        polls=int(value.get("polls", 0)),
+        calls=int(value.get("calls", 1)),
+        lost_reason=value.get("lost_reason"),
+    )
+
+
+def _window_from(value: Any) -> Window | None:
+    return Window.from_dict(value) if isinstance(value, dict) else None
+
+
 def _evidence_from(value: Mapping[str, Any] | None) -> Evidence | None:
     if not value:
         return None
@@ -95,6 +160,7 @@ def _evidence_from(value: Mapping[str, Any] | None) -> Evidence | None:
         users_in_query=int(value.get("users_in_query", 1)),
         missing_count=value.get("missing_count"),
         missing_sample=tuple(missing) if missing is not None else None,
+        parts=tuple(_part_from(p) for p in value.get("parts", ())),
     )
 
 
@@ -132,6 +198,14 @@ def _dump_history(history: History) -> dict[str, Any]:
         data["history_before_intervals"] = {
             i: sorted(ids) for i, ids in history.before_intervals.items()
         }
+    if history.before_lake_ids is not None:
+        data["history_before_lake_ids"] = sorted(history.before_lake_ids)
+    if history.before_lake_window is not None:
+        data["history_before_lake_window"] = history.before_lake_window.to_dict()
+    if history.before_tail_window is not None:
+        data["history_before_tail_window"] = history.before_tail_window.to_dict()
+    if history.pending is not None:
+        data["history_pending"] = _pending_to(history.pending)
     return data
 
 
@@ -144,6 +218,7 @@ def load_data(data: Mapping[str, Any]) -> dict[str, Any]:
     proof = data.get("evidence") or {}
     ids = data.get("history_before_ids")
     intervals = data.get("history_before_intervals")
+    lake_ids = data.get("history_before_lake_ids")
     plan = data.get("plan")
     return {
         "snapshot": Snapshot(
@@ -167,6 +242,10 @@ def load_data(data: Mapping[str, Any]) -> dict[str, Any]:
                 if isinstance(intervals, dict)
                 else None
             ),
+            before_lake_ids=frozenset(lake_ids) if lake_ids is not None else None,
+            before_lake_window=_window_from(data.get("history_before_lake_window")),
+            before_tail_window=_window_from(data.get("history_before_tail_window")),
+            pending=_pending_from(data.get("history_pending")),
         ),
         "plan": tuple(plan) if plan is not None else None,
         "extra": {k: v for k, v in data.items() if k not in _DATA_KEYS},
@@ -530,6 +609,17 @@ def waiting_for_history(engine: sa.Engine) -> int:
                 )
             ).scalar_one()
         )
+
+
+def next_history_poll(engine: sa.Engine) -> float | None:
+    """When the next job waiting on an async details job is due (None: none waits on one)."""
+    with engine.connect() as conn:
+        due = conn.execute(
+            sa.select(sa.func.min(jobs.c.due_at)).where(
+                jobs.c.state == "waiting", jobs.c.waiting_on == "history-job"
+            )
+        ).scalar_one()
+    return None if due is None else float(due)
 
 
 # --- tombstones and heartbeats -------------------------------------------------------------------

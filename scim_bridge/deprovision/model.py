@@ -41,8 +41,10 @@ from scim_bridge.deprovision.record import (
     OPEN_STATES,
     Action,
     Evidence,
+    EvidencePart,
     Job,
     JobState,
+    PendingJob,
     QueueRef,
     Snapshot,
     Step,
@@ -107,7 +109,7 @@ class PolicyView:
     user_state: str | None
     deletes_in_window: int = 0
     breaker_limit: int | None = None
-    lookback_days: int = 0  # for a DRY_RUN plan
+    history_since: str = ""  # for a DRY_RUN plan (HISTORY_SINCE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,13 +129,38 @@ _NO_WINDOW = evidence.Window(_EPOCH, _EPOCH)  # tables that do not care about th
 
 @dataclasses.dataclass(frozen=True)
 class HistorySeen:
-    """The conversations analytics attributes to the user over ``window``."""
+    """The conversations analytics attributes to the user over ``window``.
+
+    ``parts``: what each API covered (``deprovision/proof.py``); ``lake_ids`` / ``lake_window``:
+    what the async job found and over which window, ``tail_window``: the synchronous query's, with
+    ``by_interval`` its ids per interval (what the check after a delete looks for again)."""
 
     conversation_ids: frozenset[str]
     window: evidence.Window = _NO_WINDOW
     queries: int = 0
     batch_users: int = 1
     by_interval: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    parts: tuple[EvidencePart, ...] = ()
+    lake_ids: frozenset[str] | None = None
+    lake_window: evidence.Window | None = None
+    tail_window: evidence.Window | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryPending:
+    """An async details job is running at Genesys for this check: come back at ``poll_at`` (the
+    same time for every job waiting on it, so that one poll serves them all: no jitter)."""
+
+    pending: PendingJob
+    poll_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryLost:
+    """The async details job failed or expired again and again: no proof can be had now."""
+
+    pending: PendingJob
+    reason: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +192,17 @@ class Failure:
     error: Mapping[str, Any] | None = None
 
 
-Observation = UserSeen | PolicyView | QueuesSeen | ConversationsSeen | HistorySeen | Ready | Failure
+Observation = (
+    UserSeen
+    | PolicyView
+    | QueuesSeen
+    | ConversationsSeen
+    | HistorySeen
+    | HistoryPending
+    | HistoryLost
+    | Ready
+    | Failure
+)
 
 
 # --- effects (what the runner does outside the job's record) -----------------------------------
@@ -286,6 +323,7 @@ class Decision:
     reset_attempts: bool = True
     job: Job | None = None
     detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    due_at: float | None = None  # with state="waiting": this exact time instead of retry_in_s
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,7 +394,9 @@ def decide(
 def _settle(job: Job, d: Decision, now: float, jitter: float) -> Transition:
     base = d.job or job
     due = now
-    if d.state == "waiting" and d.retry_in_s is not None:
+    if d.state == "waiting" and d.due_at is not None:
+        due = max(now, d.due_at)
+    elif d.state == "waiting" and d.retry_in_s is not None:
         due = now + d.retry_in_s * jitter
     new = dataclasses.replace(
         base,
@@ -377,7 +417,7 @@ def _settle(job: Job, d: Decision, now: float, jitter: float) -> Transition:
     detail: dict[str, Any] = {"step": job.step, **d.detail}
     if d.waiting_on:
         detail["waiting_on"] = d.waiting_on
-    if d.retry_in_s is not None:
+    if d.retry_in_s is not None or d.due_at is not None:
         detail["retry_in_s"] = round(due - now, 3)
     if d.reason:
         detail["reason"] = d.reason
@@ -419,13 +459,13 @@ def _snapshot(job: Job, seen: Observation, ctx: _Context) -> Decision:
     )
 
 
-def plan(job: Job, lookback_days: int) -> list[dict[str, Any]]:
+def plan(job: Job, history_since: str) -> list[dict[str, Any]]:
     """DRY_RUN: the steps after the guard that a real run would take, from ``SEQUENCES``."""
     queues = [q.id for q in job.snapshot.queues] if job.snapshot else []
     extra: dict[Step, dict[str, Any]] = {
         "drain": {"remove_queues": queues},
         "deactivate": {"set_state": "inactive"},
-        "verify_before": {"lookback_days": lookback_days},
+        "verify_before": {"history_since": history_since},
     }
     sequence = SEQUENCES[job.action]
     after_guard = sequence[sequence.index("guard") + 1 :] if "guard" in sequence else sequence
@@ -451,7 +491,7 @@ def _guard(job: Job, seen: Observation, ctx: _Context) -> Decision:
             reason="reactivated",
         )
     if job.dry_run:
-        steps = plan(job, seen.lookback_days)
+        steps = plan(job, seen.history_since)
         return _finish(
             Tag.DEPROVISION_JOB_PLANNED,
             job=dataclasses.replace(job, plan=tuple(steps)),
@@ -566,18 +606,68 @@ def _evidence(seen: HistorySeen, missing: frozenset[str] = frozenset()) -> Evide
         users_in_query=seen.batch_users,
         missing_count=len(missing) if missing else None,
         missing_sample=tuple(sorted(missing)[: evidence.SAMPLE_SIZE]) if missing else None,
+        parts=seen.parts,
     )
 
 
-def _verify_before(job: Job, seen: Observation, ctx: _Context) -> Decision:
+def _history_wait(job: Job, seen: Observation) -> Decision | None:
+    """A check still waiting on Genesys's async job, or given up on it; None: proof in hand."""
+    if isinstance(seen, HistoryPending):
+        pending = seen.pending
+        # The job id goes on the record before the wait: a process that dies polls it again.
+        recorded = dataclasses.replace(job.history, pending=pending)
+        return Decision(
+            step=job.step,
+            state="waiting",
+            # Audited once per async job submitted (its id, for whoever resumes), not per poll.
+            events=(Tag.DEPROVISION_HISTORY_WAITING,) if pending.polls == 0 else (),
+            waiting_on="history-job",
+            due_at=seen.poll_at,
+            reset_attempts=False,
+            job=dataclasses.replace(job, history=recorded),
+            detail={
+                "history_job": pending.job_id,
+                "users_in_job": len(pending.user_ids),
+                "polls": pending.polls,
+                "resubmits": pending.resubmits,
+                **({"lost_before": pending.lost_reason} if pending.lost_reason else {}),
+            },
+        )
+    if isinstance(seen, HistoryLost):
+        # Held for a person; an approve or retry submits a new job (the lost one is forgotten).
+        cleared = dataclasses.replace(job.history, pending=None)
+        return Decision(
+            step=job.step,
+            state="held",
+            events=(Tag.DEPROVISION_JOB_HELD,),
+            waiting_on="approval",
+            reason=f"history-job-lost: {seen.reason}",
+            job=dataclasses.replace(job, history=cleared),
+            detail={
+                "history_job": seen.pending.job_id,
+                "resubmits": seen.pending.resubmits,
+            },
+        )
     if not isinstance(seen, HistorySeen):
         raise _unexpected(job, seen)
+    return None
+
+
+def _verify_before(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    waiting = _history_wait(job, seen)
+    if waiting is not None:
+        return waiting
+    assert isinstance(seen, HistorySeen)
     before = _evidence(seen)
     history = dataclasses.replace(
         job.history,
         before=before,
         before_ids=seen.conversation_ids,
         before_intervals=dict(seen.by_interval),
+        before_lake_ids=seen.lake_ids,
+        before_lake_window=seen.lake_window,
+        before_tail_window=seen.tail_window,
+        pending=None,
     )
     return Decision(
         step="delete",
@@ -611,12 +701,15 @@ def _confirm_deleted(job: Job, seen: Observation, ctx: _Context) -> Decision:
 
 
 def _verify_after(job: Job, seen: Observation, ctx: _Context) -> Decision:
-    if not isinstance(seen, HistorySeen):
-        raise _unexpected(job, seen)
+    waiting = _history_wait(job, seen)
+    if waiting is not None:
+        return waiting
+    assert isinstance(seen, HistorySeen)
     before = job.history.before_ids if job.history.before_ids is not None else frozenset()
     missing = before - seen.conversation_ids
     after = _evidence(seen, missing)
-    recorded = dataclasses.replace(job, history=dataclasses.replace(job.history, after=after))
+    history = dataclasses.replace(job.history, after=after, pending=None)
+    recorded = dataclasses.replace(job, history=history)
     return Decision(
         step="restore" if missing else "tombstone",
         events=(

@@ -87,7 +87,7 @@ def retry(engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, now: f
 def describe(job: Job) -> dict[str, Any]:
     """A job as the admin API and the ``jobs`` command show it."""
     data = jobs.dump_data(job)
-    for hidden in ("history_before_ids", "schema"):
+    for hidden in ("history_before_ids", "history_before_lake_ids", "schema"):
         data.pop(hidden, None)
     return {
         "id": job.id,

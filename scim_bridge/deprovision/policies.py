@@ -1,12 +1,13 @@
 """Policies from the environment (docs/deprovisioning.md): who is never touched, dry runs, the
-delete breaker and the grace period after which a deactivated user is deleted."""
+delete breaker, the grace period after which a deactivated user is deleted, and how far back the
+history proof goes (``HISTORY_SINCE``) and how it waits on Genesys's async jobs."""
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
 
-from scim_bridge.config import DeleteBreaker, Settings
+from scim_bridge.config import DEFAULT_HISTORY_SINCE, DeleteBreaker, HistorySince, Settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,7 +16,9 @@ class Policies:
     dry_run: bool = False
     breaker: DeleteBreaker | None = None
     delete_inactive_after_s: float | None = None
-    history_lookback_days: int = 90
+    history_since: HistorySince = DEFAULT_HISTORY_SINCE
+    history_job_poll_s: float = 10.0
+    history_job_resubmits: int = 3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policies:
@@ -24,7 +27,9 @@ class Policies:
             dry_run=settings.dry_run,
             breaker=settings.delete_breaker,
             delete_inactive_after_s=settings.delete_inactive_after_s,
-            history_lookback_days=settings.history_lookback_days,
+            history_since=settings.history_since,
+            history_job_poll_s=settings.history_job_poll_s,
+            history_job_resubmits=settings.history_job_resubmits,
         )
 
     def protected_by(self, *values: str | None) -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -64,8 +65,28 @@ class Snapshot:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvidencePart:
+    """What one API answered for one side of the proof (``deprovision/proof.py``): the async
+    details job from ``since`` to ``until`` as far as the data lake reached
+    (``data_availability``), or the synchronous query over the tail the lake does not hold."""
+
+    api: str  # "POST /api/v2/analytics/conversations/details/jobs" or ".../details/query"
+    since: datetime
+    until: datetime
+    count: int
+    sha256: str
+    calls: int  # requests it took (shared by ``users``)
+    users: int  # users the request(s) served
+    data_availability: datetime | None = None
+    job_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Evidence:
-    """One side of the history proof (``evidence.shown`` renders it): what analytics attributed."""
+    """One side of the history proof (``evidence.shown`` renders it): what analytics attributed.
+
+    ``count``/``sha256``: over every part; ``parts``: what each API covered (none in evidence
+    recorded before the proof had parts: the synchronous query over ``window``)."""
 
     count: int
     sha256: str
@@ -75,17 +96,41 @@ class Evidence:
     users_in_query: int
     missing_count: int | None = None
     missing_sample: tuple[str, ...] | None = None
+    parts: tuple[EvidencePart, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingJob:
+    """An async details job Genesys is running for the job's current history check: the job
+    waits for it and, after a crash, whoever resumes polls the same ``job_id``."""
+
+    job_id: str
+    user_ids: tuple[str, ...]  # the users it was submitted for (a batch shares one)
+    since: datetime
+    until: datetime
+    submitted_at: float
+    resubmits: int = 0  # FAILED / EXPIRED ones replaced so far, in a row
+    polls: int = 0  # status reads that found it running
+    calls: int = 1  # requests spent on it so far (replaced jobs included)
+    lost_reason: str | None = None  # why the previous one was replaced
 
 
 @dataclasses.dataclass(frozen=True)
 class History:
-    """The proof kept for a delete: both sides' evidence and the ids found before, per interval
-    of the window (so that the check after re-reads only those intervals)."""
+    """The proof kept for a delete: both sides' evidence and what the check after needs of the
+    check before: every id found, the ids the async job found (``before_lake_ids``, over
+    ``before_lake_window``), and the ids the synchronous tail found per interval of
+    ``before_tail_window`` (``before_intervals``), so that the check after looks again only
+    where something was found. ``pending``: the async job the current check waits for."""
 
     before: Evidence | None = None
     after: Evidence | None = None
     before_ids: frozenset[str] | None = None
     before_intervals: Mapping[str, frozenset[str]] | None = None
+    before_lake_ids: frozenset[str] | None = None
+    before_lake_window: Window | None = None
+    before_tail_window: Window | None = None
+    pending: PendingJob | None = None
 
 
 @dataclasses.dataclass(frozen=True)

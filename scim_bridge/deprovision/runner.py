@@ -19,17 +19,17 @@ import signal
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from scim_bridge.audit import AuditLog
-from scim_bridge.deprovision import evidence, jobs
+from scim_bridge.deprovision import evidence, jobs, proof
 from scim_bridge.deprovision import model as m
 from scim_bridge.deprovision.jobs import Claim, LeaseLost
 from scim_bridge.deprovision.policies import Policies
-from scim_bridge.deprovision.record import Job, QueueRef
+from scim_bridge.deprovision.record import EvidencePart, Job, QueueRef
 from scim_bridge.genesys.api import Gateway
 from scim_bridge.genesys.errors import (
     ActiveConversation,
@@ -41,7 +41,7 @@ from scim_bridge.genesys.errors import (
     Unavailable,
     VersionConflict,
 )
-from scim_bridge.genesys.types import CallRecord, GenesysUser, HistoryQuery, QueueMembership
+from scim_bridge.genesys.types import CallRecord, GenesysUser, QueueMembership
 from scim_bridge.store.engine import is_sqlite, write_transaction
 
 log = logging.getLogger(__name__)
@@ -55,16 +55,42 @@ STEP_DEADLINE_S = 120.0  # one step's Genesys calls, in the worker (leases are r
 READ_STEPS: tuple[m.Step, ...] = ("snapshot", "confirm_deleted")
 
 
-@dataclasses.dataclass(frozen=True)
-class HistoryResult:
-    """The conversations analytics attributes to one user, from a (possibly shared) query."""
+HistoryResult = proof.Answer  # a history step's answer, from the job alone or a worker's batch
 
-    ids: frozenset[str]
-    window: evidence.Window
-    queries: int
-    batch_users: int
-    # interval ("start/end") -> this user's ids found in it (``History.by_interval``)
-    by_interval: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+def history_seen(answer: proof.Answer) -> m.Observation:
+    """A proof's answer as the model observes it."""
+    if isinstance(answer, proof.Waiting):
+        return m.HistoryPending(answer.pending, answer.poll_at)
+    if isinstance(answer, proof.Lost):
+        return m.HistoryLost(answer.pending, answer.reason)
+    parts = tuple(
+        EvidencePart(
+            api=p.api,
+            since=p.since,
+            until=p.until,
+            count=len(p.ids),
+            sha256=evidence.digest(p.ids),
+            calls=p.calls,
+            users=p.users,
+            data_availability=p.data_availability,
+            job_id=p.job_id,
+        )
+        for p in answer.parts
+    )
+    lake = next((p for p in answer.parts if p.api == proof.JOB_API), None)
+    tail = next((p for p in answer.parts if p.api == proof.QUERY_API), None)
+    return m.HistorySeen(
+        answer.ids,
+        answer.window,
+        sum(p.calls for p in answer.parts),
+        max((p.users for p in answer.parts), default=1),
+        tail.by_interval if tail is not None else {},
+        parts=parts,
+        lake_ids=lake.ids if lake is not None else frozenset(),
+        lake_window=evidence.Window(lake.since, lake.until) if lake is not None else None,
+        tail_window=evidence.Window(tail.since, tail.until) if tail is not None else None,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,6 +196,12 @@ class Runner:
         self.lease_s = lease_s
         self._local = threading.local()
         self._before_commit = before_commit or crash_point()
+        self.prover = proof.Prover(
+            gateway,
+            clock=clock,
+            poll_s=policies.history_job_poll_s,
+            max_resubmits=policies.history_job_resubmits,
+        )
         gateway.add_observer(self._on_call)
 
     # -- Genesys calls seen during a step (the gateway reports them in the calling thread) ------
@@ -342,11 +374,8 @@ class Runner:
             status = self.gateway.conversation_status(job.user_id, deadline=deadline)
             return m.ConversationsSeen(status.busy), dataclasses.replace(reads, fresh=status.user)
         if step in m.HISTORY_STEPS:
-            found = answer or self._history_alone(job, deadline)
-            seen = m.HistorySeen(
-                found.ids, found.window, found.queries, found.batch_users, found.by_interval
-            )
-            return seen, reads
+            found = answer if answer is not None else self._history_alone(job, deadline)
+            return history_seen(found), reads
         return m.Ready(), reads
 
     def _observe_user(
@@ -377,39 +406,41 @@ class Runner:
         return seen, dataclasses.replace(reads, queues=queues)
 
     def history_window(self, job: Job) -> evidence.Window:
-        """verify_after compares over the window verify_before used; verify_before opens one."""
+        """verify_after compares over the window verify_before used; verify_before opens one,
+        from ``HISTORY_SINCE`` to now."""
         before = job.history.before
         if job.step == "verify_after" and before is not None:
             return before.window
-        return evidence.window(self.clock(), self.policies.history_lookback_days)
+        return evidence.window_from(self.clock(), self.policies.history_since.start)
 
-    def history_expected(self, job: Job) -> Mapping[str, frozenset[str]] | None:
-        """For verify_after: what verify_before found, per interval of the same window, so that
-        only those intervals are read again and each only until its ids are back (None: read the
-        window in full, e.g. evidence recorded before intervals were kept)."""
-        if job.step != "verify_after":
-            return None
-        return job.history.before_intervals
+    def history_request(self, job: Job) -> proof.Request:
+        """The job's check as the prover takes it: its pending async job, and for verify_after
+        what verify_before found, part by part (None for evidence from before the proof had
+        parts: the whole window is read again)."""
+        history = job.history
+        before = None
+        if (
+            job.step == "verify_after"
+            and history.before_lake_window is not None
+            and history.before_tail_window is not None
+        ):
+            before = proof.Before(
+                job_ids=history.before_lake_ids or frozenset(),
+                job_window=history.before_lake_window,
+                tail_window=history.before_tail_window,
+                tail_intervals=history.before_intervals or {},
+            )
+        return proof.Request(
+            key=(job.id, job.step),
+            user_id=job.user_id,
+            window=self.history_window(job),
+            pending=history.pending,
+            before=before,
+        )
 
     def _history_alone(self, job: Job, deadline: float) -> HistoryResult:
-        win = self.history_window(job)
-        expected = self.history_expected(job)
-        result = self.gateway.conversation_history(
-            HistoryQuery(
-                user_ids=(job.user_id,),
-                since=win.since,
-                until=win.until,
-                expected=None if expected is None else {job.user_id: expected},
-            ),
-            deadline=deadline,
-        )
-        return HistoryResult(
-            frozenset(result.conversations.get(job.user_id, frozenset())),
-            win,
-            result.queries_made,
-            1,
-            by_interval=result.by_interval.get(job.user_id, {}),
-        )
+        request = self.history_request(job)
+        return self.prover.run([request], deadline=deadline, strict=True)[request.key]
 
     def _policy_view(self, conn: sa.Connection, job: Job, reads: _Reads) -> m.PolicyView:
         user: Mapping[str, Any] = job.snapshot.user if job.snapshot else {}
@@ -426,7 +457,7 @@ class Runner:
             user_state=user.get("state"),
             deletes_in_window=count,
             breaker_limit=breaker.limit if breaker else None,
-            lookback_days=self.policies.history_lookback_days,
+            history_since=str(self.policies.history_since),
         )
 
     # -- acting ---------------------------------------------------------------------------------
@@ -492,8 +523,3 @@ class Runner:
                 detail=detail,
             )
         return new
-
-
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -31,6 +31,7 @@ from scim_bridge.audit import AuditLog, Tag
 from scim_bridge.deprovision import jobs, operators
 from scim_bridge.deprovision import model as m
 from scim_bridge.deprovision.api import Action, OpenJob, Outcome, Refused, Requester
+from scim_bridge.deprovision.jobs import Claim
 from scim_bridge.deprovision.operators import iso
 from scim_bridge.deprovision.policies import Policies
 from scim_bridge.deprovision.record import Job
@@ -206,12 +207,32 @@ class JobService:
         # Mass offboarding: when other deletes already wait for a history check, leave this one
         # at its own so that the worker checks them all in one analytics query.
         batch = jobs.waiting_for_history(self.engine) > 0 and self._worker_available()
-        result = self.runner.run(claim, deadline=deadline, stop_before_history=batch)
-        if result.stopped == "needs-history":
-            jobs.release(self.engine, result.claim, now=self.clock())
-        if result.stopped in ("needs-history", "budget") and self._wake_worker is not None:
+        while True:
+            result = self.runner.run(claim, deadline=deadline, stop_before_history=batch)
+            if result.stopped == "needs-history":
+                jobs.release(self.engine, result.claim, now=self.clock())
+            current = jobs.find(self.engine, job.id) or result.job
+            # An async history job (its id already on the record) that should be done within the
+            # request's budget: wait for it here rather than hand the job to the worker.
+            again = self._after_history_wait(current, deadline)
+            if again is None:
+                break
+            claim = again
+        handed_over = result.stopped in ("needs-history", "budget")
+        if (handed_over or current.waiting_on == "history-job") and self._wake_worker is not None:
             self._wake_worker()
-        return jobs.find(self.engine, job.id) or result.job
+        return current
+
+    def _after_history_wait(self, job: Job, deadline: float) -> Claim | None:
+        if job.state != "waiting" or job.waiting_on != "history-job":
+            return None
+        wait = max(job.due_at - self.clock(), 0.0)
+        if time.monotonic() + wait >= deadline:
+            return None
+        time.sleep(wait)
+        return jobs.claim_one(
+            self.engine, job.id, owner=self.owner, now=self.clock(), lease_s=self.lease_s
+        )
 
     # -- what the IdP is told -------------------------------------------------------------------
 

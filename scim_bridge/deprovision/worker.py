@@ -2,8 +2,9 @@
 
 Each round it claims up to ``batch`` due jobs and advances them on a small thread pool until
 each one finishes, waits, or reaches a history check or a user read it can share; the history
-checks of the round are then answered with one analytics query per window for up to
-``HISTORY_BATCH_USERS`` users at a time (``conversation_history(HistoryQuery(user_ids=(...)))``),
+checks of the round are then answered together (``deprovision/proof.py``: one async details job
+per window and 100 users, polled once a round for every job waiting on it, and one synchronous
+tail query per window and 100 users),
 the user reads of ``snapshot`` and ``confirm_deleted`` with one ``GET /api/v2/users?id=...``
 per 100 users (``get_users``), and the jobs go on. A heartbeat thread
 renews the leases the worker holds and its row in ``worker_heartbeats``. On stop (SIGTERM), each
@@ -18,9 +19,9 @@ import functools
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import sqlalchemy as sa
 
@@ -32,15 +33,13 @@ from scim_bridge.deprovision.runner import (
     HistoryResult,
     Runner,
     RunResult,
-    chunks,
 )
 from scim_bridge.deprovision.service import JobService, owner_id
 from scim_bridge.genesys.errors import GenesysError
-from scim_bridge.genesys.types import CallRecord, GenesysUser, HistoryQuery
+from scim_bridge.genesys.types import CallRecord, GenesysUser
 
 log = logging.getLogger(__name__)
 
-HISTORY_BATCH_USERS = 50
 POLICY_INTERVAL_S = 60.0
 # Shared stops in a round: snapshot read, verify_before, confirm read, verify_after, and slack.
 _MAX_BARRIERS = 6
@@ -115,12 +114,20 @@ class Worker:
             self._beat("stopped")
 
     def run_until_idle(self, *, timeout_s: float = 60.0) -> int:
-        """Rounds until no job is due (tests and the benchmark); returns jobs finished."""
+        """Rounds until no job is due, nor waits on an async details job that will be done
+        within ``timeout_s`` (tests and the benchmark); returns jobs finished."""
         end = time.monotonic() + timeout_s
         before = self.jobs_finished
         while time.monotonic() < end and not self.stopping:
             if self.run_once() == 0:
-                break
+                due = jobs.next_history_poll(self.engine)
+                if due is None:
+                    break
+                wait = due - self.service.clock()
+                if time.monotonic() + wait >= end:
+                    break
+                self.wake_event.wait(min(max(wait, 0.0), self.poll_s * 20))
+                self.wake_event.clear()
         return self.jobs_finished - before
 
     def run_once(self) -> int:
@@ -207,51 +214,18 @@ class Worker:
     # -- batched history ------------------------------------------------------------------------------
 
     def _history_for(self, needing: list[RunResult]) -> dict[tuple[str, str], HistoryResult]:
-        """One analytics query per window and chunk of users, for every job at a history step.
-
-        verify_before and verify_after jobs are queried apart: the checks after a delete pass
-        what was found before (``HistoryQuery.expected``) and read only what confirms it."""
-        by_window: dict[tuple[str, str, str], list[RunResult]] = defaultdict(list)
-        windows = {}
-        for r in needing:
-            win = self.runner.history_window(r.job)
-            key = (win.since.isoformat(), win.until.isoformat(), str(r.job.step))
-            windows[key] = win
-            by_window[key].append(r)
-        answers: dict[tuple[str, str], HistoryResult] = {}
-        for key, group in by_window.items():
-            win = windows[key]
-            for part in chunks(group, HISTORY_BATCH_USERS):
-                user_ids = tuple(sorted({r.job.user_id for r in part}))
-                expected = {}
-                for r in part:
-                    mine = self.runner.history_expected(r.job)
-                    if mine is not None:
-                        expected[r.job.user_id] = mine
-                try:
-                    history = self.runner.gateway.conversation_history(
-                        HistoryQuery(
-                            user_ids=user_ids,
-                            since=win.since,
-                            until=win.until,
-                            expected=expected if len(expected) == len(user_ids) else None,
-                        ),
-                        deadline=time.monotonic() + 120,
-                    )
-                except GenesysError as error:
-                    # Leave these jobs to find the error themselves (one by one): they record it.
-                    log.warning("batched history query failed", extra={"error": error.describe()})
-                    continue
-                self.history_queries += history.queries_made
-                for r in part:
-                    answers[(r.job.id, r.job.step)] = HistoryResult(
-                        frozenset(history.conversations.get(r.job.user_id, frozenset())),
-                        win,
-                        history.queries_made,
-                        len(user_ids),
-                        by_interval=history.by_interval.get(r.job.user_id, {}),
-                    )
-        return answers
+        """Every job at a history check, through one ``Prover.run`` (deprovision/proof.py): one
+        async details job per window and 100 users, polled once per round for all the jobs that
+        wait on it, and one synchronous tail query per window and 100 users. A call that fails
+        leaves only its own jobs unanswered (they try again next round)."""
+        if not needing:
+            return {}
+        requests = [self.runner.history_request(r.job) for r in needing]
+        answers, calls = self.runner.calls_of(
+            lambda: self.runner.prover.run(requests, deadline=time.monotonic() + 120)
+        )
+        self.history_queries += len(calls)
+        return {cast(tuple[str, str], key): answer for key, answer in answers.items()}
 
     # -- DELETE_INACTIVE_AFTER -------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from scim_bridge.genesys import budget
 from scim_bridge.genesys import errors as g
 
 
@@ -39,8 +40,22 @@ class NotPermitted(DirectoryError):
     """The bridge's OAuth client lacks a Genesys permission."""
 
 
+class OutOfScope(DirectoryError):
+    """A create or update would put a user outside the token's scope (refused before any
+    Genesys write)."""
+
+
+class TooMany(DirectoryError):
+    """The request would need more Genesys calls than one request may make (RFC 7644 §3.4.2.2
+    ``tooMany``): narrow the filter."""
+
+
 class Busy(DirectoryError):
     """Genesys is rate limiting, or concurrent writers kept winning: try again later."""
+
+
+class RateLimited(Busy):
+    """Busy because of the Genesys rate budget (shared, or Genesys's own 429)."""
 
 
 class Unavailable(DirectoryError):
@@ -49,9 +64,11 @@ class Unavailable(DirectoryError):
 
 @contextlib.contextmanager
 def translated(what: str) -> Iterator[None]:
-    """Run gateway calls, raising the matching ``DirectoryError`` for a Genesys failure."""
+    """Run gateway calls, raising the matching ``DirectoryError`` for a Genesys failure. The calls
+    count as reads for the rate budget: they leave the deprovisioning reserve alone."""
     try:
-        yield
+        with budget.reads():  # the directory only reads and edits: never the deprovision reserve
+            yield
     except g.NotFound as e:
         raise NotFound(f"{what}: not found in Genesys Cloud.") from e
     except g.VersionConflict as e:
@@ -65,7 +82,7 @@ def translated(what: str) -> Iterator[None]:
             f"{what}: the bridge's Genesys OAuth client lacks a permission ({e.message})."
         ) from e
     except g.RateLimited as e:
-        raise Busy(
+        raise RateLimited(
             f"{what}: Genesys Cloud is rate limiting; try again later.",
             retry_after_s=e.retry_after_s,
         ) from e

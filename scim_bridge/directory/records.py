@@ -198,6 +198,36 @@ class Records:
                 .values(user_name=None, user_name_key=None, create_pending=None)
             )
 
+    def owners(self, resource_type: str) -> set[str | None]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table.c.owner).where(table.c.resource_type == resource_type).distinct()
+            ).scalars()
+            return set(rows)
+
+    def claim(self, resource_type: str, genesys_id: str, owner: str) -> None:
+        """Set ``owner`` where the record has none (creating the record if the bridge never
+        wrote one); an owned record keeps its owner."""
+        stamp = now_iso()
+        with write_transaction(self.engine) as conn:
+            key = (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
+            done = conn.execute(
+                table.update().where(key & table.c.owner.is_(None)).values(owner=owner)
+            )
+            if (
+                done.rowcount == 0
+                and conn.execute(sa.select(table.c.owner).where(key)).first() is None
+            ):
+                conn.execute(
+                    table.insert().values(
+                        resource_type=resource_type,
+                        genesys_id=genesys_id,
+                        owner=owner,
+                        created_at=stamp,
+                        last_modified_at=stamp,
+                    )
+                )
+
     def delete(self, resource_type: str, genesys_id: str) -> None:
         with write_transaction(self.engine) as conn:
             conn.execute(

@@ -13,12 +13,37 @@ off until then, not only the one that was told.
 from __future__ import annotations
 
 import collections
+import contextlib
+import contextvars
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from scim_bridge.genesys.errors import RateLimited
+
+# Calls made inside ``reads()`` may not take the share of the budget kept for deprovisioning
+# (``GENESYS_DEPROVISION_RESERVE``): a burst of SCIM reads (an IdP import, a hostile token) must
+# never leave a deactivation waiting for the next minute.
+_READS: contextvars.ContextVar[bool] = contextvars.ContextVar("scim_bridge_reads", default=False)
+
+
+@contextlib.contextmanager
+def reads() -> Iterator[None]:
+    """Mark the Genesys calls made inside as reads (they leave the reserve alone)."""
+    token = _READS.set(True)
+    try:
+        yield
+    finally:
+        _READS.reset(token)
+
+
+def reserved_slots(per_minute: int, fraction: float) -> int:
+    """How many slots a read must leave free: 0 outside ``reads()``."""
+    if not _READS.get() or fraction <= 0:
+        return 0
+    return min(int(per_minute * fraction), per_minute - 1)
+
 
 WINDOW_S = 60.0
 # Never hold longer than this on the strength of a response header alone.
@@ -48,11 +73,17 @@ class SlidingWindowBudget:
     """
 
     def __init__(
-        self, per_minute: int, *, window_s: float = WINDOW_S, margin_s: float | None = None
+        self,
+        per_minute: int,
+        *,
+        window_s: float = WINDOW_S,
+        margin_s: float | None = None,
+        reserve: float = 0.0,
     ) -> None:
         if per_minute < 1:
             raise ValueError("per_minute must be at least 1")
         self.per_minute = per_minute
+        self.reserve = reserve
         # The slot lifetime: the window, plus a margin for transit jitter (1 s of a minute).
         self.window_s = window_s + (window_s / 60.0 if margin_s is None else margin_s)
         self._granted: collections.deque[float] = collections.deque()
@@ -60,16 +91,19 @@ class SlidingWindowBudget:
 
     def acquire(self, deadline: float) -> float:
         started = time.monotonic()
+        keep = reserved_slots(self.per_minute, self.reserve)
         while True:
             with self._lock:
                 now = time.monotonic()
                 horizon = now - self.window_s
                 while self._granted and self._granted[0] <= horizon:
                     self._granted.popleft()
-                if len(self._granted) < self.per_minute:
+                if len(self._granted) < self.per_minute - keep:
                     self._granted.append(now)
                     return now - started
-                wait = self._granted[0] + self.window_s - now
+                # The grant whose expiry brings the count under the limit (the reserve counted).
+                index = min(len(self._granted) - (self.per_minute - keep), len(self._granted) - 1)
+                wait = self._granted[index] + self.window_s - now
             if now + wait > deadline:
                 raise RateLimited(
                     f"client-side rate budget of {self.per_minute}/min spent; "
@@ -128,18 +162,23 @@ class Backpressure:
 class SharedBudget:
     """A budget whose slots are kept elsewhere (the database, shared by every replica).
 
-    ``try_take()`` takes a slot and returns 0.0, or returns the seconds until one frees; this class
-    does the waiting, within the caller's deadline, exactly as :class:`SlidingWindowBudget` does.
+    ``try_take(keep)`` takes a slot, leaving at least ``keep`` free, and returns 0.0, or returns
+    the seconds until one frees; this class does the waiting, within the caller's deadline,
+    exactly as :class:`SlidingWindowBudget` does. ``reserve``: the share reads leave free.
     """
 
-    def __init__(self, per_minute: int, try_take: Callable[[], float]) -> None:
+    def __init__(
+        self, per_minute: int, try_take: Callable[[int], float], *, reserve: float = 0.0
+    ) -> None:
         self.per_minute = per_minute
+        self.reserve = reserve
         self._try_take = try_take
 
     def acquire(self, deadline: float) -> float:
         started = time.monotonic()
+        keep = reserved_slots(self.per_minute, self.reserve)
         while True:
-            wait = self._try_take()
+            wait = self._try_take(keep)
             now = time.monotonic()
             if wait <= 0:
                 return now - started

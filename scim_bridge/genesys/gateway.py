@@ -40,6 +40,7 @@ from scim_bridge.genesys.failures import (
     from_transport_error,
     scrub,
 )
+from scim_bridge.genesys.ids import valid_id
 from scim_bridge.genesys.retry import DEFAULT_POLICY, RetryPolicy
 from scim_bridge.genesys.sdk import ApiException, SdkClients, Transport, TransportError
 from scim_bridge.genesys.session import TokenHolder, parse_token_response, token_request
@@ -134,6 +135,13 @@ _BULK_CHUNK = 50  # skills and languages per bulk PATCH (PYDOCS "Max 50"; TF chu
 _GRANT_CHUNK = 50  # grants per bulkadd: no documented bound, a conservative one
 
 
+def _check_ids(*ids: str) -> None:
+    """Ids go into URL paths: refuse what cannot be one (genesys/ids.py) without a call."""
+    for value in ids:
+        if not valid_id(value):
+            raise NotFound("not a Genesys id", status=404)
+
+
 class SdkGateway:
     """The bridge's only way to Genesys Cloud. Thread-safe; one per process (per OAuth client)."""
 
@@ -210,6 +218,7 @@ class SdkGateway:
         expect_deleted: bool = False,
         deadline: float | None = None,
     ) -> GenesysUser:
+        _check_ids(user_id)
         deadline = self._deadline(deadline)
         # A deleted user answers only ?state=deleted, any other user only the default read
         # (2.1): ask first where the caller expects the user, the other way only after a 404.
@@ -237,7 +246,7 @@ class SdkGateway:
     ) -> dict[str, GenesysUser]:
         deadline = self._deadline(deadline)
         found: dict[str, GenesysUser] = {}
-        unique = list(dict.fromkeys(user_ids))
+        unique = [uid for uid in dict.fromkeys(user_ids) if valid_id(uid)]
         for i in range(0, len(unique), _ID_CHUNK):
             chunk = unique[i : i + _ID_CHUNK]
             for model in self._pages(
@@ -324,6 +333,7 @@ class SdkGateway:
         version: int | None = None,
         deadline: float | None = None,
     ) -> GenesysUser:
+        _check_ids(user_id)
         deadline = self._deadline(deadline)
 
         def patch(current: int) -> GenesysUser:
@@ -348,6 +358,7 @@ class SdkGateway:
         current: GenesysUser | None = None,
         deadline: float | None = None,
     ) -> GenesysUser:
+        _check_ids(user_id)
         deadline = self._deadline(deadline)
         if state == "deleted":
             self.delete_user(user_id, deadline=deadline)
@@ -410,6 +421,7 @@ class SdkGateway:
         return True
 
     def delete_user(self, user_id: str, *, deadline: float | None = None) -> None:
+        _check_ids(user_id)
         deadline = self._deadline(deadline)
         last: GenesysError | None = None
         for retry in range(self._retry.version_attempts):
@@ -433,6 +445,7 @@ class SdkGateway:
     def user_queues(
         self, user_id: str, *, deadline: float | None = None
     ) -> tuple[QueueMembership, ...]:
+        _check_ids(user_id)
         deadline = self._deadline(deadline)
         memberships: dict[str, QueueMembership] = {}
         # joined defaults to true (genesys-api.md 3): both readings are needed for every queue.
@@ -453,6 +466,7 @@ class SdkGateway:
     def remove_queue_member(
         self, queue_id: str, user_id: str, *, deadline: float | None = None
     ) -> None:
+        _check_ids(queue_id, user_id)
         deadline = self._deadline(deadline)
         try:
             self._request(
@@ -466,6 +480,7 @@ class SdkGateway:
     def add_queue_member(
         self, queue_id: str, user_id: str, *, joined: bool, deadline: float | None = None
     ) -> None:
+        _check_ids(queue_id, user_id)
         deadline = self._deadline(deadline)
         self._request(
             _ADD_QUEUE_MEMBERS,
@@ -489,6 +504,7 @@ class SdkGateway:
     def conversation_status(
         self, user_id: str, *, deadline: float | None = None
     ) -> ConversationStatus:
+        _check_ids(user_id)
         deadline = self._deadline(deadline)
         model = self._request(
             _GET_USER,
@@ -740,6 +756,7 @@ class SdkGateway:
         return job_id
 
     def history_job(self, job_id: str, *, deadline: float | None = None) -> HistoryJob:
+        _check_ids(job_id)
         deadline = self._deadline(deadline)
         model = self._request(
             _JOB_STATUS,
@@ -751,6 +768,7 @@ class SdkGateway:
     def history_job_results(
         self, job_id: str, user_ids: Sequence[str], *, deadline: float | None = None
     ) -> HistoryJobResults:
+        _check_ids(job_id)
         deadline = self._deadline(deadline)
         wanted = set(user_ids)
         found: dict[str, set[str]] = {uid: set() for uid in dict.fromkeys(user_ids)}
@@ -833,6 +851,7 @@ class SdkGateway:
         return Page(items, mapping.listing_total(response, len(items)), page_number, page_size)
 
     def get_group(self, group_id: str, *, deadline: float | None = None) -> Group:
+        _check_ids(group_id)
         deadline = self._deadline(deadline)
         return mapping.group(
             self._request(_GET_GROUP, lambda: self._sdk.groups.get_group(group_id), deadline)
@@ -858,6 +877,7 @@ class SdkGateway:
         version: int | None = None,
         deadline: float | None = None,
     ) -> Group:
+        _check_ids(group_id)
         deadline = self._deadline(deadline)
 
         def put(current: int) -> Group:
@@ -877,10 +897,12 @@ class SdkGateway:
         )
 
     def delete_group(self, group_id: str, *, deadline: float | None = None) -> None:
+        _check_ids(group_id)
         deadline = self._deadline(deadline)
         self._request(_DELETE_GROUP, lambda: self._sdk.groups.delete_group(group_id), deadline)
 
     def group_member_ids(self, group_id: str, *, deadline: float | None = None) -> tuple[str, ...]:
+        _check_ids(group_id)
         deadline = self._deadline(deadline)
         members = self._pages(
             _GROUP_MEMBERS,
@@ -894,6 +916,8 @@ class SdkGateway:
     def add_group_members(
         self, group_id: str, user_ids: Sequence[str], *, deadline: float | None = None
     ) -> None:
+        _check_ids(group_id)
+        _check_ids(*user_ids)
         deadline = self._deadline(deadline)
         unique = list(dict.fromkeys(user_ids))
         for i in range(0, len(unique), _GROUP_MEMBER_CHUNK):
@@ -914,6 +938,8 @@ class SdkGateway:
     def remove_group_members(
         self, group_id: str, user_ids: Sequence[str], *, deadline: float | None = None
     ) -> None:
+        _check_ids(group_id)
+        _check_ids(*user_ids)
         deadline = self._deadline(deadline)
         unique = list(dict.fromkeys(user_ids))
         for i in range(0, len(unique), _GROUP_MEMBER_CHUNK):
@@ -1102,5 +1128,8 @@ def connect(settings: Settings, *, budget: RateBudget | None = None) -> SdkGatew
         secret,
         connect_timeout_s=settings.genesys_connect_timeout_s,
         read_timeout_s=settings.genesys_read_timeout_s,
-        budget=budget or SlidingWindowBudget(settings.rate_limit_per_minute),
+        budget=budget
+        or SlidingWindowBudget(
+            settings.rate_limit_per_minute, reserve=settings.deprovision_reserve
+        ),
     )

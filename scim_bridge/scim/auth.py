@@ -13,17 +13,17 @@ Anything else is a 401 with a SCIM error body (Okta's SPEC test checks ``status`
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 
 from flask import g, request
 
+from scim_bridge.audit.throttle import AUDIT_THROTTLE_S, FailureThrottle
 from scim_bridge.scim.errors import Unauthorized
+from scim_bridge.scim.tokens import TokenIdentity
 
 log = logging.getLogger(__name__)
 
-AUDIT_THROTTLE_S = 10.0
+__all__ = ["AUDIT_THROTTLE_S", "FailureThrottle", "authenticate", "presented_token"]
 
 
 def presented_token(header: str | None) -> str | None:
@@ -39,28 +39,14 @@ def presented_token(header: str | None) -> str | None:
     return value  # Okta header mode: the token alone
 
 
-class FailureThrottle:
-    """At most one audit event per reason every ``AUDIT_THROTTLE_S`` (a flood of bad tokens
-    must not flood the hash chain); every failure is still logged."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-
-    def should_record(self, reason: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last.get(reason, -AUDIT_THROTTLE_S) < AUDIT_THROTTLE_S:
-                return False
-            self._last[reason] = now
-            return True
-
-
-def authenticate(verify: Callable[[str], str | None], on_failure: Callable[[str], None]) -> str:
-    """The token name for this request, or raise ``Unauthorized``."""
+def authenticate(
+    identify: Callable[[str], TokenIdentity | None], on_failure: Callable[[str], None]
+) -> str:
+    """The token name for this request, or raise ``Unauthorized``. The whole identity (scopes,
+    IdP) is on ``g.scim_identity`` (``context.identity()``)."""
     token = presented_token(request.headers.get("Authorization"))
-    name = verify(token) if token else None
-    if name is None:
+    found = identify(token) if token else None
+    if found is None:
         reason = "missing" if not request.headers.get("Authorization") else "invalid"
         log.warning("SCIM authentication failed", extra={"reason": reason, "path": request.path})
         on_failure(reason)
@@ -68,5 +54,6 @@ def authenticate(verify: Callable[[str], str | None], on_failure: Callable[[str]
             "Authentication failed: send 'Authorization: Bearer <token>' with a token from "
             "'scim-bridge tokens create'."
         )
-    g.scim_token_name = name
-    return str(name)
+    g.scim_identity = found
+    g.scim_token_name = found.name
+    return found.name

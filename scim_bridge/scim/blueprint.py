@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 
 from scim_bridge.audit import Tag
+from scim_bridge.directory import limits
 from scim_bridge.scim import discovery, errors, http, routes_groups, routes_users
 from scim_bridge.scim.auth import authenticate
 from scim_bridge.scim.context import KEY, ScimContext, context
@@ -29,7 +30,13 @@ def _require_token() -> None:
                 detail={"path": request.path, "method": request.method},
             )
 
-    authenticate(ctx.tokens.verify, failed)
+    authenticate(ctx.tokens.identify, failed)
+    # Bounded from here on: a deadline across the request's Genesys calls, and their number.
+    limits.begin(ctx.request_deadline_s, ctx.max_genesys_calls)
+
+
+def _end_limits(_exc: BaseException | None) -> None:
+    limits.end()
 
 
 def _search_all() -> Response:
@@ -70,10 +77,14 @@ def _search_all() -> Response:
 
 def init_app(app: Flask, scim: ScimContext) -> None:
     app.extensions["scim_bridge"].extra[KEY] = scim
-    # Werkzeug refuses larger bodies with 413 (answered as SCIM JSON by the error handlers).
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # Werkzeug refuses a larger declared Content-Length with 413 (answered as SCIM JSON by the
+    # error handlers). A chunked body has none: Werkzeug cuts it at this length instead, so the
+    # limit is one byte over ours and ``http.json_body`` answers 413 for what reached it (a cut
+    # body would otherwise read as malformed JSON, a 400).
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
     bp = Blueprint("scim", __name__, url_prefix=PREFIX)
     bp.before_request(_require_token)
+    bp.teardown_request(_end_limits)
     discovery.register(bp)
     bp.add_url_rule("/.search", "search_all", _search_all, methods=["POST"])
     routes_users.register(bp)

@@ -1,8 +1,12 @@
-"""``scim-bridge tokens create|list|revoke``: SCIM bearer tokens, one per IdP connection.
+"""``scim-bridge tokens create|list|rotate|transfer|revoke``: SCIM bearer tokens, one per IdP
+connection.
 
-``create --name okta-prod`` prints a new token once (only its SHA-256 is stored); ``--token VALUE``
-imports a given secret instead (automated deployments). The name is the audit actor of every
-request made with the token.
+``create --name okta-prod [--scope email:GLOB] [--scope division:ID] [--idp okta|entra|other]
+[--expires 90d]`` prints a new token once (only its SHA-256 is stored); ``--token VALUE`` imports
+a given secret instead (automated deployments). Scopes are a union; none means the whole org.
+The name is the audit actor of every request made with the token and the owner of what it writes.
+``rotate NAME [--overlap 24h]`` prints a new secret and says until when the old one still works.
+``transfer --from A --to B`` moves what A owns to B (an IdP migration).
 """
 
 from __future__ import annotations
@@ -10,13 +14,41 @@ from __future__ import annotations
 import argparse
 import sys
 
+DEFAULT_OVERLAP = "24h"
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     create = sub.add_parser("create", help="create a token and print it once")
     create.add_argument("--name", required=True, help="the IdP connection, e.g. okta-prod")
     create.add_argument("--token", help="import this secret instead of generating one")
-    sub.add_parser("list", help="list token names (never the tokens)")
+    create.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="email:GLOB|division:ID",
+        help="what the token may see and change (repeatable, a union; none: the whole org)",
+    )
+    create.add_argument(
+        "--idp",
+        choices=["okta", "entra", "other"],
+        default="other",
+        help="the IdP using it: a rate-limited answer is 429 for okta/other, 503 for entra",
+    )
+    create.add_argument("--expires", metavar="DURATION", help="e.g. 90d; default: never")
+    sub.add_parser("list", help="list tokens (names, scopes, IdP, expiry; never the tokens)")
+    rotate = sub.add_parser("rotate", help="issue a new secret; the old one works for --overlap")
+    rotate.add_argument("name")
+    rotate.add_argument(
+        "--overlap",
+        default=DEFAULT_OVERLAP,
+        metavar="DURATION",
+        help=f"how long the old secret stays valid (default {DEFAULT_OVERLAP}; 0: not at all)",
+    )
+    rotate.add_argument("--token", help="import this secret instead of generating one")
+    transfer = sub.add_parser("transfer", help="move every resource one token owns to another")
+    transfer.add_argument("--from", dest="source", required=True, metavar="NAME")
+    transfer.add_argument("--to", dest="target", required=True, metavar="NAME")
     revoke = sub.add_parser("revoke", help="revoke a token by name")
     revoke.add_argument("name")
 
@@ -24,42 +56,104 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from scim_bridge.audit import Tag
     from scim_bridge.bootstrap import bootstrap
-    from scim_bridge.config import ConfigError, Settings
+    from scim_bridge.config import ConfigError, Settings, parse_duration
     from scim_bridge.scim.tokens import TokenError
 
     out, err = sys.stdout, sys.stderr
+    command = f"scim-bridge tokens {args.tokens_command}"
     try:
         settings = Settings.from_env()
+        expires = (
+            parse_duration(args.expires, name="--expires")
+            if getattr(args, "expires", None)
+            else None
+        )
+        overlap = (
+            parse_duration(args.overlap, name="--overlap")
+            if args.tokens_command == "rotate"
+            else 0.0
+        )
     except ConfigError as e:
-        err.write(f"scim-bridge tokens: {e}\n")
+        err.write(f"{command}: {e}\n")
         return 2
     components = bootstrap(settings)
     try:
         store, audit = components.tokens, components.audit
-        if args.tokens_command == "create":
-            try:
-                token = store.create(args.name, args.token)
-            except TokenError as e:
-                err.write(f"scim-bridge tokens create: {e}\n")
-                return 1
-            audit.record(
-                Tag.SCIM_TOKEN_CREATED,
-                actor="cli",
-                idp=args.name,
-                detail={"name": args.name, "imported": args.token is not None},
-            )
-            if args.token is None:
-                out.write(f"{token}\n")
-                err.write(
-                    f"Token {args.name!r} created. It is shown once: store it in the IdP now.\n"
+        try:
+            if args.tokens_command == "create":
+                token = store.create(
+                    args.name, args.token, scopes=args.scope, idp=args.idp, expires_in_s=expires
                 )
-            else:
-                err.write(f"Token {args.name!r} imported.\n")
-            return 0
-        if args.tokens_command == "list":
-            for info in store.list():
-                out.write(f"{info.name}\tcreated {info.created_at}\n")
-            return 0
+                info = store.get(args.name)
+                assert info is not None
+                audit.record(
+                    Tag.SCIM_TOKEN_CREATED,
+                    actor="cli",
+                    idp=args.name,
+                    detail={
+                        "name": args.name,
+                        "imported": args.token is not None,
+                        "scopes": [str(s) for s in info.scopes],
+                        "idp": info.idp,
+                        "expires_at": info.expires_at,
+                    },
+                )
+                scope = ", ".join(str(s) for s in info.scopes) or "the whole org"
+                if args.token is None:
+                    out.write(f"{token}\n")
+                    err.write(
+                        f"Token {args.name!r} created (IdP {info.idp}; scope: {scope}"
+                        + (f"; expires {info.expires_at}" if info.expires_at else "")
+                        + "). It is shown once: store it in the IdP now.\n"
+                    )
+                else:
+                    err.write(f"Token {args.name!r} imported (IdP {info.idp}; scope: {scope}).\n")
+                return 0
+            if args.tokens_command == "list":
+                for info in store.list():
+                    scope = ",".join(str(s) for s in info.scopes) or "whole-org"
+                    out.write(
+                        f"{info.name}\tidp {info.idp}\tscope {scope}\tcreated {info.created_at}"
+                        f"\texpires {info.expires_at or 'never'}"
+                        + (
+                            f"\tprevious secret valid until {info.previous_valid_until}"
+                            if info.previous_valid_until
+                            else ""
+                        )
+                        + "\n"
+                    )
+                return 0
+            if args.tokens_command == "rotate":
+                token, until = store.rotate(args.name, overlap_s=overlap, token=args.token)
+                audit.record(
+                    Tag.SCIM_TOKEN_ROTATED,
+                    actor="cli",
+                    idp=args.name,
+                    detail={"name": args.name, "overlap_s": overlap, "old_valid_until": until},
+                )
+                if args.token is None:
+                    out.write(f"{token}\n")
+                ended = (
+                    f"The old secret stays valid until {until} ({args.overlap}): "
+                    "put the new one in the IdP before then."
+                    if overlap > 0
+                    else "The old secret no longer works."
+                )
+                err.write(f"Token {args.name!r} rotated. {ended}\n")
+                return 0
+            if args.tokens_command == "transfer":
+                moved = store.transfer(args.source, args.target)
+                audit.record(
+                    Tag.SCIM_TOKEN_TRANSFERRED,
+                    actor="cli",
+                    idp=args.target,
+                    detail={"from": args.source, "to": args.target, "resources": moved},
+                )
+                err.write(f"{moved} resource(s) moved from {args.source!r} to {args.target!r}.\n")
+                return 0
+        except TokenError as e:
+            err.write(f"{command}: {e}\n")
+            return 1
         if not store.revoke(args.name):
             err.write(f"scim-bridge tokens revoke: no token named {args.name!r}\n")
             return 1

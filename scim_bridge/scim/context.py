@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
-from flask import current_app, g
+from flask import current_app, g, request
 
 from scim_bridge.audit import AuditLog, Tag
 from scim_bridge.deprovision.api import Deprovisioning
+from scim_bridge.directory.scoped import ScopedDirectory
 from scim_bridge.directory.service import Directory
 from scim_bridge.scim.auth import FailureThrottle
 from scim_bridge.scim.errors import ServiceUnavailable
-from scim_bridge.scim.tokens import TokenStore
+from scim_bridge.scim.tokens import TokenIdentity, TokenStore
+
+log = logging.getLogger(__name__)
 
 KEY = "scim"
 
@@ -23,13 +27,46 @@ class ScimContext:
     audit: AuditLog
     deprovisioning: Deprovisioning | None
     ack_mode: str = "success"  # SCIM_ACK: success | strict
+    request_deadline_s: float = 30.0  # SCIM_REQUEST_DEADLINE
+    max_genesys_calls: int = 30  # SCIM_MAX_GENESYS_CALLS
+    public_url: str | None = None  # SCIM_BRIDGE_PUBLIC_URL (no trailing slash)
     throttle: FailureThrottle = dataclasses.field(default_factory=FailureThrottle)
+    # Out-of-reach requests (scope, another token's resource): audited like failed logins.
+    denials: FailureThrottle = dataclasses.field(default_factory=FailureThrottle)
 
     @property
-    def directory(self) -> Directory:
+    def directory(self) -> ScopedDirectory:
+        """The directory as this request's token sees it (``directory/access.py``)."""
         if self.directory_service is None:
             raise ServiceUnavailable("No Genesys Cloud org is configured for this bridge.")
-        return self.directory_service
+        scoped: ScopedDirectory | None = g.get("scim_directory")
+        if scoped is None:
+            scoped = ScopedDirectory(self.directory_service, identity().access, self.denied)
+            g.scim_directory = scoped
+        return scoped
+
+    def denied(self, resource_type: str, resource_id: str, reason: str) -> None:
+        """A resource out of this token's reach was asked for: logged every time, audited at
+        most once per token and reason every 10 s (with how many it stands for)."""
+        name = token_name()
+        log.warning(
+            "SCIM access denied",
+            extra={"token": name, "reason": reason, "resource_type": resource_type},
+        )
+        suppressed = self.denials.admit(f"{name}:{reason}")
+        if suppressed is None:
+            return
+        self.record(
+            Tag.SCIM_ACCESS_DENIED,
+            outcome="refused",
+            detail={
+                "resource_type": resource_type,
+                "id": resource_id,
+                "reason": reason,
+                "method": request.method,
+                "suppressed_since_last": suppressed,
+            },
+        )
 
     def record(
         self,
@@ -62,3 +99,9 @@ def context() -> ScimContext:
 
 def token_name() -> str:
     return str(g.get("scim_token_name") or "anonymous")
+
+
+def identity() -> TokenIdentity:
+    """The request's token: name, scopes and IdP (set by ``auth.authenticate``)."""
+    found: TokenIdentity | None = g.get("scim_identity")
+    return found if found is not None else TokenIdentity(token_name())

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from scim_bridge.scim import definitions
+from scim_bridge.scim.context import context
 from scim_bridge.scim.errors import NotFound, scim_response
 
 MAX_RESULTS = 100
 
 
 def base_url() -> str:
-    return request.url_root.rstrip("/") + "/scim/v2"
+    """The SCIM base URL for ``meta.location`` and ``Location``: ``SCIM_BRIDGE_PUBLIC_URL`` +
+    ``/scim/v2``, never the request's ``Host`` header (a client could make the bridge hand out
+    links to any host). Without a configured URL, a path relative to the bridge's root."""
+    return (context().public_url or "") + "/scim/v2"
 
 
 def service_provider_config() -> dict[str, Any]:

@@ -216,9 +216,19 @@ def internal_error_response(exc: BaseException) -> Response:
     )
 
 
+def rate_limited(detail: str, retry_after_s: float | None) -> ScimError:
+    """Blocked by the Genesys rate budget: 429 with ``Retry-After`` (Okta retries by it, O-429;
+    RFC 6585 §4), except for a token marked as Entra's (``tokens create --idp entra``): 503 with
+    ``Retry-After``, since Entra's handling of 429 is UNCONFIRMED (idp-behaviour.md 2)."""
+    identity = g.get("scim_identity")
+    if identity is not None and getattr(identity, "idp", None) == "entra":
+        return ServiceUnavailable(detail, retry_after_s=retry_after_s)
+    return TooManyRequests(detail, retry_after_s=retry_after_s)
+
+
 def from_directory(exc: directory_errors.DirectoryError) -> ScimError:
-    """The directory's failures as SCIM errors (Genesys trouble is a 503 with Retry-After:
-    Entra handles 429 unreliably, idp-behaviour.md 2 status table)."""
+    """The directory's failures as SCIM errors: the rate budget is ``rate_limited`` (429, or 503
+    for Entra), an outage 503 with Retry-After."""
     if isinstance(exc, directory_errors.NotFound):
         return NotFound(exc.detail)
     if isinstance(exc, directory_errors.AlreadyExists):
@@ -229,6 +239,12 @@ def from_directory(exc: directory_errors.DirectoryError) -> ScimError:
         return InvalidValue(exc.detail)
     if isinstance(exc, directory_errors.NotPermitted):
         return Forbidden(exc.detail)
+    if isinstance(exc, directory_errors.OutOfScope):
+        return Forbidden(exc.detail)
+    if isinstance(exc, directory_errors.TooMany):
+        return TooMany(exc.detail)
+    if isinstance(exc, directory_errors.RateLimited):
+        return rate_limited(exc.detail, exc.retry_after_s)
     return ServiceUnavailable(exc.detail, retry_after_s=exc.retry_after_s)
 
 
@@ -242,17 +258,17 @@ def _handle_blueprint_error(exc: Exception) -> Response:
     return internal_error_response(exc)
 
 
+def unmatched(exc: HTTPException) -> Response | HTTPException:
+    """Routing failures (404, 405) under /scim/ as SCIM JSON; any other path's is returned as it
+    is, for the app-wide handler to answer (``app.py`` registers one per code for every part)."""
+    if request.path.startswith(SCIM_PATH_PREFIX) or request.path == SCIM_PATH_PREFIX[:-1]:
+        return error_response(_from_http_exception(exc))
+    return exc
+
+
 def register(app: Flask, blueprint: Blueprint) -> None:
     """Install the SCIM error handlers. Called once, by ``create_app``, before registering
     ``blueprint`` on ``app``."""
     blueprint.register_error_handler(Exception, _handle_blueprint_error)
-
-    def unmatched(exc: HTTPException) -> Response | HTTPException:
-        # App-wide handlers for routing failures: only paths under /scim/ get SCIM JSON; every
-        # other path keeps Flask's default answer.
-        if request.path.startswith(SCIM_PATH_PREFIX) or request.path == SCIM_PATH_PREFIX[:-1]:
-            return error_response(_from_http_exception(exc))
-        return exc
-
     app.register_error_handler(404, unmatched)
     app.register_error_handler(405, unmatched)

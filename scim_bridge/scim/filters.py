@@ -26,9 +26,12 @@ from scim2_filter_parser.parser import SCIMParser
 from scim_bridge.directory import Criterion, GroupQuery, UserQuery
 from scim_bridge.directory.mapping import GROUP_SEARCH_FIELDS, USER_SEARCH_FIELDS
 from scim_bridge.scim import definitions
-from scim_bridge.scim.errors import InvalidFilter
+from scim_bridge.scim.errors import InvalidFilter, TooMany
 from scim_bridge.scim.schemas import ValidationError, storable_text
 
+MAX_FILTER_DEPTH = 16
+MAX_KEYED_USERS = 100  # one bulk read
+MAX_KEYED_GROUPS = 10  # each is one read, and one more for its members
 MAX_FILTER_LENGTH = 4096
 OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "pr", "gt", "ge", "lt", "le"})
 
@@ -92,6 +95,10 @@ def parse_filter(text: str) -> Node:
         raise InvalidFilter("The filter is empty.")
     if len(text) > MAX_FILTER_LENGTH:
         raise InvalidFilter(f"The filter is longer than {MAX_FILTER_LENGTH} characters.")
+    depth = _bracket_depth(text)
+    if depth > MAX_FILTER_DEPTH:
+        # Parsing and evaluation recurse per level: 1,000 parentheses were a RecursionError.
+        raise InvalidFilter(f"The filter nests deeper than {MAX_FILTER_DEPTH} levels.")
     try:
         storable_text(text)
     except ValidationError as e:
@@ -102,7 +109,32 @@ def parse_filter(text: str) -> Node:
         raise InvalidFilter(f"The filter could not be parsed: {_short(e)}") from None
     if tree is None:
         raise InvalidFilter("The filter could not be parsed.")
-    return _convert(tree)
+    try:
+        return _convert(tree)
+    except RecursionError:  # a long chain of and/or nests as deep as it is long
+        raise InvalidFilter("The filter has too many terms.") from None
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of ``(`` and ``[`` outside quoted strings."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for char in text:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]":
+            depth -= 1
+    return deepest
 
 
 def _short(e: Exception) -> str:
@@ -412,6 +444,7 @@ def plan_user_query(text: str | None) -> UserQuery:
     node = parse_filter(text)
     bound = _candidates(node, user_name=True)
     if bound is not None:
+        _cap_keys(bound, MAX_KEYED_USERS, "Users")
         # Every attribute must still be understood, even those evaluated in memory.
         _validate_in_memory(node, "User")
         return UserQuery(
@@ -429,11 +462,24 @@ def plan_group_query(text: str | None) -> GroupQuery:
     node = parse_filter(text)
     bound = _candidates(node)
     if bound is not None:
+        _cap_keys(bound, MAX_KEYED_GROUPS, "Groups")
         _validate_in_memory(node, "Group")
         return GroupQuery(
             ids=bound.ids, external_ids=bound.external_ids, residual=lambda r: matches(node, r)
         )
     return GroupQuery(criteria=_top(_criteria(node, GROUP_SEARCH_FIELDS, "Group")))
+
+
+def _cap_keys(bound: _Keys, cap: int, what: str) -> None:
+    """A keyed filter costs Genesys calls per key (a group: one or two each; users: one per
+    100 ids, one per userName): past the cap it is ``tooMany`` (RFC 7644 §3.4.2.2), not hundreds
+    of calls."""
+    keys = len(set(bound.ids)) + len(set(bound.external_ids)) + len(set(bound.user_names))
+    if keys > cap:
+        raise TooMany(
+            f"The filter names {keys} {what} by id, externalId or userName; at most {cap} per "
+            "request."
+        )
 
 
 def _validate_in_memory(node: Node, resource_type: str) -> None:

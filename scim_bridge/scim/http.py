@@ -31,6 +31,9 @@ from scim_bridge.scim.errors import (
 from scim_bridge.scim.schemas import dump_resource
 
 MAX_BODY_BYTES = 1024 * 1024
+# SCIM resources nest 4 deep at most (an extension's complex multi-valued attribute); 32 leaves
+# room for anything an IdP sends and none for a recursion bomb.
+MAX_JSON_DEPTH = 32
 DEFAULT_COUNT = 100
 MAX_COUNT = 100
 JSON_MEDIA_TYPES = frozenset({"application/scim+json", "application/json"})
@@ -57,9 +60,35 @@ def json_body() -> Any:
     if not data.strip():
         raise InvalidSyntax("The request body is empty; a JSON object was expected.")
     try:
-        return json.loads(data.decode("utf-8-sig"), parse_constant=_reject_constant)
+        parsed = json.loads(data.decode("utf-8-sig"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidSyntax("The request body is not valid JSON.") from None
+    if nesting_depth(parsed) > MAX_JSON_DEPTH:
+        # Everything after parsing recurses over the body (quirks, validation, PATCH): a body
+        # nested ~500 deep was a RecursionError, a 500.
+        raise InvalidSyntax(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.")
+    return parsed
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (a scalar is 0); iterative, so a hostile
+    depth cannot exhaust the stack here."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
 
 
 def _int_arg(name: str, default: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,6 +39,19 @@ class Operation:
     path: AttrPath | None
     value: Any = None
     has_value: bool = False
+
+
+def _identity(value: Any) -> object:
+    """A multi-valued attribute's element as a hashable value equal where the elements are equal
+    (``==``): a flat object as its items, a scalar as itself, anything else as sorted JSON."""
+    if isinstance(value, dict):
+        try:
+            return ("object", frozenset(value.items()))
+        except TypeError:  # a nested value: fall through to JSON
+            pass
+    elif value is None or isinstance(value, str | int | float):
+        return ("scalar", value)
+    return ("json", json.dumps(value, sort_keys=True, separators=(",", ":"), default=str))
 
 
 def parse_path(text: str) -> AttrPath:
@@ -214,7 +228,14 @@ def _apply(resource: dict[str, Any], operation: Operation, resource_type: str) -
         if op == "replace" or not isinstance(current, list):
             container[key] = values
         else:
-            current.extend(v for v in values if v not in current)
+            # Linear: a set of the values' canonical forms, not ``v not in current`` per value
+            # (quadratic: 40,000 emails in one 1 MiB request were 12.7 s of CPU).
+            seen = {_identity(v) for v in current}
+            for v in values:
+                key = _identity(v)
+                if key not in seen:
+                    seen.add(key)
+                    current.append(v)
         return
     if isinstance(value, Mapping) and isinstance(current, dict):
         # Complex attribute: the given sub-attributes replace or add, others stay (§3.5.2.3).

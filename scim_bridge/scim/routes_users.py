@@ -29,6 +29,7 @@ from scim_bridge.scim.errors import (
     PreconditionFailed,
     ScimError,
     ServiceUnavailable,
+    rate_limited,
     scim_response,
 )
 from scim_bridge.scim.patch import Operation, apply_patch, parse_operations
@@ -131,12 +132,14 @@ def request_job(ctx: ScimContext, action: Action, user_id: str) -> Outcome:
         },
     )
     if action != "reactivate" and ctx.ack_mode == "strict" and not outcome.access_cut:
-        raise ServiceUnavailable(
+        detail = (
             f"Deprovisioning job {outcome.job_id} is queued"
             + (f" ({outcome.waiting_on})" if outcome.waiting_on else "")
-            + "; access is not cut yet.",
-            retry_after_s=outcome.retry_after_s,
+            + "; access is not cut yet."
         )
+        if outcome.waiting_on == "rate-limit":
+            raise rate_limited(detail, outcome.retry_after_s)
+        raise ServiceUnavailable(detail, retry_after_s=outcome.retry_after_s)
     if action == "reactivate" and not outcome.final and outcome.state in ("held", "failed"):
         raise ServiceUnavailable(
             f"Reactivation job {outcome.job_id} is {outcome.state}.",
@@ -273,12 +276,18 @@ def register(bp: Blueprint) -> None:
             # that Entra counts towards quarantine (DESIGN.md "What the IdP is told").
             if not _deactivation_only(operations) or http.if_match() is not None:
                 raise
+            # Ownership is the bridge's own record; a scoped token's scope needs the read that
+            # just failed, so it re-raises: an unproven scope queues nothing.
+            ctx.directory.check_user(user_id)
             request_job(ctx, "deactivate", user_id)
             return Response(status=204)
 
     @bp.delete("/Users/<user_id>")
     def delete_user(user_id: str) -> Response:
         ctx = context()
+        # Out of this token's reach: 404 before a job exists (ownership from the bridge's record;
+        # a scope needs one read of the user).
+        ctx.directory.check_user(user_id)
         _visible(ctx, user_id)
         expected = http.if_match()
         if expected is not None:  # only a conditional DELETE needs the current version first

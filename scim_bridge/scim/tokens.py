@@ -2,7 +2,13 @@
 
 A token is 256 random bits, printed once; only its SHA-256 is stored (a fast hash is enough for a
 high-entropy secret: there is nothing to brute-force). Verification hashes the presented value and
-compares it with every live token's hash in constant time; the token's name is the audit actor.
+compares it with every live token's hash in constant time; the token's name is the audit actor
+and the owner of what is written through it.
+
+A token also carries (issue 14): its *scopes* (``email:GLOB``, ``division:ID``; a union; none is
+the whole org, ``directory/access.py``), the *IdP* it serves (``okta``, ``entra``, ``other``: how
+a rate-limited answer is shaped), an optional *expiry*, and during a rotation the previous
+secret's hash with the time it stops being accepted.
 """
 
 from __future__ import annotations
@@ -10,19 +16,25 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
 import re
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from scim_bridge.directory.records import now_iso
+from scim_bridge.directory.access import Access, Scope, ScopeError
 from scim_bridge.store.engine import write_transaction
+from scim_bridge.store.schema import directory_resources
 from scim_bridge.store.schema import scim_tokens as table
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PREFIX = "scimb_"
 MIN_IMPORTED_LENGTH = 20
 MAX_TOKEN_LENGTH = 512
+IDPS = ("okta", "entra", "other")
+DEFAULT_IDP = "other"
+_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class TokenError(ValueError):
@@ -34,6 +46,23 @@ class TokenInfo:
     name: str
     created_at: str
     revoked_at: str | None
+    scopes: tuple[Scope, ...] = ()
+    idp: str = DEFAULT_IDP
+    expires_at: str | None = None
+    previous_valid_until: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenIdentity:
+    """Who a request authenticated as: the token's name, what it may reach, its IdP."""
+
+    name: str
+    scopes: tuple[Scope, ...] = ()
+    idp: str = DEFAULT_IDP
+
+    @property
+    def access(self) -> Access:
+        return Access(owner=self.name, scopes=self.scopes)
 
 
 def digest(token: str) -> str:
@@ -44,63 +73,183 @@ def new_token() -> str:
     return PREFIX + secrets.token_urlsafe(32)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fmt(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_TIME)
+
+
+def _scopes(text: str | None) -> tuple[Scope, ...]:
+    if not text:
+        return ()
+    return tuple(Scope.parse(s) for s in json.loads(text))
+
+
+def _check_value(token: str) -> None:
+    if len(token) < MIN_IMPORTED_LENGTH or len(token) > MAX_TOKEN_LENGTH:
+        raise TokenError(
+            f"an imported token must be {MIN_IMPORTED_LENGTH} to {MAX_TOKEN_LENGTH} characters"
+        )
+    if any(c.isspace() for c in token) or not token.isprintable():
+        raise TokenError("an imported token must be printable, without spaces")
+
+
 class TokenStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def create(self, name: str, token: str | None = None) -> str:
+    def create(
+        self,
+        name: str,
+        token: str | None = None,
+        *,
+        scopes: tuple[str, ...] | list[str] = (),
+        idp: str = DEFAULT_IDP,
+        expires_in_s: float | None = None,
+    ) -> str:
         """Store a token under ``name`` and return it (the only time it is seen)."""
         if not NAME.match(name):
             raise TokenError(
                 "a token name is 1-100 letters, digits, '.', '_' or '-' (e.g. okta-prod)"
             )
+        if idp not in IDPS:
+            raise TokenError(f"--idp is one of {', '.join(IDPS)}, got {idp!r}")
+        try:
+            parsed = tuple(dict.fromkeys(Scope.parse(s) for s in scopes))
+        except ScopeError as e:
+            raise TokenError(str(e)) from None
+        if expires_in_s is not None and expires_in_s <= 0:
+            raise TokenError("--expires must be a positive duration such as 90d")
         if token is None:
             token = new_token()
-        elif len(token) < MIN_IMPORTED_LENGTH or len(token) > MAX_TOKEN_LENGTH:
-            raise TokenError(
-                f"an imported token must be {MIN_IMPORTED_LENGTH} to {MAX_TOKEN_LENGTH} characters"
-            )
-        elif any(c.isspace() for c in token) or not token.isprintable():
-            raise TokenError("an imported token must be printable, without spaces")
+        else:
+            _check_value(token)
         with write_transaction(self.engine) as conn:
             exists = conn.execute(sa.select(table.c.name).where(table.c.name == name)).first()
             if exists is not None:
                 raise TokenError(f"a token named {name!r} exists; revoke it first")
-            taken = conn.execute(
-                sa.select(table.c.name).where(table.c.token_sha256 == digest(token))
-            ).first()
-            if taken is not None:
-                raise TokenError("that token value is already in use")
+            self._refuse_taken(conn, token)
             conn.execute(
-                table.insert().values(name=name, token_sha256=digest(token), created_at=now_iso())
+                table.insert().values(
+                    name=name,
+                    token_sha256=digest(token),
+                    created_at=_fmt(_now()),
+                    scopes=json.dumps([str(s) for s in parsed]) if parsed else None,
+                    idp=idp,
+                    expires_at=(
+                        _fmt(_now() + timedelta(seconds=expires_in_s))
+                        if expires_in_s is not None
+                        else None
+                    ),
+                )
             )
         return token
+
+    @staticmethod
+    def _refuse_taken(conn: sa.Connection, token: str) -> None:
+        wanted = digest(token)
+        taken = conn.execute(
+            sa.select(table.c.name).where(
+                (table.c.token_sha256 == wanted) | (table.c.previous_sha256 == wanted)
+            )
+        ).first()
+        if taken is not None:
+            raise TokenError("that token value is already in use")
 
     def list(self) -> list[TokenInfo]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(table).order_by(table.c.name)).all()
-        return [
-            TokenInfo(r._mapping["name"], r._mapping["created_at"], r._mapping["revoked_at"])
-            for r in rows
-        ]
+        return [self._info(r._mapping) for r in rows]
+
+    def get(self, name: str) -> TokenInfo | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(table.c.name == name)).first()
+        return None if row is None else self._info(row._mapping)
+
+    @staticmethod
+    def _info(m: sa.RowMapping) -> TokenInfo:
+        return TokenInfo(
+            name=m["name"],
+            created_at=m["created_at"],
+            revoked_at=m["revoked_at"],
+            scopes=_scopes(m["scopes"]),
+            idp=m["idp"] or DEFAULT_IDP,
+            expires_at=m["expires_at"],
+            previous_valid_until=m["previous_valid_until"],
+        )
 
     def revoke(self, name: str) -> bool:
-        """Revoke by deleting the row (a revoked name can be created again)."""
+        """Revoke by deleting the row (a revoked name can be created again). What the token owns
+        stays owned by its name: ``transfer`` it first, or nobody else will see it."""
         with write_transaction(self.engine) as conn:
             done = conn.execute(table.delete().where(table.c.name == name))
         return bool(done.rowcount)
 
+    def rotate(self, name: str, *, overlap_s: float, token: str | None = None) -> tuple[str, str]:
+        """A new secret for ``name``; the current one stays valid for ``overlap_s`` more seconds
+        (0: not at all). Returns (new token, the old one's end as ISO text). Scopes, IdP, expiry
+        and everything the token owns stay as they are (the name is the owner)."""
+        if overlap_s < 0:
+            raise TokenError("--overlap must be 0 or a positive duration such as 24h")
+        if token is None:
+            token = new_token()
+        else:
+            _check_value(token)
+        until = _fmt(_now() + timedelta(seconds=overlap_s))
+        with write_transaction(self.engine) as conn:
+            row = conn.execute(sa.select(table).where(table.c.name == name)).first()
+            if row is None:
+                raise TokenError(f"no token named {name!r}")
+            self._refuse_taken(conn, token)
+            conn.execute(
+                table.update()
+                .where(table.c.name == name)
+                .values(
+                    token_sha256=digest(token),
+                    previous_sha256=row._mapping["token_sha256"] if overlap_s > 0 else None,
+                    previous_valid_until=until if overlap_s > 0 else None,
+                )
+            )
+        return token, until
+
+    def transfer(self, source: str, target: str) -> int:
+        """Move every resource ``source`` owns to ``target`` (an IdP migration); their count."""
+        with write_transaction(self.engine) as conn:
+            if conn.execute(sa.select(table.c.name).where(table.c.name == target)).first() is None:
+                raise TokenError(f"no token named {target!r} to transfer to")
+            if source == target:
+                raise TokenError("--from and --to name the same token")
+            done = conn.execute(
+                directory_resources.update()
+                .where(directory_resources.c.owner == source)
+                .values(owner=target)
+            )
+        return int(done.rowcount)
+
     def verify(self, presented: str) -> str | None:
         """The name of the live token ``presented`` is, or None."""
+        identity = self.identify(presented)
+        return None if identity is None else identity.name
+
+    def identify(self, presented: str) -> TokenIdentity | None:
+        """The live, unexpired token ``presented`` is (its current secret, or its previous one
+        inside a rotation's overlap), or None."""
         if not presented or len(presented) > MAX_TOKEN_LENGTH:
             return None
         wanted = digest(presented)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(table.c.name, table.c.token_sha256).where(table.c.revoked_at.is_(None))
-            ).all()
-        found: str | None = None
-        for name, stored in rows:
-            if hmac.compare_digest(stored, wanted):
-                found = name
+            rows = conn.execute(sa.select(table).where(table.c.revoked_at.is_(None))).all()
+        now = _fmt(_now())
+        found: TokenIdentity | None = None
+        for row in rows:
+            m = row._mapping
+            current = hmac.compare_digest(m["token_sha256"], wanted)
+            previous = hmac.compare_digest(m["previous_sha256"] or "", wanted) and bool(
+                m["previous_valid_until"] and now < m["previous_valid_until"]
+            )
+            live = m["expires_at"] is None or now < m["expires_at"]
+            if (current or previous) and live:
+                found = TokenIdentity(m["name"], _scopes(m["scopes"]), m["idp"] or DEFAULT_IDP)
         return found

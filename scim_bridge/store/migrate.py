@@ -98,6 +98,11 @@ def _directory_user_names(conn: sa.Connection) -> None:
     index.create(conn, checkfirst=True)
 
 
+def _token_scopes(conn: sa.Connection) -> None:
+    for column in ("scopes", "idp", "expires_at", "previous_sha256", "previous_valid_until"):
+        add_column("scim_tokens", column)(conn)
+
+
 # Append only (see the module docstring).
 STEPS: list[Step] = [
     Step("audit-1-tables", _audit_tables),
@@ -108,6 +113,7 @@ STEPS: list[Step] = [
     ),
     Step("rate-budget-1-tables", create_tables("rate_budget_slots")),
     Step("directory-2-user-names", _directory_user_names),
+    Step("scim-tokens-2-scopes", _token_scopes),
     Step("console-1-operators", create_tables("operators", "operator_sessions")),
     Step("console-2-indexes", lambda conn: _create_indexes(conn, schema.CONSOLE_INDEXES)),
 ]

@@ -47,8 +47,9 @@ class SlotTable:
                 [{"budget_key": self._key, "slot": i, "taken_at": 0.0} for i in missing],
             )
 
-    def try_take(self) -> float:
-        """0.0 when a slot was taken now, else the seconds until the next one frees."""
+    def try_take(self, keep: int = 0) -> float:
+        """0.0 when a slot was taken now, leaving at least ``keep`` free slots (the share kept
+        for deprovisioning, when a read takes), else the seconds until one may be taken."""
         if not self._ready:
             try:
                 with write_transaction(self._engine) as conn:
@@ -74,10 +75,13 @@ class SlotTable:
             # values, so "the least recently taken row" could come back just taken, and reading
             # its time would report a full window's wait with free slots to spare. A condition
             # in the WHERE clause is re-checked on the new values, and such a row is skipped.
+            # With ``keep``, the (keep+1)-th free slot: there is one only when more than ``keep``
+            # are free, so the last ``keep`` are left to takers that keep none.
             free = (
                 sa.select(slots.c.slot)
                 .where(ring, slots.c.taken_at <= now - self._window_s)
                 .order_by(slots.c.taken_at)
+                .offset(keep)
                 .limit(1)
             )
             if not sqlite:
@@ -92,7 +96,13 @@ class SlotTable:
                 return 0.0
             # None free: the wait until the oldest frees. When that one is free already, other
             # takers hold it (and every other free one) this instant: look again shortly.
-            oldest = conn.execute(sa.select(sa.func.min(slots.c.taken_at)).where(ring)).scalar()
+            oldest = conn.execute(
+                sa.select(slots.c.taken_at)
+                .where(ring)
+                .order_by(slots.c.taken_at)
+                .offset(keep)
+                .limit(1)
+            ).scalar()
             if oldest is None:
                 return 0.05
             return max(float(oldest) + self._window_s - now, 0.05)

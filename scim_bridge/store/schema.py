@@ -110,6 +110,14 @@ scim_tokens = sa.Table(
     sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("revoked_at", sa.String(32)),
+    # Issue 14: JSON list of "email:GLOB" / "division:ID" (NULL: the whole org), the IdP
+    # (okta | entra | other), an expiry, and during a rotation the previous secret's hash with
+    # the time it stops being accepted.
+    sa.Column("scopes", sa.Text),
+    sa.Column("idp", sa.String(16)),
+    sa.Column("expires_at", sa.String(32)),
+    sa.Column("previous_sha256", sa.String(64)),
+    sa.Column("previous_valid_until", sa.String(32)),
 )
 
 

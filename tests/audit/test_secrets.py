@@ -36,7 +36,7 @@ LONG_SECRET = "at-the-end-of-a-long-string-4242"
 EXC_SECRET = "in-an-exception-message-8080"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJlLXNlY3JldA"
 COOKIE = "session-cookie-value-5e5e5e"
-ADMIN_TOKEN = "the-admin-token-1d2c3b4a"
+ADMIN_TOKEN = "the-admin-token-1d2c3b4a-5e6f7a8b9c0d"
 WRONG_ADMIN = "a-wrong-admin-token-6f6f6f"
 SECRETS = [
     PASSWORD,

@@ -63,6 +63,8 @@ class Engine:
         **policy: Any,
     ) -> tuple[JobService, Worker]:
         kwargs: dict[str, Any] = {}
+        # The sandbox fixture's async jobs finish in 50 ms: poll them about that often.
+        policy.setdefault("history_job_poll_s", 0.05)
         if clock is not None:
             kwargs["clock"] = clock
         service = JobService(

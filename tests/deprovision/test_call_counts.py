@@ -1,23 +1,24 @@
 """Genesys calls per deleted user, counted by the sandbox (``/sandbox/stats``), alone and batched.
 
-Alone (a request run inline to the end): snapshot (user, 2 queue listings), one DELETE per queue,
-await_idle (one GET that also serves the deactivate's version), the PATCH, verify_before (a
-closed interval ends on its short page, the live one on its empty page), the DELETE, confirm
-(``?state=deleted``: one read), verify_after (only intervals where history was found, until the
-ids are back). Batched (the worker): the snapshot and confirm reads are one bulk read for the
-round, the history checks one query per window and page.
+Alone (one job, nothing to share): snapshot (user, 2 queue listings), one DELETE per queue,
+await_idle (one GET that also serves the deactivate's version), the PATCH, verify_before (an async
+details job: submit, status until FULFILLED, one results page; the synchronous tail from a week
+before the lake date: its live interval read to the empty page), the DELETE, confirm
+(``?state=deleted``: one read), verify_after (an async job for the users whose lake part found
+something; the tail only where it found something, until the ids are back). Batched (the
+worker): the snapshot and confirm reads are one bulk read for the round, each side's async job
+and tail query serve every user of the round.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from scim_bridge.audit import Tag
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
-from scim_bridge.genesys import history
-from tests.deprovision.conftest import Engine, users
+from scim_bridge.deprovision.proof import JOB_API, QUERY_API
+from tests.deprovision.conftest import Engine, finish, users
 
 OKTA = Requester(actor="okta", idp="okta", scim_id="scim-1")
 GET_USER = "GET /api/v2/users/<user_id>"
@@ -27,6 +28,11 @@ REMOVE = "DELETE /api/v2/routing/queues/<queue_id>/members/<user_id>"
 PATCH = "PATCH /api/v2/users/<user_id>"
 DELETE = "DELETE /api/v2/users/<user_id>"
 DETAILS = "POST /api/v2/analytics/conversations/details/query"
+JOBS = "/api/v2/analytics/conversations/details/jobs"
+SUBMIT = f"POST {JOBS}"
+STATUS = f"GET {JOBS}/<job_id>"
+RESULTS = f"GET {JOBS}/<job_id>/results"
+HISTORY = (DETAILS, SUBMIT, STATUS, RESULTS)
 
 
 def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -39,19 +45,12 @@ def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str,
     return out
 
 
-def _expected_history_queries(job_data: dict[str, Any]) -> tuple[int, int]:
-    """(verify_before, verify_after) queries for one user with fewer than a page per interval."""
-    window = job_data["evidence"]["before"]["window"]
-    since, until = (datetime.fromisoformat(window[k]) for k in ("since", "until"))
-    intervals = history.intervals(since, until)
-    with_data = set(job_data["history_before_intervals"])
-    live = [i for i in intervals if not history.is_closed(i, until)]
-    before = len(intervals) + sum(1 for i in live if i in with_data)  # the live empty page
-    return before, len(with_data)
+def _parts(job_data: dict[str, Any], side: str) -> dict[str, dict[str, Any]]:
+    return {p["api"]: p for p in job_data["evidence"][side].get("parts", [])}
 
 
 def test_a_delete_alone_makes_only_the_calls_that_prove_it(deprov: Engine) -> None:
-    service, _ = deprov.build(worker=False)
+    service, worker = deprov.build()
     uid = next(
         u
         for u in users(deprov.sandbox, deprov.gateway)
@@ -62,27 +61,40 @@ def test_a_delete_alone_makes_only_the_calls_that_prove_it(deprov: Engine) -> No
     before = deprov.sandbox.stats()
 
     outcome = service.request("delete", uid, requester=OKTA)
+    job = finish(worker, outcome.job_id)
 
-    assert (outcome.state, outcome.final) == ("done", True)
-    job = jobs.find(deprov.engine, outcome.job_id)
-    assert job is not None
-    history_before, history_after = _expected_history_queries(jobs.dump_data(job))
-    assert history_after >= 1
-    assert _delta(before, deprov.sandbox.stats()) == {
-        GET_USER: {"200": 3},  # snapshot, await_idle, confirm (?state=deleted): no 404
+    assert job.state == "done"
+    data = jobs.dump_data(job)
+    lake_before, tail_before = (_parts(data, "before")[api] for api in (JOB_API, QUERY_API))
+    after_parts = _parts(data, "after")
+    delta = _delta(before, deprov.sandbox.stats())
+    reads = delta.pop(GET_USER)["200"] + delta.pop(LIST_USERS, {}).get("200", 0)
+    assert reads == 3  # snapshot, await_idle, confirm (the worker's read of its round): no 404
+    assert {k: v for k, v in delta.items() if k not in HISTORY} == {
         QUEUES: {"200": 2},  # joined=true and joined=false (genesys-api.md 3)
         REMOVE: {"204": queues},
         PATCH: {"200": 1},  # with await_idle's version: no GET of its own
         DELETE: {"200": 1},
-        DETAILS: {"200": history_before + history_after},
     }
-    before_ev, after_ev = (
-        jobs.dump_data(job)["evidence"]["before"],
-        jobs.dump_data(job)["evidence"]["after"],
-    )
+    # One async job a side (the lake held this user's history), one results page each.
+    assert delta[SUBMIT] == {"202": 2}
+    assert delta[RESULTS] == {"200": 2}
+    assert delta[STATUS]["200"] >= 2
+    # The tail: its live interval to the empty page before; after, only if it found something.
+    tail_after_expected = 1 if tail_before["count"] else 0
+    assert tail_before["calls"] == 1 + (1 if tail_before["count"] else 0)
+    assert after_parts[QUERY_API]["calls"] == tail_after_expected
+    assert delta.get(DETAILS, {}).get("200", 0) == tail_before["calls"] + tail_after_expected
+    # Every history call is on the evidence of the side that made it.
+    recorded = sum(p["calls"] for side in ("before", "after") for p in _parts(data, side).values())
+    assert recorded == sum(sum(delta.get(e, {}).values()) for e in HISTORY)
+    before_ev, after_ev = data["evidence"]["before"], data["evidence"]["after"]
     assert before_ev["sha256"] == after_ev["sha256"]
     assert before_ev["count"] == deprov.sandbox.user(uid)["conversationCount"]
-    assert after_ev["analytics_queries"] == history_after
+    assert before_ev["count"] == lake_before["count"] + tail_before["count"] - len(
+        set(data["history_before_lake_ids"])
+        & {i for ids in data["history_before_intervals"].values() for i in ids}
+    )
     assert deprov.audit.verify().ok
 
 
@@ -115,7 +127,8 @@ def test_batched_deletes_share_their_user_reads(deprov: Engine) -> None:
     before = deprov.sandbox.stats()
     job_ids = [service.enqueue("delete", uid, requester=OKTA)[0].id for uid in ids]
 
-    worker.run_until_idle(timeout_s=60)
+    for job_id in job_ids:
+        finish(worker, job_id)
 
     found = [jobs.find(deprov.engine, j) for j in job_ids]
     assert [j.state for j in found if j is not None] == ["done"] * len(ids)
@@ -127,23 +140,17 @@ def test_batched_deletes_share_their_user_reads(deprov: Engine) -> None:
     assert delta[REMOVE] == {"204": queues}
     assert delta[PATCH] == {"200": len(ids)}
     assert delta[DELETE] == {"200": len(ids)}
-    # verify_before: one query per interval (12 users have fewer than a page of history), plus
-    # the live interval's empty page; verify_after: one per interval where history was found.
-    windows = {
-        jobs.dump_data(j)["evidence"]["before"]["window"]["until"] for j in found if j is not None
-    }
+    data = [jobs.dump_data(j) for j in found if j is not None]
+    windows = {d["evidence"]["before"]["window"]["until"] for d in data}
     if len(windows) == 1:  # the round did not cross a minute: one shared window
-        (until,) = windows
-        intervals = history.intervals(
-            datetime.fromisoformat(until) - timedelta(days=90), datetime.fromisoformat(until)
-        )
-        with_data = {
-            i for j in found if j is not None for i in jobs.dump_data(j)["history_before_intervals"]
-        }
-        live = intervals[-1]
-        assert not history.is_closed(live, datetime.fromisoformat(until))
-        expected = len(intervals) + (live in with_data) + len(with_data)
-        assert delta[DETAILS] == {"200": expected}
+        # One async job a side for all 12 (after: those whose lake part found something).
+        assert delta[SUBMIT] == {"202": 2}
+        lake = {_parts(d, "before")[JOB_API]["job_id"] for d in data}
+        assert len(lake) == 1
+        assert {_parts(d, "before")[JOB_API]["users"] for d in data} == {len(ids)}
+        tails = {_parts(d, "before")[QUERY_API]["calls"] for d in data}
+        assert len(tails) == 1  # one shared tail query (and its empty page)
+        assert delta[DETAILS]["200"] <= 2 + len(ids)
     # The shared read is on each job's record, with its correlation id.
     for job_id in job_ids:
         snap = next(

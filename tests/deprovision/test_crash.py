@@ -48,6 +48,7 @@ def start_worker(
         "GENESYS_RATE_LIMIT_PER_MINUTE": "100000",
         "DATABASE_URL": db_url,
         "LOG_LEVEL": "WARNING",
+        "HISTORY_JOB_POLL": "0.05",  # the sandbox's async details jobs take 50 ms
     }
     env.pop(KILL_AT_STEP_ENV, None)
     if kill_at is not None:

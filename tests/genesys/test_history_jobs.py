@@ -143,13 +143,14 @@ def test_the_orgs_limit_on_running_jobs_is_a_transient_rate_limit(
     """429 without Retry-After (the sandbox's stricter reading, UNCONFIRMED): backed off, and
     past the deadline ``RateLimited``, which callers treat as transient."""
     gateway = make_gateway()
-    deep.faults(async_job_delay_s=1.0, async_job_concurrency=1)
+    deep.faults(async_job_delay_s=60, async_job_concurrency=1)
     user = gateway.list_users(page_size=1).items[0].id
     first = gateway.submit_history_job([user], *_window())
-    with pytest.raises(RateLimited) as caught:
-        gateway.submit_history_job([user], *_window(), deadline=time.monotonic() + 0.3)
+    with pytest.raises(RateLimited) as caught:  # after the retry policy's attempts
+        gateway.submit_history_job([user], *_window(), deadline=time.monotonic() + 20)
     assert caught.value.transient
-    _poll(gateway, first)
+    assert served(deep.stats(), SUBMIT, 429) >= 2  # backed off and tried again
+    deep.expire_async_job(first)  # no longer running: its place is free
     assert gateway.submit_history_job([user], *_window())
 
 

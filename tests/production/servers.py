@@ -57,6 +57,7 @@ def bridge_env(sandbox: Any, database_url: str | None, **extra: str | None) -> d
         "GENESYS_CLIENT_SECRET": sandbox.client_secret,
         "DATABASE_URL": database_url,
         "LOG_LEVEL": "WARNING",
+        "HISTORY_JOB_POLL": "0.1",  # the test sandboxes' async details jobs take 50 ms
         **extra,
     }
     env.update({k: v for k, v in values.items() if v is not None})

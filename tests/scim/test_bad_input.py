@@ -245,9 +245,17 @@ def test_if_match_mismatch_is_412(bridge: Bridge) -> None:
     assert ok.headers["ETag"] != etag
 
 
-def test_genesys_rate_limit_is_503_with_retry_after(bridge: Bridge, sandbox: Any) -> None:
+def test_genesys_rate_limit_is_429_for_okta_and_503_for_entra_with_retry_after(
+    bridge: Bridge, sandbox: Any
+) -> None:
+    """Issue 10 item 6: Okta retries a 429 by its Retry-After (O-429; RFC 6585 §4); Entra's
+    handling of 429 is UNCONFIRMED, so a token created with ``--idp entra`` gets 503. (This test
+    asserted 503 for every token before.)"""
     uid = create_user(bridge)["id"]
     sandbox.control.fail_next("/api/v2/users", status=429, count=50, retry_after=120)
     response = bridge.get(f"/Users/{uid}")
+    _error(response, 429)
+    assert int(response.headers["Retry-After"]) >= 60
+    response = bridge.entra.get(f"/Users/{uid}")
     _error(response, 503)
     assert int(response.headers["Retry-After"]) >= 60

@@ -1,0 +1,346 @@
+"""The history proof over the whole window: an async details job for the past the data lake
+holds, the synchronous query for the tail it does not hold yet (genesys-api.md 4.1, 4.3).
+
+For a window ``since..until`` and some users (a job alone, or every job a worker round has at
+the same check), :class:`Prover` answers each with one of:
+
+* :class:`Waiting`: an async job is running at Genesys; keep its ``PendingJob`` on the job's
+  record (a process that dies resumes polling it) and come back at ``poll_at``;
+* :class:`Proven`: the conversations attributed to the user, in two parts that say what covered
+  what: the async job from ``since`` to ``until`` as far as the lake reached (its
+  ``dataAvailabilityDate``), the synchronous query from :data:`TAIL_OVERLAP` before that date to
+  ``until``;
+* :class:`Lost`: the async job failed or expired (or Genesys forgot it) more than
+  ``max_resubmits`` times in a row: hold the job with the reason.
+
+One async job serves up to 100 users: requests at the same window and check share one, and the
+tail query is shared the same way (``Gateway.conversation_history``). For the check after a
+delete (``Request.before``), only what was found before is looked for again: users whose async
+part found nothing are left out of the job, and the tail reads only the intervals where
+something was found, each until every id is back.
+
+Why the tail starts a week before the lake date: the lake holds a conversation once it has ended
+(the sandbox's stricter reading, docs/sandbox.md), and the synchronous query returns those that
+*started* on a day its interval touches. A conversation that started before the lake date and
+ended after it is in neither unless the tail reaches back to its start day; a week covers every
+conversation shorter than six days. One synchronous interval holds it either way (30 days).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from scim_bridge.deprovision.evidence import Window
+from scim_bridge.deprovision.record import PendingJob
+from scim_bridge.genesys.api import Gateway
+from scim_bridge.genesys.errors import GenesysError, NotFound
+from scim_bridge.genesys.history import MAX_USERS_PER_QUERY
+from scim_bridge.genesys.types import History, HistoryJobResults, HistoryQuery
+
+log = logging.getLogger(__name__)
+
+JOB_API = "POST /api/v2/analytics/conversations/details/jobs"
+QUERY_API = "POST /api/v2/analytics/conversations/details/query"
+TAIL_OVERLAP = timedelta(days=7)
+MAX_POLL_S = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One API's share of a side of the proof, for one user."""
+
+    api: str  # JOB_API or QUERY_API
+    since: datetime
+    until: datetime
+    ids: frozenset[str]
+    calls: int  # requests it took (shared by the users of a batch)
+    users: int  # users the request(s) served
+    data_availability: datetime | None = None  # the async part: how far the lake reached
+    job_id: str | None = None
+    by_interval: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Before:
+    """What the check before the delete found, for the check after: per part."""
+
+    job_ids: frozenset[str]  # found by the async part
+    job_window: Window
+    tail_window: Window
+    tail_intervals: Mapping[str, frozenset[str]]  # found by the tail, per interval as sent
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One job's check: ``key`` comes back with its answer."""
+
+    key: Hashable
+    user_id: str
+    window: Window
+    pending: PendingJob | None = None
+    before: Before | None = None  # set for the check after a delete
+
+
+@dataclasses.dataclass(frozen=True)
+class Proven:
+    window: Window
+    parts: tuple[Part, ...]
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset().union(*(p.ids for p in self.parts))
+
+
+@dataclasses.dataclass(frozen=True)
+class Waiting:
+    """Poll again at ``poll_at`` (the bridge's clock): the same moment for every job that waits on
+    this async job, so that they come back in one worker round and share the poll."""
+
+    pending: PendingJob
+    poll_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Lost:
+    pending: PendingJob
+    reason: str
+
+
+Answer = Proven | Waiting | Lost
+
+
+@dataclasses.dataclass(frozen=True)
+class _Read:
+    results: HistoryJobResults
+    calls: int  # submissions, status reads and result pages it took
+
+
+class Prover:
+    """Runs the checks of :class:`Request` s through a gateway (see the module doc)."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_s: float = 10.0,
+        max_resubmits: int = 3,
+    ) -> None:
+        self.gateway = gateway
+        self.clock = clock
+        self.poll_s = poll_s
+        self.max_resubmits = max_resubmits
+        # How long the last fulfilled job took: the first poll of the next one waits about that.
+        self._expected_run_s = poll_s
+        self._strict = True
+
+    def run(
+        self, requests: Sequence[Request], *, deadline: float, strict: bool = False
+    ) -> dict[Hashable, Answer]:
+        """An answer for each request. A Genesys error raises when ``strict`` (a job alone
+        records it as its step's failure); otherwise the requests it hit are left unanswered
+        (a worker's batch: those jobs try again) and the rest go on."""
+        self._strict = strict
+        answers: dict[Hashable, Answer] = {}
+        results: dict[Hashable, _Read | None] = {}
+        fresh: list[Request] = []
+        by_job: dict[str, list[Request]] = defaultdict(list)
+        for request in requests:
+            if request.before is not None and not request.before.job_ids:
+                results[request.key] = None  # nothing found before in the lake's part
+            elif request.pending is not None:
+                by_job[request.pending.job_id].append(request)
+            else:
+                fresh.append(request)
+        for group in by_job.values():
+            pending = group[0].pending
+            assert pending is not None
+            with self._unless_strict():
+                self._poll(pending, group, answers, results, deadline)
+        self._submit(fresh, answers, deadline)
+        done = [r for r in requests if r.key in results]
+        answers.update(self._finish(done, results, deadline))
+        return answers
+
+    # --- the async part -------------------------------------------------------------------
+
+    def _job_window(self, request: Request) -> Window:
+        return request.before.job_window if request.before is not None else request.window
+
+    def _submit(
+        self,
+        fresh: Sequence[Request],
+        answers: dict[Hashable, Answer],
+        deadline: float,
+        *,
+        replacing: PendingJob | None = None,
+    ) -> None:
+        groups: dict[tuple[datetime, datetime], list[Request]] = defaultdict(list)
+        for request in fresh:
+            win = self._job_window(request)
+            groups[(win.since, win.until)].append(request)
+        for (since, until), group in groups.items():
+            users = list(dict.fromkeys(r.user_id for r in group))
+            for i in range(0, len(users), MAX_USERS_PER_QUERY):
+                chunk = tuple(users[i : i + MAX_USERS_PER_QUERY])
+                job_id: str | None = None
+                with self._unless_strict():
+                    job_id = self.gateway.submit_history_job(chunk, since, until, deadline=deadline)
+                if job_id is None:
+                    continue
+                pending = PendingJob(
+                    job_id=job_id,
+                    user_ids=chunk,
+                    since=since,
+                    until=until,
+                    submitted_at=self.clock(),
+                    resubmits=0 if replacing is None else replacing.resubmits + 1,
+                    calls=1 if replacing is None else replacing.calls + 1,
+                    lost_reason=None if replacing is None else replacing.lost_reason,
+                )
+                wait = Waiting(pending, self.clock() + max(self.poll_s, self._expected_run_s * 1.1))
+                for request in group:
+                    if request.user_id in chunk:
+                        answers[request.key] = wait
+
+    def _poll(
+        self,
+        pending: PendingJob,
+        group: list[Request],
+        answers: dict[Hashable, Answer],
+        results: dict[Hashable, _Read | None],
+        deadline: float,
+    ) -> None:
+        pending = dataclasses.replace(pending, calls=pending.calls + 1)
+        try:
+            status = self.gateway.history_job(pending.job_id, deadline=deadline)
+            state = status.state
+            if status.fulfilled:
+                read = self.gateway.history_job_results(
+                    pending.job_id, pending.user_ids, deadline=deadline
+                )
+                if status.submitted_at is not None and status.completed_at is not None:
+                    took = (status.completed_at - status.submitted_at).total_seconds()
+                    self._expected_run_s = max(took, 0.0)
+                for request in group:
+                    results[request.key] = _Read(read, pending.calls + read.pages_read)
+                return
+        except NotFound:
+            state = "NOT_FOUND"  # forgotten, or its results expired between the two reads
+        else:
+            if status.running:
+                polled = dataclasses.replace(pending, polls=pending.polls + 1)
+                # the n-th wait doubles from poll_s (MAX_POLL_S at most)
+                wait = Waiting(
+                    polled, self.clock() + min(self.poll_s * 2**pending.polls, MAX_POLL_S)
+                )
+                for request in group:
+                    answers[request.key] = wait
+                return
+            if status.error_message:
+                state = f"{state}: {status.error_message}"
+        lost = dataclasses.replace(pending, lost_reason=state)
+        if pending.resubmits >= self.max_resubmits:
+            for request in group:
+                answers[request.key] = Lost(lost, f"async history job {state}")
+            return
+        self._submit(group, answers, deadline, replacing=lost)
+
+    # --- the tail, and the answer -------------------------------------------------------------
+
+    def _finish(
+        self,
+        done: Sequence[Request],
+        results: Mapping[Hashable, _Read | None],
+        deadline: float,
+    ) -> dict[Hashable, Answer]:
+        tails: dict[tuple[datetime, datetime, bool], list[Request]] = defaultdict(list)
+        reached: dict[Hashable, datetime | None] = {}
+        lake_now: datetime | None = None
+        for request in done:
+            read = results[request.key]
+            if request.before is not None:
+                tail = request.before.tail_window
+            else:
+                lake = read.results.data_availability if read is not None else None
+                if lake is None:
+                    if lake_now is None:
+                        with self._unless_strict():
+                            lake_now = self.gateway.data_availability(deadline=deadline)
+                        if lake_now is None:
+                            continue
+                    lake = lake_now
+                reached[request.key] = lake
+                tail = tail_window(request.window, lake)
+            tails[(tail.since, tail.until, request.before is not None)].append(request)
+        answers: dict[Hashable, Answer] = {}
+        for (since, until, after), group in tails.items():
+            for i in range(0, len(group), MAX_USERS_PER_QUERY):
+                chunk = group[i : i + MAX_USERS_PER_QUERY]
+                users = tuple(dict.fromkeys(r.user_id for r in chunk))
+                expected = None
+                if after:
+                    expected = {
+                        r.user_id: r.before.tail_intervals for r in chunk if r.before is not None
+                    }
+                history: History | None = None
+                with self._unless_strict():
+                    history = self.gateway.conversation_history(
+                        HistoryQuery(users, since, until, expected=expected), deadline=deadline
+                    )
+                if history is None:
+                    continue
+                for request in chunk:
+                    read = results[request.key]
+                    parts = [
+                        Part(
+                            api=QUERY_API,
+                            since=since,
+                            until=until,
+                            ids=history.conversations.get(request.user_id, frozenset()),
+                            calls=history.queries_made,
+                            users=len(users),
+                            by_interval=history.by_interval.get(request.user_id, {}),
+                        )
+                    ]
+                    if read is not None:
+                        win = self._job_window(request)
+                        found = read.results
+                        parts.insert(
+                            0,
+                            Part(
+                                api=JOB_API,
+                                since=win.since,
+                                until=win.until,
+                                ids=found.conversations.get(request.user_id, frozenset()),
+                                calls=read.calls,
+                                users=len(found.conversations),
+                                data_availability=found.data_availability
+                                or reached.get(request.key),
+                                job_id=found.job_id,
+                            ),
+                        )
+                    answers[request.key] = Proven(request.window, tuple(parts))
+        return answers
+
+    @contextlib.contextmanager
+    def _unless_strict(self) -> Iterator[None]:
+        """Inside a batch, a Genesys error costs only the requests of the call that failed."""
+        try:
+            yield
+        except GenesysError as error:
+            if self._strict:
+                raise
+            log.warning("batched history proof call failed", extra={"error": error.describe()})
+
+
+def tail_window(window: Window, lake: datetime) -> Window:
+    """From :data:`TAIL_OVERLAP` before the lake date (never before ``since``) to ``until``."""
+    start = min(max(window.since, lake - TAIL_OVERLAP), window.until)
+    return Window(start, window.until)

@@ -1,0 +1,277 @@
+"""The history proof over the whole window (HISTORY_SINCE to now), against the sandbox over HTTP:
+an async details job for what the data lake holds, the synchronous query for the tail
+(genesys-api.md 4.1, 4.3; deprovision/proof.py)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scim_bridge.app import create_app
+from scim_bridge.audit import Tag
+from scim_bridge.config import Settings
+from scim_bridge.deprovision import jobs
+from scim_bridge.deprovision.api import Requester
+from scim_bridge.deprovision.proof import JOB_API, QUERY_API
+from scim_bridge.deprovision.record import Job
+from tests.deprovision.conftest import Engine, finish, users
+
+OKTA = Requester(actor="okta", idp="okta", scim_id="scim-1")
+DEEP = 1095
+
+
+def _deep(
+    deprov: Engine, *, lag_days: float = 0.04, users_: int | None = None, **faults: Any
+) -> None:
+    deprov.sandbox.reset(users=users_, history_days=DEEP)
+    deprov.sandbox.faults(
+        async_job_delay_s=0.05, data_availability_lag_s=lag_days * 86400, **faults
+    )
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _parts(data: dict[str, Any], side: str) -> dict[str, dict[str, Any]]:
+    return {p["api"]: p for p in data["evidence"][side]["parts"]}
+
+
+def _with_old_history(deprov: Engine, older_than_days: int) -> str:
+    cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+    for uid in users(deprov.sandbox, deprov.gateway):
+        record = deprov.sandbox.user(uid)
+        oldest = record["oldestConversationAt"]
+        if oldest and _parse(oldest) < cutoff and record["conversationCount"] > 1:
+            return uid
+    raise AssertionError("the deep org has no user with old history")
+
+
+def _until_waiting_on_the_async_job(deprov: Engine, job_id: str) -> Job:
+    """A first process runs the job until it waits on its async details job (then "dies")."""
+    _, worker = deprov.build(history_job_poll_s=5.0)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        worker.run_once()
+        job = jobs.find(deprov.engine, job_id)
+        assert job is not None
+        if job.waiting_on == "history-job":
+            return job
+        time.sleep(0.02)
+    raise AssertionError("the job never waited on an async history job")
+
+
+def test_the_proof_covers_every_conversation_back_to_history_since(deprov: Engine) -> None:
+    _deep(deprov)
+    service, worker = deprov.build()
+    uid = _with_old_history(deprov, 400)
+    record = deprov.sandbox.user(uid)
+    job = finish(worker, service.request("delete", uid, requester=OKTA).job_id)
+    assert job.state == "done"
+    data = jobs.dump_data(job)
+    before = data["evidence"]["before"]
+    assert before["count"] == record["conversationCount"]  # the old ones included
+    since = datetime.fromisoformat(before["window"]["since"])
+    until = datetime.fromisoformat(before["window"]["until"])
+    assert until - since == timedelta(days=1826)  # HISTORY_SINCE's default: five years
+    lake, tail = _parts(data, "before")[JOB_API], _parts(data, "before")[QUERY_API]
+    assert (lake["since"], lake["until"]) == (before["window"]["since"], before["window"]["until"])
+    assert datetime.fromisoformat(lake["data_availability"]) <= until
+    assert lake["job_id"]
+    assert datetime.fromisoformat(tail["since"]) == datetime.fromisoformat(
+        lake["data_availability"]
+    ) - timedelta(days=7)
+    assert tail["until"] == before["window"]["until"]
+    assert data["evidence"]["after"]["sha256"] == before["sha256"]
+
+
+def test_a_purge_of_only_old_conversations_is_caught_restored_and_held(deprov: Engine) -> None:
+    """purge_history_older_than_days=120: only conversations older than 120 days lose the
+    user's id, which a check over the last 90 days could never see."""
+    _deep(deprov, purge_history_on_delete=True, purge_history_older_than_days=120)
+    service, worker = deprov.build()
+    uid = _with_old_history(deprov, 200)
+    job = finish(worker, service.request("delete", uid, requester=OKTA).job_id)
+    assert (job.state, job.reason) == ("held", "history-mismatch")
+    assert deprov.sandbox.user(uid)["state"] == "inactive"  # restored, access still cut
+    data = jobs.dump_data(job)
+    after = data["evidence"]["after"]
+    assert after["missing_count"] >= 1
+    lost = set(after["missing_sample"])
+    assert lost <= set(data["history_before_lake_ids"])  # found by the async part only
+    tail_ids = {i for ids in data["history_before_intervals"].values() for i in ids}
+    assert not lost & tail_ids
+    tags = [e.tag for e in deprov.audit.events(job_id=job.id)]
+    assert Tag.DEPROVISION_HISTORY_MISMATCH in tags
+    assert Tag.DEPROVISION_USER_RESTORED in tags
+
+
+def test_history_newer_than_the_lake_is_checked_by_the_synchronous_query(
+    deprov: Engine,
+) -> None:
+    """The lake lags 20 days: what happened since is only in the synchronous tail, and a loss
+    there is caught by the tail's check after the delete."""
+    _deep(deprov, lag_days=20)
+    service, worker = deprov.build()
+    recent = None
+    # Pick a user whose proof needs the tail: a delete without a purge verifies through it.
+    for uid in users(deprov.sandbox, deprov.gateway)[:8]:
+        job = finish(worker, service.request("delete", uid, requester=OKTA).job_id)
+        data = jobs.dump_data(job)
+        tail_ids = {i for ids in data["history_before_intervals"].values() for i in ids}
+        if tail_ids - set(data["history_before_lake_ids"]):
+            recent = data
+            break
+    assert recent is not None, "no user had conversations in the last 20 days"
+    assert recent["evidence"]["after"]["sha256"] == recent["evidence"]["before"]["sha256"]
+    after_tail = _parts(recent, "after")[QUERY_API]
+    assert after_tail["count"] == _parts(recent, "before")[QUERY_API]["count"] > 0
+
+    # Now with every conversation purged on delete: the recent ones are caught by the tail.
+    deprov.sandbox.faults(purge_history_on_delete=True)
+    victim = None
+    for uid in users(deprov.sandbox, deprov.gateway)[8:]:
+        job = finish(worker, service.request("delete", uid, requester=OKTA).job_id)
+        data = jobs.dump_data(job)
+        if job.state == "held" and _parts(data, "before")[QUERY_API]["count"]:
+            victim = data
+            break
+    assert victim is not None
+    assert _parts(victim, "after")[QUERY_API]["count"] == 0
+    assert victim["evidence"]["after"]["missing_count"] == victim["evidence"]["before"]["count"]
+
+
+def test_a_crash_while_the_async_job_runs_resumes_polling_the_same_job(deprov: Engine) -> None:
+    _deep(deprov)
+    deprov.sandbox.faults(async_job_delay_s=1.5)
+    first, _ = deprov.build()
+    uid = _with_old_history(deprov, 200)
+    (queued, _) = first.enqueue("delete", uid, requester=OKTA)
+    job = _until_waiting_on_the_async_job(deprov, queued.id)
+    assert job.access_cut
+    assert (job.state, job.step, job.waiting_on) == ("waiting", "verify_before", "history-job")
+    assert job.history.pending is not None
+    submitted = job.history.pending.job_id
+    assert [j["jobId"] for j in deprov.sandbox.async_jobs()] == [submitted]
+
+    # The process dies here. Another one (nothing shared but the database) carries on.
+    _, worker = deprov.build(history_job_poll_s=0.05)
+    done = finish(worker, job.id)
+    assert done.state == "done"
+    lake = _parts(jobs.dump_data(done), "before")[JOB_API]
+    assert lake["job_id"] == submitted
+    verify_before_jobs = [j for j in deprov.sandbox.async_jobs() if j["jobId"] == submitted]
+    assert len(verify_before_jobs) == 1
+    assert len(deprov.sandbox.async_jobs()) == 2  # that one, and the check after's
+
+
+def test_an_async_job_that_expired_meanwhile_is_submitted_again(deprov: Engine) -> None:
+    _deep(deprov)
+    deprov.sandbox.faults(async_job_delay_s=1.5)
+    first, _ = deprov.build()
+    uid = _with_old_history(deprov, 200)
+    (queued, _) = first.enqueue("delete", uid, requester=OKTA)
+    job = _until_waiting_on_the_async_job(deprov, queued.id)
+    assert job.history.pending is not None
+    expired = job.history.pending.job_id
+    deprov.sandbox.expire_async_job(expired)  # down for longer than the results live
+
+    _, worker = deprov.build(history_job_poll_s=0.05)
+    done = finish(worker, job.id)
+    assert done.state == "done"
+    lake = _parts(jobs.dump_data(done), "before")[JOB_API]
+    assert lake["job_id"] != expired
+    steps = [
+        e.detail
+        for e in deprov.audit.events(job_id=done.id)
+        if e.detail.get("lost_before", "").startswith("EXPIRED")
+    ]
+    assert steps  # the audit trail says the expired job was replaced
+
+
+def test_failed_async_jobs_are_resubmitted_then_the_job_is_held(deprov: Engine) -> None:
+    _deep(deprov)
+    deprov.sandbox.faults(async_job_outcomes=["FAILED", "FAILED", "EXPIRED"])
+    service, worker = deprov.build(history_job_resubmits=2)
+    uid = _with_old_history(deprov, 200)
+    job = finish(worker, service.request("delete", uid, requester=OKTA).job_id)
+    assert (job.state, job.step) == ("held", "verify_before")
+    assert job.reason == "history-job-lost: async history job EXPIRED"
+    assert deprov.sandbox.user(uid)["state"] == "inactive"  # access cut, nothing deleted
+    assert [j["state"] for j in deprov.sandbox.async_jobs()] == ["FAILED", "FAILED", "EXPIRED"]
+    assert job.history.pending is None
+
+    # A retry by an operator submits a new one, which succeeds this time.
+    service.retry(job.id, actor="alice")
+    again = finish(worker, job.id)
+    assert again.state == "done"
+
+
+def test_mass_offboarding_shares_one_async_job_per_side(deprov: Engine) -> None:
+    _deep(deprov, users_=60)
+    service, worker = deprov.build()
+    ids = users(deprov.sandbox, deprov.gateway)[:30]
+    counts = {u: deprov.sandbox.user(u)["conversationCount"] for u in ids}
+    job_ids = [service.enqueue("delete", uid, requester=OKTA)[0].id for uid in ids]
+    for job_id in job_ids:
+        finish(worker, job_id)
+    found = [jobs.find(deprov.engine, j) for j in job_ids]
+    assert [j.state for j in found if j is not None] == ["done"] * len(ids)
+    submitted = deprov.sandbox.async_jobs()
+    # One job for the 30 checks before, one for the checks after (a round that crossed a
+    # minute makes two windows: one more each side at most).
+    assert 2 <= len(submitted) <= 4
+    assert max(len(j["userIds"]) for j in submitted) >= 15
+    for job in found:
+        assert job is not None
+        data = jobs.dump_data(job)
+        assert data["evidence"]["before"]["count"] == counts[job.user_id]
+        assert _parts(data, "before")[JOB_API]["users"] >= 15
+
+
+def test_the_admin_api_says_what_each_part_covered(deprov: Engine, db_url: str) -> None:
+    """/admin/jobs/{id}: while waiting, the async job's id; once done, per side and part, the
+    API, the window, the lake date, the count and digest, and the calls it took."""
+    _deep(deprov)
+    deprov.sandbox.faults(async_job_delay_s=1.5)
+    service, _ = deprov.build()
+    uid = _with_old_history(deprov, 200)
+    job_id = _until_waiting_on_the_async_job(
+        deprov, service.enqueue("delete", uid, requester=OKTA)[0].id
+    ).id
+    settings = Settings(
+        genesys_api_host=deprov.sandbox.url,
+        genesys_client_id=deprov.sandbox.client_id,
+        genesys_client_secret=deprov.sandbox.client_secret,
+        database_url=db_url,
+        admin_token="s3cret",
+        worker_in_process=False,
+    )
+    app = create_app(settings)
+    auth = {"Authorization": "Bearer s3cret"}
+    try:
+        client = app.test_client()
+        waiting = client.get(f"/admin/jobs/{job_id}", headers=auth).get_json()
+        assert (waiting["state"], waiting["step"], waiting["waiting_on"]) == (
+            "waiting",
+            "verify_before",
+            "history-job",
+        ), waiting
+        pending = waiting["data"]["history_pending"]
+        assert pending["job_id"] == deprov.sandbox.async_jobs()[0]["jobId"]
+        _, worker = deprov.build(history_job_poll_s=0.05)
+        finish(worker, job_id)
+        shown = client.get(f"/admin/jobs/{job_id}", headers=auth).get_json()
+    finally:
+        app.extensions["scim_bridge"].close()
+    assert shown["state"] == "done"
+    for side in ("before", "after"):
+        parts = {p["api"]: p for p in shown["evidence"][side]["parts"]}
+        lake = parts["POST /api/v2/analytics/conversations/details/jobs"]
+        tail = parts["POST /api/v2/analytics/conversations/details/query"]
+        assert {"since", "until", "data_availability", "count", "sha256", "calls", "job_id"} <= set(
+            lake
+        )
+        assert {"since", "until", "count", "sha256", "calls"} <= set(tail)
+    assert "history_before_lake_ids" not in shown["data"]
