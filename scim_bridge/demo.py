@@ -35,6 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from scim_bridge.app import create_app  # noqa: PLC0415
     from scim_bridge.config import ConfigError, Settings  # noqa: PLC0415
+    from scim_bridge.console.operators import OperatorError, OperatorStore  # noqa: PLC0415
     from scim_bridge.sandbox import SandboxConfig  # noqa: PLC0415
     from scim_bridge.sandbox import create_app as create_sandbox  # noqa: PLC0415
     from scim_bridge.sandbox.server import ServerThread  # noqa: PLC0415
@@ -57,6 +58,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"scim-bridge demo: {e}\n")
         sandbox.stop()
         return 1
+    operators = OperatorStore(app.extensions["scim_bridge"].engine)
+    operator_name = "demo-operator"
+    try:
+        operator = operators.create(operator_name)
+    except OperatorError:  # a DATABASE_URL that a previous demo used
+        operator_name = f"demo-operator-{secrets.token_hex(3)}"
+        operator = operators.create(operator_name)
     bridge = ServerThread(app, args.host, args.port, access_log=True)
     base = f"{bridge.url}/scim/v2"
     out.write(
@@ -64,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         f"SCIM base URL    {base}\n"
         f"Bearer token     {token}\n"
         f"Admin token      {admin_token}  (GET {bridge.url}/admin/jobs, /admin/audit)\n"
+        f"Console          {bridge.url}/admin/ui/  (sign in as {operator_name})\n"
+        f"Operator token   {operator}\n"
         f"Try:  curl -H 'Authorization: Bearer {token}' '{base}/Users?count=2'\n"
     )
     out.flush()

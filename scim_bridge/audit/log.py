@@ -333,6 +333,11 @@ def _stored_row(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "seq": int(row["seq"]), "detail": json.loads(row["detail"])}
 
 
+def stored_event(row: Mapping[str, Any]) -> AuditEvent:
+    """An event from an ``audit_events`` row as stored (``detail`` as JSON text)."""
+    return _event(dict(row), detail_json=True)
+
+
 def _event(values: dict[str, Any], *, detail_json: bool = False) -> AuditEvent:
     if detail_json:
         values = _stored_row(values)

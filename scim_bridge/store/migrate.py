@@ -74,6 +74,11 @@ def add_column(table_name: str, column_name: str) -> Callable[[sa.Connection], N
     return apply
 
 
+def _create_indexes(conn: sa.Connection, indexes: tuple[sa.Index, ...]) -> None:
+    for index in indexes:
+        index.create(conn, checkfirst=True)
+
+
 def _audit_tables(conn: sa.Connection) -> None:
     create_tables("audit_events", "audit_head")(conn)
     if conn.execute(sa.select(schema.audit_head.c.id)).first() is None:
@@ -109,6 +114,8 @@ STEPS: list[Step] = [
     Step("rate-budget-1-tables", create_tables("rate_budget_slots")),
     Step("directory-2-user-names", _directory_user_names),
     Step("scim-tokens-2-scopes", _token_scopes),
+    Step("console-1-operators", create_tables("operators", "operator_sessions")),
+    Step("console-2-indexes", lambda conn: _create_indexes(conn, schema.CONSOLE_INDEXES)),
 ]
 
 
