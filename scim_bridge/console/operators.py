@@ -22,9 +22,9 @@ import time
 
 import sqlalchemy as sa
 
-from scim_bridge.directory.records import now_iso
 from scim_bridge.store.engine import write_transaction
 from scim_bridge.store.schema import operator_sessions, operators
+from scim_bridge.timestamps import iso
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PREFIX = "scimop_"
@@ -82,9 +82,7 @@ class OperatorStore:
                 state = "was revoked; pick another name" if existing[0] else "exists"
                 raise OperatorError(f"an operator named {name!r} {state}")
             conn.execute(
-                operators.insert().values(
-                    name=name, token_sha256=digest(token), created_at=now_iso()
-                )
+                operators.insert().values(name=name, token_sha256=digest(token), created_at=iso())
             )
         return token
 
@@ -99,7 +97,7 @@ class OperatorStore:
             done = conn.execute(
                 operators.update()
                 .where(operators.c.name == name, operators.c.revoked_at.is_(None))
-                .values(revoked_at=now_iso())
+                .values(revoked_at=iso())
             )
             conn.execute(operator_sessions.delete().where(operator_sessions.c.operator == name))
         return bool(done.rowcount)

@@ -11,13 +11,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scim_bridge.audit.chain import AuditEvent, format_at
+from scim_bridge.audit.chain import AuditEvent
 from scim_bridge.audit.log import stored_event
 from scim_bridge.config import DeleteBreaker
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.record import OPEN_STATES, Job
 from scim_bridge.store.schema import audit_events, rate_budget_slots, tombstones
 from scim_bridge.store.schema import jobs as jobs_table
+from scim_bridge.timestamps import iso
 
 PAGE = 50
 BUDGET_MINUTES = 5
@@ -216,9 +217,9 @@ def _audit_where(query: sa.Select[Any], where: AuditFilter) -> sa.Select[Any]:
     if where.actor:
         query = query.where(audit_events.c.actor == where.actor)
     if where.since is not None:
-        query = query.where(audit_events.c.at >= format_at(where.since))
+        query = query.where(audit_events.c.at >= iso(where.since))
     if where.until is not None:
-        query = query.where(audit_events.c.at < format_at(where.until))
+        query = query.where(audit_events.c.at < iso(where.until))
     return query
 
 
