@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit services clean
+.PHONY: demo test lint typecheck unit services screenshots bench-console clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,15 @@ demo: $(STAMP)
 
 services:
 	bash scripts/ensure-services
+
+# The README's console pictures, taken by the browser tests' Chromium (tests/console/test_browser.py).
+screenshots: $(STAMP)
+	bash scripts/ensure-browser
+	SCIM_BRIDGE_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_browser.py -k screenshots
+
+# The console's pages over 100,000 jobs (bench/console.py; figures in the README).
+bench-console: $(STAMP)
+	$(BIN)/python bench/console.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -73,6 +74,9 @@ def served_by(log: Path) -> dict[int, int]:
     return counts
 
 
+Server = tuple[subprocess.Popen[bytes], str, Path]  # the master, its base URL, its log
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
@@ -86,51 +90,12 @@ def main() -> None:
         upgrade(engine)
         token = TokenStore(engine).create("bench")
         engine.dispose()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("GENESYS_", "SCIM_", "DATABASE_URL", "PROMETHEUS_"))
-        }
-        env.update(
-            GENESYS_API_HOST=sandbox.url,
-            GENESYS_CLIENT_ID=config.client_id,
-            GENESYS_CLIENT_SECRET=config.client_secret,
-            GENESYS_RATE_LIMIT_PER_MINUTE="100000",
-            DATABASE_URL=db_url,
-            LOG_LEVEL="WARNING",
-            SCIM_BRIDGE_WORKERS=str(args.workers),
-            SCIM_BRIDGE_IN_PROCESS_WORKER="false",
-        )
-        servers: dict[str, tuple[subprocess.Popen[bytes], str, Path]] = {}
+        env = _environment(sandbox.url, config, db_url, args.workers)
+        servers: dict[str, Server] = {}
         try:
             for mode in ("preload", "no preload"):
-                port = free_port()
-                log = Path(tmp) / f"{mode.replace(' ', '-')}.log"
-                with log.open("wb") as out:
-                    proc = subprocess.Popen(
-                        [str(GUNICORN), "-c", "gunicorn.conf.py", "wsgi:app"],
-                        cwd=ROOT,
-                        env={
-                            **env,
-                            "SCIM_BRIDGE_BIND": f"127.0.0.1:{port}",
-                            "SCIM_BRIDGE_PRELOAD": "true" if mode == "preload" else "false",
-                        },
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                servers[mode] = (proc, f"http://127.0.0.1:{port}", log)
-            booted = {}
-            started = time.monotonic()
-            for mode, (proc, base, _log) in servers.items():
-                while True:
-                    if proc.poll() is not None:
-                        raise SystemExit(f"{mode}: gunicorn exited with {proc.returncode}")
-                    with contextlib.suppress(requests.RequestException):
-                        if requests.get(f"{base}/healthz", timeout=1).ok:
-                            break
-                    time.sleep(0.1)
-                booted[mode] = time.monotonic() - started
+                servers[mode] = _start(mode, env, Path(tmp))
+            booted = _wait_booted(servers)
             ids = [
                 u["id"]
                 for u in requests.get(
@@ -142,33 +107,96 @@ def main() -> None:
             for _proc, base, log in servers.values():
                 warm(base, token, ids, log, workers=args.workers, each=args.warm)
             time.sleep(1.0)
-            rows = []
-            for mode, (proc, _base, log) in servers.items():
-                pids = [proc.pid, *children(proc.pid)]
-                figures = [rollup(p) for p in pids]
-                rows.append(
-                    (
-                        mode,
-                        len(pids),
-                        sum(f["Rss"] for f in figures) / 1024,
-                        sum(f["Pss"] for f in figures) / 1024,
-                        sum(f["Private_Clean"] + f["Private_Dirty"] for f in figures) / 1024,
-                        rollup(proc.pid)["Pss"] / 1024,
-                        sum(f["Pss"] for f in figures[1:]) / 1024 / max(len(figures) - 1, 1),
-                        min(served_by(log).values()),
-                    )
-                )
+            rows = [_measure(mode, proc, log) for mode, (proc, _base, log) in servers.items()]
         finally:
-            for proc, _base, _log in servers.values():
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for proc, _base, _log in servers.values():
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(10)
+            _stop(servers)
+    _print(args, rows, booted)
 
+
+def _environment(
+    sandbox_url: str, config: SandboxConfig, db_url: str, workers: int
+) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GENESYS_", "SCIM_", "DATABASE_URL", "PROMETHEUS_"))
+    }
+    env.update(
+        GENESYS_API_HOST=sandbox_url,
+        GENESYS_CLIENT_ID=config.client_id,
+        GENESYS_CLIENT_SECRET=config.client_secret,
+        GENESYS_RATE_LIMIT_PER_MINUTE="100000",
+        DATABASE_URL=db_url,
+        LOG_LEVEL="WARNING",
+        SCIM_BRIDGE_WORKERS=str(workers),
+        SCIM_BRIDGE_IN_PROCESS_WORKER="false",
+    )
+    return env
+
+
+def _start(mode: str, env: dict[str, str], tmp: Path) -> Server:
+    port = free_port()
+    log = tmp / f"{mode.replace(' ', '-')}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(GUNICORN), "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env={
+                **env,
+                "SCIM_BRIDGE_BIND": f"127.0.0.1:{port}",
+                "SCIM_BRIDGE_PRELOAD": "true" if mode == "preload" else "false",
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, f"http://127.0.0.1:{port}", log
+
+
+def _wait_booted(servers: dict[str, Server]) -> dict[str, float]:
+    """Seconds from the start until each server answered /healthz."""
+    booted = {}
+    started = time.monotonic()
+    for mode, (proc, base, _log) in servers.items():
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"{mode}: gunicorn exited with {proc.returncode}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{base}/healthz", timeout=1).ok:
+                    break
+            time.sleep(0.1)
+        booted[mode] = time.monotonic() - started
+    return booted
+
+
+def _measure(mode: str, proc: subprocess.Popen[bytes], log: Path) -> tuple[Any, ...]:
+    pids = [proc.pid, *children(proc.pid)]
+    figures = [rollup(p) for p in pids]
+    return (
+        mode,
+        len(pids),
+        sum(f["Rss"] for f in figures) / 1024,
+        sum(f["Pss"] for f in figures) / 1024,
+        sum(f["Private_Clean"] + f["Private_Dirty"] for f in figures) / 1024,
+        rollup(proc.pid)["Pss"] / 1024,
+        sum(f["Pss"] for f in figures[1:]) / 1024 / max(len(figures) - 1, 1),
+        min(served_by(log).values()),
+    )
+
+
+def _stop(servers: dict[str, Server]) -> None:
+    for proc, _base, _log in servers.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc, _base, _log in servers.values():
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def _print(args: argparse.Namespace, rows: list[tuple[Any, ...]], booted: dict[str, float]) -> None:
     print(f"gunicorn, {args.workers} workers (gthread), each worker warmed with >= {args.warm} "
           "SCIM requests; MiB")  # fmt: skip
     print(f"{'mode':<11} {'procs':>5} {'RSS sum':>9} {'PSS sum':>9} {'USS sum':>9} "

@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import urllib3
 
 from scim_bridge.audit import AuditLog
@@ -263,33 +264,14 @@ def _run_http(
     ids: list[str],
     tmp: Path,
 ) -> dict[str, Any]:
-    from scim_bridge.app import create_app
-    from scim_bridge.config import Settings
-    from scim_bridge.scim import TokenStore
-
-    settings = Settings(
-        genesys_api_host=url,
-        genesys_client_id=config.client_id,
-        genesys_client_secret=config.client_secret,
-        database_url=args.database_url or f"sqlite:///{tmp / 'bridge.db'}",
-        rate_limit_per_minute=args.rate,
-        worker_in_process=False,
-        log_level="WARNING",
-    )
-    app = create_app(settings)
+    app = _http_bridge(args, config, url, tmp)
     logging.disable(logging.INFO)  # 20,000+ audit lines on stdout would be the benchmark
     components = app.extensions["scim_bridge"]
     engine = components.engine
-    deprovisioner = components.deprovisioner
-    assert deprovisioner is not None
-    token = TokenStore(engine).create("bench")
-    service = deprovisioner.service
-    worker = Worker(service, batch=args.batch, concurrency=args.concurrency, poll_s=0.05)
-    # Woken by requests that leave work (and batching their history) as the in-process worker.
-    service.set_wake(worker.wake)
+    token = components.tokens.create("bench")
+    worker = _woken_worker(args, components)
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
-    single_ids, batch_ids = ids[: args.single], ids[args.single :]
     http = urllib3.PoolManager(
         maxsize=max(1, args.clients), retries=False, timeout=urllib3.Timeout(total=120)
     )
@@ -308,45 +290,21 @@ def _run_http(
 
         thread = WorkerThread(worker).start()
         try:
-            c0, r0 = _calls(control)
-            h0 = _history_calls(control)
-            t0 = time.monotonic()
-            for uid in single_ids:  # alone: each answered and finished before the next
-                delete(uid)
-                _wait_done(engine, None)
-            single_s = time.monotonic() - t0
-            c1, _ = _calls(control)
-            h1 = _history_calls(control)
-
-            t1 = time.monotonic()
-            _fan_out(batch_ids, delete, args.clients)
-            answered_s = time.monotonic() - t1
-            _wait_done(engine, None)
-            batch_s = time.monotonic() - t1
-            c2, r2 = _calls(control)
-            h2 = _history_calls(control)
+            timed = _timed_deletes(args, control, engine, ids, delete)
         finally:
             thread.stop(timeout=30)
     http.clear()
 
     counts, _ = jobs.counts_by_state(engine)
-    failures = sum(n for status, n in statuses.items() if not 200 <= status < 300)
     report = {
         "mode": (
             f"HTTP: create_app + SharedBudget (database), {args.clients} IdP client threads, "
             f"sandbox in {'a thread' if args.sandbox_thread else 'its own process'}"
         ),
         "window_s": BRIDGE_WINDOW_S,
-        "single": (c1 - c0, len(single_ids), single_s),
-        "batched": (c2 - c1, len(batch_ids), batch_s),
-        "history": (h1 - h0, h2 - h1),
+        **timed,
         "async_jobs": len(control.async_jobs()),
-        "answered_s": answered_s,
-        "calls": c2 - c0,
-        "rate_limited": r2 - r0,
-        "wall_s": single_s + batch_s,
-        "batch_wall_s": batch_s,
-        "idp_failures": failures,
+        "idp_failures": sum(n for status, n in statuses.items() if not 200 <= status < 300),
         "idp_statuses": dict(sorted(statuses.items())),
         "jobs": counts,
         "history_queries": worker.history_queries,
@@ -354,6 +312,73 @@ def _run_http(
     }
     components.close()
     return report
+
+
+def _woken_worker(args: argparse.Namespace, components: Any) -> Worker:
+    """A worker on the bridge's service, woken by requests that leave work (and batching their
+    history) as the in-process worker is."""
+    deprovisioner = components.deprovisioner
+    assert deprovisioner is not None
+    service = deprovisioner.service
+    worker = Worker(service, batch=args.batch, concurrency=args.concurrency, poll_s=0.05)
+    service.set_wake(worker.wake)
+    return worker
+
+
+def _http_bridge(args: argparse.Namespace, config: SandboxConfig, url: str, tmp: Path) -> Any:
+    """The bridge's Flask app against the sandbox, with no in-process worker."""
+    from scim_bridge.app import create_app
+    from scim_bridge.config import Settings
+
+    settings = Settings(
+        genesys_api_host=url,
+        genesys_client_id=config.client_id,
+        genesys_client_secret=config.client_secret,
+        database_url=args.database_url or f"sqlite:///{tmp / 'bridge.db'}",
+        rate_limit_per_minute=args.rate,
+        worker_in_process=False,
+        log_level="WARNING",
+    )
+    return create_app(settings)
+
+
+def _timed_deletes(
+    args: argparse.Namespace,
+    control: SandboxControl,
+    engine: sa.Engine,
+    ids: list[str],
+    delete: Callable[[str], None],
+) -> dict[str, Any]:
+    """The single DELETEs one at a time, then the batch from ``--clients`` threads: the Genesys
+    calls (history among them) and the time each phase took."""
+    single_ids, batch_ids = ids[: args.single], ids[args.single :]
+    c0, r0 = _calls(control)
+    h0 = _history_calls(control)
+    t0 = time.monotonic()
+    for uid in single_ids:  # alone: each answered and finished before the next
+        delete(uid)
+        _wait_done(engine, None)
+    single_s = time.monotonic() - t0
+    c1, _ = _calls(control)
+    h1 = _history_calls(control)
+
+    t1 = time.monotonic()
+    _fan_out(batch_ids, delete, args.clients)
+    answered_s = time.monotonic() - t1
+    _wait_done(engine, None)
+    batch_s = time.monotonic() - t1
+    c2, r2 = _calls(control)
+    h2 = _history_calls(control)
+    return {
+        "single": (c1 - c0, len(single_ids), single_s),
+        "batched": (c2 - c1, len(batch_ids), batch_s),
+        "history": (h1 - h0, h2 - h1),
+        "answered_s": answered_s,
+        "calls": c2 - c0,
+        "rate_limited": r2 - r0,
+        "wall_s": single_s + batch_s,
+        "batch_wall_s": batch_s,
+    }
 
 
 def _fan_out(items: list[str], fn: Callable[[str], None], threads: int) -> None:
@@ -377,9 +402,8 @@ def _fan_out(items: list[str], fn: Callable[[str], None], threads: int) -> None:
 # --- the table ---------------------------------------------------------------------------------------
 
 
-def _print(args: argparse.Namespace, report: dict[str, Any], deleted: int, asked: int) -> None:
+def _timing_rows(args: argparse.Namespace, report: dict[str, Any]) -> list[tuple[str, str]]:
     calls, rate = report["calls"], args.rate
-    s_hist, b_hist = report["history"]
     # The batched phase alone against its bound: the single phase waits on one async job at a
     # time and is not meant to fill the budget.
     b_bound_s = report["batched"][0] / rate * 60
@@ -388,6 +412,26 @@ def _print(args: argparse.Namespace, report: dict[str, Any], deleted: int, asked
     # (from 0) cannot go before floor(k / rate) windows.
     floor_s = ((calls - 1) // rate) * report["window_s"] if calls else 0.0
     wall = report["wall_s"]
+    return [
+        ("wall time", f"{wall:.1f}s"),
+        (
+            "batched phase vs its bound",
+            f"{report['batch_wall_s']:.1f}s against {b_bound_s:.1f}s -> "
+            f"{report['batch_wall_s'] / b_bound_s if b_bound_s else float('inf'):.2f}x",
+        ),
+        ("bound (calls / budget)", f"{bound_s:.1f}s  -> wall is {wall / bound_s:.2f}x the bound"),
+        (
+            "floor (sliding window)",
+            f"{floor_s:.1f}s  ({report['window_s']:.0f}s window) -> wall is "
+            f"{wall / floor_s if floor_s else float('inf'):.2f}x the floor",
+        ),
+        ("audit chain", "intact" if report["audit_ok"] else "BROKEN"),
+    ]
+
+
+def _print(args: argparse.Namespace, report: dict[str, Any], deleted: int, asked: int) -> None:
+    calls, rate = report["calls"], args.rate
+    s_hist, b_hist = report["history"]
     s_calls, s_users, s_s = report["single"]
     b_calls, b_users, b_s = report["batched"]
     not_done = sum(n for state, n in report["jobs"].items() if state != "done")
@@ -420,21 +464,7 @@ def _print(args: argparse.Namespace, report: dict[str, Any], deleted: int, asked
             )
         )
         rows.append(("all DELETEs answered in", f"{report['answered_s']:.1f}s"))
-    rows += [
-        ("wall time", f"{wall:.1f}s"),
-        (
-            "batched phase vs its bound",
-            f"{report['batch_wall_s']:.1f}s against {b_bound_s:.1f}s -> "
-            f"{report['batch_wall_s'] / b_bound_s if b_bound_s else float('inf'):.2f}x",
-        ),
-        ("bound (calls / budget)", f"{bound_s:.1f}s  -> wall is {wall / bound_s:.2f}x the bound"),
-        (
-            "floor (sliding window)",
-            f"{floor_s:.1f}s  ({report['window_s']:.0f}s window) -> wall is "
-            f"{wall / floor_s if floor_s else float('inf'):.2f}x the floor",
-        ),
-        ("audit chain", "intact" if report["audit_ok"] else "BROKEN"),
-    ]
+    rows += _timing_rows(args, report)
     width = max(len(k) for k, _ in rows)
     print(f"| {'':{width}} | result |")
     print(f"|{'-' * (width + 2)}|--------|")

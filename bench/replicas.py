@@ -18,6 +18,7 @@ its user. PostgreSQL: ``SCIM_BRIDGE_TEST_PG`` (maintenance database URL) or the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import tempfile
@@ -25,6 +26,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import requests
 import sqlalchemy as sa
@@ -48,16 +50,48 @@ from tests.production.servers import (
     wait_healthy,
 )
 
+# A job still to finish is in one of these states.
+OPEN_STATES = ("pending", "running", "waiting")
 
-def main() -> None:
+
+@dataclasses.dataclass
+class _Load:
+    """What the SCIM clients saw."""
+
+    statuses: Counter[int] = dataclasses.field(default_factory=Counter)
+    failures: list[str] = dataclasses.field(default_factory=list)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+
+@dataclasses.dataclass
+class _Run:
+    """One run's figures: timings, process exit codes, the sandbox's and the database's view."""
+
+    began_at: float = 0.0
+    began_at_monotonic: float = 0.0
+    acked: float = 0.0
+    finished: float = 0.0
+    codes: object = None
+    stats: dict[str, Any] = dataclasses.field(default_factory=dict)
+    load: _Load = dataclasses.field(default_factory=_Load)
+    job_states: Counter[str] = dataclasses.field(default_factory=Counter)
+    tag_counts: list[Any] = dataclasses.field(default_factory=list)
+    steps_by: Counter[str] = dataclasses.field(default_factory=Counter)
+    chain_ok: bool = False
+
+
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deletes", type=int, default=300)
     parser.add_argument("--rate", type=int, default=3000, help="Genesys requests per window")
     parser.add_argument("--window", type=float, default=60.0, help="the rate limit window, s")
     parser.add_argument("--clients", type=int, default=16, help="concurrent SCIM DELETEs")
     parser.add_argument("--logs", type=Path, help="keep the processes' logs in this directory")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = _parse_args()
     db_url = create_pg_database()
     config = SandboxConfig(
         users=int(args.deletes * 1.3) + 20, seed=7, rate_limit_per_minute=args.rate
@@ -67,6 +101,7 @@ def main() -> None:
     app.wsgi_app = recorder  # type: ignore[method-assign]
     engine = make_engine(db_url)
     procs: list[subprocess.Popen[bytes]] = []
+    run = _Run()
     try:
         with ServerThread(app) as sandbox, tempfile.TemporaryDirectory() as scratch:
             tmp = args.logs or Path(scratch)
@@ -75,125 +110,156 @@ def main() -> None:
             control.faults(rate_limit_window_s=args.window)
             upgrade(engine)
             token = TokenStore(engine).create("bench")
-            env = {
-                k: v
-                for k, v in os.environ.items()
-                if not k.startswith(("GENESYS_", "SCIM_", "DATABASE_URL", "PROMETHEUS_"))
-            }
-            env.update(
-                GENESYS_API_HOST=sandbox.url,
-                GENESYS_CLIENT_ID=config.client_id,
-                GENESYS_CLIENT_SECRET=config.client_secret,
-                GENESYS_RATE_LIMIT_PER_MINUTE=str(args.rate),
-                GENESYS_RATE_LIMIT_WINDOW=f"{args.window}s",
-                DATABASE_URL=db_url,
-                LOG_LEVEL="WARNING",
-            )
-            bases = []
-            for i in range(2):
-                port = free_port()
-                bases.append(f"http://127.0.0.1:{port}")
-                replica_env = {
-                    **env,
-                    "SCIM_BRIDGE_BIND": f"127.0.0.1:{port}",
-                    "SCIM_BRIDGE_WORKERS": "1",
-                    "SCIM_BRIDGE_THREADS": "8",
-                    "SCIM_BRIDGE_IN_PROCESS_WORKER": "false",
-                }
-                procs.append(start_gunicorn(replica_env, tmp / f"replica-{i}.log"))
-            for i in range(2):
-                procs.append(
-                    start_worker(
-                        env, tmp / f"worker-{i}.log", "--poll", "0.2", "--concurrency", "4"
-                    )
-                )
-            for base, proc in zip(bases, procs, strict=False):
-                wait_healthy(base, proc)
-
+            env = _environment(args, sandbox.url, config, db_url)
+            bases = _start(env, tmp, procs)
             auth = {"Authorization": f"Bearer {token}"}
-            targets: list[str] = []
-            index = 1
-            while len(targets) < args.deletes:
-                page = requests.get(
-                    f"{bases[0]}/scim/v2/Users?count=100&startIndex={index}",
-                    headers=auth,
-                    timeout=120,
-                ).json()
-                targets += [u["id"] for u in page["Resources"] if u["active"]]
-                index += page["itemsPerPage"]
-                if index > page["totalResults"]:
-                    break
-            targets = targets[: args.deletes]
-            if len(targets) < args.deletes:
-                raise SystemExit(f"only {len(targets)} active users")
-
-            statuses: Counter[int] = Counter()
-            failures: list[str] = []
-            lock = threading.Lock()
-
-            def offboard(part: list[str], base: str) -> None:
-                with requests.Session() as http:
-                    for uid in part:
-                        r = http.delete(f"{base}/scim/v2/Users/{uid}", headers=auth, timeout=120)
-                        with lock:
-                            statuses[r.status_code] += 1
-                            if r.status_code != 204 and len(failures) < 5:
-                                failures.append(f"{r.status_code} {r.text[:300]}")
-
+            targets = _targets(bases[0], auth, args.deletes)
             first_call = len(recorder.calls)
-            began = time.monotonic()
-            began_at = time.time()
-            clients = [
-                threading.Thread(target=offboard, args=(targets[i :: args.clients], bases[i % 2]))
-                for i in range(args.clients)
-            ]
-            for t in clients:
-                t.start()
-            for t in clients:
-                t.join()
-            acked = time.monotonic() - began
-            open_states = ("pending", "running", "waiting")
-            query = sa.text("SELECT count(*) FROM jobs WHERE state = ANY(:s)")
-            deadline = time.monotonic() + 3600
-            while time.monotonic() < deadline:
-                with engine.connect() as conn:
-                    if not conn.execute(query, {"s": list(open_states)}).scalar_one():
-                        break
-                time.sleep(0.2)
-            finished = time.monotonic() - began
-            codes = stop_all(procs, timeout_s=45)
-            stats = control.stats()
+            _offboard(run, args, targets, bases, auth)
+            _wait_for_jobs(engine)
+            run.finished = time.monotonic() - run.began_at_monotonic
+            run.codes = stop_all(procs, timeout_s=45)
+            run.stats = control.stats()
     finally:
         stop_all(procs, timeout_s=45)
+        _read_database(run, engine)
+        engine.dispose()
+        drop_pg_database(db_url)
+    if not _report(args, run, recorder.calls[first_call:]):
+        raise SystemExit(1)
+
+
+def _environment(
+    args: argparse.Namespace, sandbox_url: str, config: SandboxConfig, db_url: str
+) -> dict[str, str]:
+    """Every process's environment: the sandbox org, the shared budget, the one database."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GENESYS_", "SCIM_", "DATABASE_URL", "PROMETHEUS_"))
+    }
+    env.update(
+        GENESYS_API_HOST=sandbox_url,
+        GENESYS_CLIENT_ID=config.client_id,
+        GENESYS_CLIENT_SECRET=config.client_secret,
+        GENESYS_RATE_LIMIT_PER_MINUTE=str(args.rate),
+        GENESYS_RATE_LIMIT_WINDOW=f"{args.window}s",
+        DATABASE_URL=db_url,
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def _start(env: dict[str, str], tmp: Path, procs: list[subprocess.Popen[bytes]]) -> list[str]:
+    """Two replicas (their base URLs, once healthy) and two workers, appended to ``procs``."""
+    bases = []
+    for i in range(2):
+        port = free_port()
+        bases.append(f"http://127.0.0.1:{port}")
+        replica_env = {
+            **env,
+            "SCIM_BRIDGE_BIND": f"127.0.0.1:{port}",
+            "SCIM_BRIDGE_WORKERS": "1",
+            "SCIM_BRIDGE_THREADS": "8",
+            "SCIM_BRIDGE_IN_PROCESS_WORKER": "false",
+        }
+        procs.append(start_gunicorn(replica_env, tmp / f"replica-{i}.log"))
+    for i in range(2):
+        procs.append(
+            start_worker(env, tmp / f"worker-{i}.log", "--poll", "0.2", "--concurrency", "4")
+        )
+    for base, proc in zip(bases, procs, strict=False):
+        wait_healthy(base, proc)
+    return bases
+
+
+def _targets(base: str, auth: dict[str, str], wanted: int) -> list[str]:
+    """The ids of ``wanted`` active users, read through the bridge."""
+    targets: list[str] = []
+    index = 1
+    while len(targets) < wanted:
+        page = requests.get(
+            f"{base}/scim/v2/Users?count=100&startIndex={index}", headers=auth, timeout=120
+        ).json()
+        targets += [u["id"] for u in page["Resources"] if u["active"]]
+        index += page["itemsPerPage"]
+        if index > page["totalResults"]:
+            break
+    if len(targets) < wanted:
+        raise SystemExit(f"only {len(targets)} active users")
+    return targets[:wanted]
+
+
+def _offboard(
+    run: _Run,
+    args: argparse.Namespace,
+    targets: list[str],
+    bases: list[str],
+    auth: dict[str, str],
+) -> None:
+    """``--clients`` threads send the DELETEs, alternating between the replicas."""
+    load = run.load
+
+    def offboard(part: list[str], base: str) -> None:
+        with requests.Session() as http:
+            for uid in part:
+                r = http.delete(f"{base}/scim/v2/Users/{uid}", headers=auth, timeout=120)
+                with load.lock:
+                    load.statuses[r.status_code] += 1
+                    if r.status_code != 204 and len(load.failures) < 5:
+                        load.failures.append(f"{r.status_code} {r.text[:300]}")
+
+    run.began_at_monotonic = time.monotonic()
+    run.began_at = time.time()
+    clients = [
+        threading.Thread(target=offboard, args=(targets[i :: args.clients], bases[i % 2]))
+        for i in range(args.clients)
+    ]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join()
+    run.acked = time.monotonic() - run.began_at_monotonic
+
+
+def _wait_for_jobs(engine: sa.Engine) -> None:
+    query = sa.text("SELECT count(*) FROM jobs WHERE state = ANY(:s)")
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
         with engine.connect() as conn:
-            job_states = Counter(
-                dict(conn.execute(sa.text("SELECT state, count(*) FROM jobs GROUP BY state")).all())
-            )
-            tag_counts = conn.execute(
+            if not conn.execute(query, {"s": list(OPEN_STATES)}).scalar_one():
+                return
+        time.sleep(0.2)
+
+
+def _read_database(run: _Run, engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        run.job_states = Counter(
+            dict(conn.execute(sa.text("SELECT state, count(*) FROM jobs GROUP BY state")).all())
+        )
+        run.tag_counts = list(
+            conn.execute(
                 sa.text(
                     "SELECT job_id, tag, count(*) FROM audit_events WHERE job_id IS NOT NULL "
                     "GROUP BY job_id, tag"
                 )
             ).all()
-            steps_by = Counter(
-                dict(
-                    conn.execute(
-                        sa.text(
-                            "SELECT split_part(actor, ':', 1), count(*) FROM job_steps GROUP BY 1"
-                        )
-                    ).all()
-                )
+        )
+        run.steps_by = Counter(
+            dict(
+                conn.execute(
+                    sa.text("SELECT split_part(actor, ':', 1), count(*) FROM job_steps GROUP BY 1")
+                ).all()
             )
-        chain_ok = AuditLog(engine).verify().ok
-        engine.dispose()
-        drop_pg_database(db_url)
+        )
+    run.chain_ok = AuditLog(engine).verify().ok
 
-    # --- the figures ---
-    calls = recorder.calls[first_call:]
+
+def _report(args: argparse.Namespace, run: _Run, calls: list[Any]) -> bool:
+    """Print the figures; True when the budget held, no job ran twice and the chain verifies."""
     times = sorted(c[0] for c in calls)
-    lifetime = args.window + 1.0  # the bridge's slot lifetime (bootstrap.BUDGET_MARGIN_S)
     once = {str(t) for t in ONCE_PER_DELETE}
-    twice = {job for job, tag, n in tag_counts if tag in once and n > 1}
+    twice = {job for job, tag, n in run.tag_counts if tag in once and n > 1}
     deletes = Counter(
         path.rsplit("/", 1)[1]
         for _, method, path, _status in calls
@@ -201,43 +267,50 @@ def main() -> None:
     )
     twice |= {uid for uid, n in deletes.items() if n > 1}
     peak = max_in_window(times, args.window)
-    jobs_total = sum(job_states.values())
     print(f"2 replicas (gunicorn, 1 worker x 8 threads) + 2 workers on PostgreSQL; {args.deletes} "
           f"SCIM DELETEs from {args.clients} clients; budget {args.rate} req / {args.window:g}s")  # fmt: skip
     print()
     print(f"{'window':>10} {'Genesys requests':>17} {'budget':>7}")
-    end_t = began_at + finished
-    t = began_at
+    end_t = run.began_at + run.finished
+    t = run.began_at
     while t < end_t:
         n = sum(1 for x in times if t <= x < t + args.window)
-        print(f"{t - began_at:>9.0f}s {n:>17} {args.rate:>7}")
+        print(f"{t - run.began_at:>9.0f}s {n:>17} {args.rate:>7}")
         t += args.window
     print()
-    mean = len(times) / max(finished, 1e-9)
-    steps = f"{steps_by.get('inline', 0)} / {steps_by.get('worker', 0)}"
-    rows = [
+    rows = _rows(args, run, times, peak, len(twice))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    for failure in run.load.failures:
+        print("  e.g.", failure)
+    return not (peak > args.rate or twice or run.stats["rate_limited"] or not run.chain_ok)
+
+
+def _rows(
+    args: argparse.Namespace, run: _Run, times: list[float], peak: int, twice: int
+) -> list[tuple[str, str]]:
+    lifetime = args.window + 1.0  # the bridge's slot lifetime (bootstrap.BUDGET_MARGIN_S)
+    mean = len(times) / max(run.finished, 1e-9)
+    steps = f"{run.steps_by.get('inline', 0)} / {run.steps_by.get('worker', 0)}"
+    jobs_total = sum(run.job_states.values())
+    states = ", ".join(f"{s} {n}" for s, n in sorted(run.job_states.items()))
+    return [
         ("peak requests in any sliding window", f"{peak} / {args.rate}"),
         ("Genesys requests (API, tokens excluded)", f"{len(times)}"),
         ("  per deleted user", f"{len(times) / max(args.deletes, 1):.1f}"),
         ("mean rate", f"{mean:.1f}/s (budget {args.rate / lifetime:.1f}/s: {lifetime:g}s slots)"),
         ("bound (requests / budget rate)", f"{len(times) / (args.rate / lifetime):.1f}s"),
-        ("wall: all DELETEs answered", f"{acked:.1f}s"),
-        ("wall: all jobs ended", f"{finished:.1f}s"),
-        ("SCIM answers", ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items()))),
-        ("jobs", f"{jobs_total} ({', '.join(f'{s} {n}' for s, n in sorted(job_states.items()))})"),
-        ("jobs run more than once", f"{len(twice)}"),
-        ("429s received (sandbox)", f"{stats['rate_limited']}"),
+        ("wall: all DELETEs answered", f"{run.acked:.1f}s"),
+        ("wall: all jobs ended", f"{run.finished:.1f}s"),
+        ("SCIM answers", ", ".join(f"{s}: {n}" for s, n in sorted(run.load.statuses.items()))),
+        ("jobs", f"{jobs_total} ({states})"),
+        ("jobs run more than once", f"{twice}"),
+        ("429s received (sandbox)", f"{run.stats['rate_limited']}"),
         ("steps run inline / by workers", steps),
-        ("audit chain", "verified" if chain_ok else "BROKEN"),
-        ("exit codes (replicas, workers)", f"{codes}"),
+        ("audit chain", "verified" if run.chain_ok else "BROKEN"),
+        ("exit codes (replicas, workers)", f"{run.codes}"),
     ]
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
-    for failure in failures:
-        print("  e.g.", failure)
-    if peak > args.rate or twice or stats["rate_limited"] or not chain_ok:
-        raise SystemExit(1)
 
 
 if __name__ == "__main__":

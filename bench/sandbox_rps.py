@@ -96,6 +96,12 @@ def run(url: str, total: int, threads: int) -> None:
     for w in workers:
         w.join()
     elapsed = time.perf_counter() - started
+    _report(latencies, errors, threads, elapsed)
+
+
+def _report(
+    latencies: dict[str, list[float]], errors: list[int], threads: int, elapsed: float
+) -> None:
     done = sum(len(v) for v in latencies.values())
     print(
         f"{done} requests from {threads} threads in {elapsed:.2f} s: {done / elapsed:.0f} requests/s"

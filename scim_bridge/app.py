@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from scim_bridge import admin, correlation, logs, scim
+from scim_bridge import admin, console, correlation, logs, scim
 from scim_bridge.admin import health, jobs_routes
 from scim_bridge.admin.metrics import JOB_BUCKETS, JobsSnapshot, Metrics
 from scim_bridge.audit import AuditLog
@@ -72,7 +72,8 @@ def create_app(
     if deprovisioner is not None:
         _start_worker_on_first_request(app, deprovisioner)
     metrics.read_jobs_with(lambda: _jobs_snapshot(components.engine))
-    app.register_blueprint(health.blueprint(checks=_readiness_checks(components), metrics=metrics))
+    checks = _readiness_checks(components)
+    app.register_blueprint(health.blueprint(checks=checks, metrics=metrics))
     admin_throttle = FailureThrottle()  # one for every guarded admin blueprint
     admin.init_app(app, audit=components.audit, settings=settings, throttle=admin_throttle)
     jobs_routes.init_app(
@@ -82,6 +83,16 @@ def create_app(
         settings=settings,
         wake=deprovisioner.wake if deprovisioner else None,
         throttle=admin_throttle,
+    )
+    console.init_app(
+        app,
+        console.Parts(
+            engine=components.engine,
+            audit=components.audit,
+            settings=settings,
+            genesys_ready=checks["genesys"],
+            wake=deprovisioner.wake if deprovisioner else None,
+        ),
     )
     scim.init_app(
         app,
@@ -190,13 +201,22 @@ def _jobs_snapshot(engine: sa.Engine) -> JobsSnapshot:
 
 
 def _readiness_checks(components: Components) -> dict[str, health.Check]:
-    engine, settings = components.engine, components.settings
+    engine = components.engine
 
     def database() -> str:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         return f"reachable ({engine.dialect.name})"
 
+    return {
+        "database": database,
+        "genesys": _genesys_check(components),
+        "worker": _worker_check(components),
+    }
+
+
+def _genesys_check(components: Components) -> health.Check:
+    settings = components.settings
     in_flight: list[concurrent.futures.Future[None]] = []
 
     def genesys() -> str:
@@ -226,6 +246,12 @@ def _readiness_checks(components: Components) -> dict[str, health.Check]:
             ) from None
         return f"token obtainable for {settings.genesys_api_host}"
 
+    return genesys
+
+
+def _worker_check(components: Components) -> health.Check:
+    engine = components.engine
+
     def worker() -> str:
         workers = jobs.workers(engine)
         age = time.time() - float(workers[0]["seen_at"]) if workers else None
@@ -244,4 +270,4 @@ def _readiness_checks(components: Components) -> dict[str, health.Check]:
             "or set SCIM_BRIDGE_IN_PROCESS_WORKER=true on a single-process server"
         )
 
-    return {"database": database, "genesys": genesys, "worker": worker}
+    return worker

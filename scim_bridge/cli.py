@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "serve the bridge (gunicorn with gunicorn.conf.py) against the org the environment names",
     ),
     "tokens": ("scim_bridge.scim.cli_tokens", "create, list or revoke SCIM bearer tokens"),
+    "operators": (
+        "scim_bridge.console.cli",
+        "create, list or revoke named operators (the console's sign-in)",
+    ),
     "doctor": (
         "scim_bridge.doctor",
         "check a Genesys org's credentials and permissions before go-live",

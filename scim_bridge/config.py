@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 DEFAULT_DATABASE_URL = "sqlite:///scim-bridge.db"
@@ -210,26 +210,7 @@ class Settings:
         rehire = (get("REHIRE") or "restore").lower()
         if rehire not in ("restore", "refuse"):
             raise ConfigError(f"REHIRE: expected restore or refuse, got {rehire!r}")
-        since_text = get("HISTORY_SINCE")
-        lookback = get("HISTORY_LOOKBACK_DAYS")  # the older setting: a number of days
-        if since_text is None and lookback is not None:
-            if not lookback.strip().isdigit():
-                raise ConfigError(
-                    f"HISTORY_LOOKBACK_DAYS: expected a number of days, got {lookback!r}"
-                )
-            since_text = f"{lookback.strip()}d"
-        since = (
-            HistorySince.parse(
-                since_text,
-                name="HISTORY_SINCE" if get("HISTORY_SINCE") else "HISTORY_LOOKBACK_DAYS",
-            )
-            if since_text
-            else DEFAULT_HISTORY_SINCE
-        )
-        poll = parse_duration(get("HISTORY_JOB_POLL") or "10s", name="HISTORY_JOB_POLL")
-        resubmits = get("HISTORY_JOB_RESUBMITS") or "3"
-        if not resubmits.isdigit():
-            raise ConfigError(f"HISTORY_JOB_RESUBMITS: expected 0 or more, got {resubmits!r}")
+        since, poll, resubmits = _history_settings(get)
         window = parse_duration(
             get("GENESYS_RATE_LIMIT_WINDOW") or "60s", name="GENESYS_RATE_LIMIT_WINDOW"
         )
@@ -264,7 +245,7 @@ class Settings:
             ),
             history_since=since,
             history_job_poll_s=poll,
-            history_job_resubmits=int(resubmits),
+            history_job_resubmits=resubmits,
             sync_budget_s=parse_duration(
                 get("SCIM_SYNC_BUDGET_S") or "10", name="SCIM_SYNC_BUDGET_S"
             ),
@@ -314,3 +295,29 @@ class Settings:
         ]
         if missing:
             raise ConfigError("missing configuration: " + ", ".join(missing))
+
+
+def _history_settings(
+    get: Callable[[str], str | None],
+) -> tuple[HistorySince, float, int]:
+    """``HISTORY_SINCE`` (or the older ``HISTORY_LOOKBACK_DAYS``, a number of days),
+    ``HISTORY_JOB_POLL`` and ``HISTORY_JOB_RESUBMITS``."""
+    since_text = get("HISTORY_SINCE")
+    lookback = get("HISTORY_LOOKBACK_DAYS")  # the older setting: a number of days
+    if since_text is None and lookback is not None:
+        if not lookback.strip().isdigit():
+            raise ConfigError(f"HISTORY_LOOKBACK_DAYS: expected a number of days, got {lookback!r}")
+        since_text = f"{lookback.strip()}d"
+    since = (
+        HistorySince.parse(
+            since_text,
+            name="HISTORY_SINCE" if get("HISTORY_SINCE") else "HISTORY_LOOKBACK_DAYS",
+        )
+        if since_text
+        else DEFAULT_HISTORY_SINCE
+    )
+    poll = parse_duration(get("HISTORY_JOB_POLL") or "10s", name="HISTORY_JOB_POLL")
+    resubmits = get("HISTORY_JOB_RESUBMITS") or "3"
+    if not resubmits.isdigit():
+        raise ConfigError(f"HISTORY_JOB_RESUBMITS: expected 0 or more, got {resubmits!r}")
+    return since, poll, int(resubmits)

@@ -11,7 +11,17 @@ IdP (or curl) at it. The database is a fresh file in a temporary directory unles
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import secrets
 import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scim_bridge.config import Settings
+    from scim_bridge.sandbox import SandboxConfig
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -23,14 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses  # noqa: PLC0415
-    import os  # noqa: PLC0415
-    import secrets  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
     from scim_bridge.app import create_app  # noqa: PLC0415
     from scim_bridge.config import ConfigError, Settings  # noqa: PLC0415
+    from scim_bridge.console.operators import OperatorError, OperatorStore  # noqa: PLC0415
     from scim_bridge.sandbox import SandboxConfig  # noqa: PLC0415
     from scim_bridge.sandbox import create_app as create_sandbox  # noqa: PLC0415
     from scim_bridge.sandbox.server import ServerThread  # noqa: PLC0415
@@ -44,6 +49,48 @@ def run(args: argparse.Namespace) -> int:
         return 2
     config = SandboxConfig(users=args.users)
     sandbox = ServerThread(create_sandbox(config), args.host, args.sandbox_port).start()
+    settings = _demo_settings(settings, args, sandbox.url, config)
+    admin_token = settings.admin_token
+    app = create_app(settings)
+    try:
+        token = app.extensions["scim_bridge"].tokens.create("demo", args.token)
+    except TokenError as e:
+        sys.stderr.write(f"scim-bridge demo: {e}\n")
+        sandbox.stop()
+        return 1
+    operators = OperatorStore(app.extensions["scim_bridge"].engine)
+    operator_name = "demo-operator"
+    try:
+        operator = operators.create(operator_name)
+    except OperatorError:  # a DATABASE_URL that a previous demo used
+        operator_name = f"demo-operator-{secrets.token_hex(3)}"
+        operator = operators.create(operator_name)
+    bridge = ServerThread(app, args.host, args.port, access_log=True)
+    base = f"{bridge.url}/scim/v2"
+    out.write(
+        f"Genesys sandbox  {sandbox.url}  ({config.users} users)\n"
+        f"SCIM base URL    {base}\n"
+        f"Bearer token     {token}\n"
+        f"Admin token      {admin_token}  (GET {bridge.url}/admin/jobs, /admin/audit)\n"
+        f"Console          {bridge.url}/admin/ui/  (sign in as {operator_name})\n"
+        f"Operator token   {operator}\n"
+        f"Try:  curl -H 'Authorization: Bearer {token}' '{base}/Users?count=2'\n"
+    )
+    out.flush()
+    try:
+        bridge.serve_forever()
+    finally:
+        bridge.stop()
+        sandbox.stop()
+        app.extensions["scim_bridge"].close()
+    return 0
+
+
+def _demo_settings(
+    settings: Settings, args: argparse.Namespace, sandbox_url: str, config: SandboxConfig
+) -> Settings:
+    """The bridge's settings pointed at the sandbox: a fresh SQLite file unless ``DATABASE_URL``
+    is set, and the admin API on."""
     database_url = settings.database_url
     if "DATABASE_URL" not in os.environ:
         database_url = (
@@ -51,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
         )
     # The admin API (jobs, approvals, audit) is on in the demo: a fresh token unless one is set.
     admin_token = settings.admin_token or secrets.token_urlsafe(24)
-    settings = dataclasses.replace(
+    return dataclasses.replace(
         settings,
         admin_token=admin_token,
-        genesys_api_host=sandbox.url,
+        genesys_api_host=sandbox_url,
         genesys_client_id=config.client_id,
         genesys_client_secret=config.client_secret,
         database_url=database_url,
@@ -66,27 +113,3 @@ def run(args: argparse.Namespace) -> int:
             settings.history_job_poll_s if "HISTORY_JOB_POLL" in os.environ else 2.0
         ),
     )
-    app = create_app(settings)
-    try:
-        token = app.extensions["scim_bridge"].tokens.create("demo", args.token)
-    except TokenError as e:
-        sys.stderr.write(f"scim-bridge demo: {e}\n")
-        sandbox.stop()
-        return 1
-    bridge = ServerThread(app, args.host, args.port, access_log=True)
-    base = f"{bridge.url}/scim/v2"
-    out.write(
-        f"Genesys sandbox  {sandbox.url}  ({config.users} users)\n"
-        f"SCIM base URL    {base}\n"
-        f"Bearer token     {token}\n"
-        f"Admin token      {admin_token}  (GET {bridge.url}/admin/jobs, /admin/audit)\n"
-        f"Try:  curl -H 'Authorization: Bearer {token}' '{base}/Users?count=2'\n"
-    )
-    out.flush()
-    try:
-        bridge.serve_forever()
-    finally:
-        bridge.stop()
-        sandbox.stop()
-        app.extensions["scim_bridge"].close()
-    return 0

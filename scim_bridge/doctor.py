@@ -69,8 +69,16 @@ def _edit_and_move(gateway: Gateway) -> None:
 def _probes(
     gateway: Gateway, sample_user: tuple[str, str] | None, sample_group: str | None = None
 ) -> list[_Probe]:
-    now = datetime.now(UTC).replace(microsecond=0)
-    probes = [
+    """Every probe, in the order printed. Creating users and reading queue memberships need a
+    sample user (a taken e-mail, an existing id), creating groups a taken group name."""
+    search, *others = _user_probes(gateway)
+    sampled = _sample_user_probes(gateway, *sample_user) if sample_user is not None else []
+    grouped = [_create_group_probe(gateway, sample_group)] if sample_group is not None else []
+    return [search, *sampled, *others, *_history_footprint_and_group_probes(gateway), *grouped]
+
+
+def _user_probes(gateway: Gateway) -> list[_Probe]:
+    return [
         _Probe(
             "search users (SCIM filters)",
             ("directory:user:view",),
@@ -118,6 +126,12 @@ def _probes(
             lambda: gateway.revoke_sessions(PROBE_ID, deadline=deadline()),
             allowed=(NotFound,),
         ),
+    ]
+
+
+def _history_footprint_and_group_probes(gateway: Gateway) -> list[_Probe]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return [
         _Probe(
             "read conversation history (evidence before and after a delete)",
             ("analytics:conversationDetail:view", "analytics:agentConversationDetail:view"),
@@ -168,40 +182,35 @@ def _probes(
             allowed=(NotFound,),
         ),
     ]
-    if sample_group is not None:
-        taken = sample_group
-        probes.append(
-            _Probe(
-                "create groups (SCIM POST /Groups)",
-                ("directory:group:add",),
-                # A taken name: 409 when allowed, and nothing is created.
-                lambda: gateway.create_group(taken, deadline=deadline()),
-                allowed=(Conflict,),
-            )
-        )
-    if sample_user is not None:
-        user_id, email = sample_user
-        probes.insert(
-            1,
-            _Probe(
-                "create users (SCIM POST)",
-                ("directory:user:add",),
-                # A taken e-mail: 409 when allowed, and nothing is created.
-                lambda: gateway.create_user(
-                    UserFields(name="scim-bridge doctor", email=email), deadline=deadline()
-                ),
-                allowed=(Conflict,),
+
+
+def _create_group_probe(gateway: Gateway, taken: str) -> _Probe:
+    return _Probe(
+        "create groups (SCIM POST /Groups)",
+        ("directory:group:add",),
+        # A taken name: 409 when allowed, and nothing is created.
+        lambda: gateway.create_group(taken, deadline=deadline()),
+        allowed=(Conflict,),
+    )
+
+
+def _sample_user_probes(gateway: Gateway, user_id: str, email: str) -> list[_Probe]:
+    return [
+        _Probe(
+            "create users (SCIM POST)",
+            ("directory:user:add",),
+            # A taken e-mail: 409 when allowed, and nothing is created.
+            lambda: gateway.create_user(
+                UserFields(name="scim-bridge doctor", email=email), deadline=deadline()
             ),
-        )
-        probes.insert(
-            2,
-            _Probe(
-                "view queue memberships (drain, restore)",
-                ("routing:queue:view",),
-                lambda: gateway.user_queues(user_id, deadline=deadline()),
-            ),
-        )
-    return probes
+            allowed=(Conflict,),
+        ),
+        _Probe(
+            "view queue memberships (drain, restore)",
+            ("routing:queue:view",),
+            lambda: gateway.user_queues(user_id, deadline=deadline()),
+        ),
+    ]
 
 
 def run_checks(settings: Settings, connect: Callable[[Settings], Gateway]) -> list[Check]:

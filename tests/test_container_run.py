@@ -275,6 +275,25 @@ def test_lifecycle_health_non_root_and_graceful_stop(
         engine.dispose()
 
 
+def _assert_check_follows_the_bind_and_nothing_runs_as_root(name: str) -> None:
+    # The check follows the bind: pointed at another port, the same probe fails.
+    wrong = podman(
+        "exec",
+        "--env=SCIM_BRIDGE_BIND=127.0.0.1:1",
+        name,
+        "python",
+        "/app/healthcheck.py",
+        check=False,
+    )
+    assert wrong.returncode == 1, wrong.stdout
+    assert "127.0.0.1:1" in wrong.stdout
+
+    uids = podman("exec", name, "sh", "-c", "grep -h ^Uid: /proc/[0-9]*/status").stdout
+    assert uids.splitlines(), "no processes"
+    for line in uids.splitlines():
+        assert line.split()[1:] == [str(UID)] * 4, uids  # real, effective, saved, fs
+
+
 def _lifecycle(
     *, image: str, sandbox: Sandbox, engine: sa.Engine, db_url: str, volume: list[str], token: str
 ) -> None:
@@ -299,22 +318,7 @@ def _lifecycle(
     bridge = f"scim-bridge-check-{suffix}"
     with _container(bridge, image, env, volume) as name:
         _wait_healthy(name)
-        # The check follows the bind: pointed at another port, the same probe fails.
-        wrong = podman(
-            "exec",
-            "--env=SCIM_BRIDGE_BIND=127.0.0.1:1",
-            name,
-            "python",
-            "/app/healthcheck.py",
-            check=False,
-        )
-        assert wrong.returncode == 1, wrong.stdout
-        assert "127.0.0.1:1" in wrong.stdout
-
-        uids = podman("exec", name, "sh", "-c", "grep -h ^Uid: /proc/[0-9]*/status").stdout
-        assert uids.splitlines(), "no processes"
-        for line in uids.splitlines():
-            assert line.split()[1:] == [str(UID)] * 4, uids  # real, effective, saved, fs
+        _assert_check_follows_the_bind_and_nothing_runs_as_root(name)
 
         # RFC 7644 §3.3 create, §3.5.2 deactivate, §3.6 delete.
         created = requests.post(

@@ -1,10 +1,12 @@
 """The README's run command: ``python -m scim_bridge demo`` starts the sandbox and the bridge,
-prints a SCIM base URL, a SCIM bearer token and an admin token that work, and stops on SIGINT."""
+prints a SCIM base URL, a SCIM bearer token, an admin token and the console's URL with an
+operator token that work, and stops on SIGINT."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,14 +38,15 @@ def test_demo_serves_scim_and_admin_with_the_printed_tokens(tmp_path: Path) -> N
         printed: dict[str, str] = {}
         deadline = time.monotonic() + 60
         assert proc.stdout is not None
-        while len(printed) < 3 and time.monotonic() < deadline:
+        labels = ("SCIM base URL", "Bearer token", "Admin token", "Console", "Operator token")
+        while len(printed) < len(labels) and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
-            for label in ("SCIM base URL", "Bearer token", "Admin token"):
+            for label in labels:
                 if line.startswith(label):
                     printed[label] = line[len(label) :].split()[0]
-        assert len(printed) == 3, printed
+        assert len(printed) == len(labels), printed
         http = urllib3.PoolManager()
         base = printed["SCIM base URL"]
         users = http.request(
@@ -64,6 +67,7 @@ def test_demo_serves_scim_and_admin_with_the_printed_tokens(tmp_path: Path) -> N
             headers={"Authorization": f"Bearer {printed['Admin token']}"},
         )
         assert jobs.status == 200
+        _sign_in_to_the_console(http, printed["Console"], printed["Operator token"])
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -73,3 +77,25 @@ def test_demo_serves_scim_and_admin_with_the_printed_tokens(tmp_path: Path) -> N
                 proc.kill()
             proc.communicate()
     assert proc.returncode in (0, 130)
+
+
+def _sign_in_to_the_console(http: urllib3.PoolManager, console: str, token: str) -> None:
+    page = http.request("GET", f"{console}sign-in")
+    assert page.status == 200
+    nonce = re.search(r'name="csrf_token" value="([^"]+)"', page.data.decode())
+    assert nonce is not None
+    cookie = page.headers["Set-Cookie"].split(";")[0]
+    signed = http.request(
+        "POST",
+        f"{console}sign-in",
+        fields={"token": token, "csrf_token": nonce.group(1)},
+        encode_multipart=False,
+        headers={"Cookie": cookie},
+        redirect=False,
+    )
+    assert signed.status == 302
+    session = signed.headers["Set-Cookie"].split(";")[0]
+    assert session.startswith("scimb_console=")
+    overview = http.request("GET", console, headers={"Cookie": session}, redirect=False)
+    assert overview.status == 200
+    assert "Signed in as <b>demo-operator</b>" in overview.data.decode()

@@ -27,23 +27,37 @@ def blueprint(
     engine: sa.Engine, audit: AuditLog, *, wake: Callable[[], None] | None = None
 ) -> Blueprint:
     bp = Blueprint("admin_jobs", __name__)
+    api = _JobsApi(engine, audit, wake)
+    bp.get("/jobs")(api.list_jobs)
+    bp.get("/jobs/<job_id>")(api.show_job)
+    bp.post("/jobs/<job_id>/approve")(api.approve)
+    bp.post("/jobs/<job_id>/retry")(api.retry)
+    bp.get("/tombstones/<user_id>")(api.tombstone)
+    return bp
 
-    def error(status: int, message: str) -> Response:
-        response = jsonify(error=message)
-        response.status_code = status
-        return response
 
-    @bp.get("/jobs")
-    def list_jobs() -> Response:
+def _error(status: int, message: str) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+class _JobsApi:
+    def __init__(self, engine: sa.Engine, audit: AuditLog, wake: Callable[[], None] | None) -> None:
+        self.engine = engine
+        self.audit = audit
+        self.wake = wake
+
+    def list_jobs(self) -> Response:
         try:
             limit = int(request.args.get("limit", 100))
             offset = int(request.args.get("offset", 0))
         except ValueError:
-            return error(400, "limit and offset are integers")
+            return _error(400, "limit and offset are integers")
         if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
-            return error(400, f"limit is 1 to {MAX_LIMIT}, offset 0 to {MAX_OFFSET}")
+            return _error(400, f"limit is 1 to {MAX_LIMIT}, offset 0 to {MAX_OFFSET}")
         rows = jobs.listing(
-            engine,
+            self.engine,
             state=request.args.get("state") or None,
             user_id=request.args.get("user") or None,
             limit=limit,
@@ -51,42 +65,36 @@ def blueprint(
         )
         return jsonify(jobs=[operators.describe(job) for job in rows], limit=limit, offset=offset)
 
-    @bp.get("/jobs/<job_id>")
-    def show_job(job_id: str) -> Response:
-        job = jobs.find(engine, job_id)
+    def show_job(self, job_id: str) -> Response:
+        job = jobs.find(self.engine, job_id)
         if job is None:
-            return error(404, f"no job {job_id}")
-        return jsonify(operators.details(engine, audit, job))
+            return _error(404, f"no job {job_id}")
+        return jsonify(operators.details(self.engine, self.audit, job))
 
-    def operate(job_id: str, act: Callable[..., jobs.JobRow]) -> Response:
+    def approve(self, job_id: str) -> Response:
+        return self._operate(job_id, operators.approve)
+
+    def retry(self, job_id: str) -> Response:
+        return self._operate(job_id, operators.retry)
+
+    def tombstone(self, user_id: str) -> Response:
+        stone = operators.tombstone(self.engine, user_id)
+        if stone is None:
+            return _error(404, f"no tombstone for {user_id}")
+        return jsonify(stone)
+
+    def _operate(self, job_id: str, act: Callable[..., jobs.JobRow]) -> Response:
         body = request.get_json(silent=True) or {}
         actor = str(body.get("by") or "admin")[:100]
         try:
-            job = act(engine, audit, job_id, actor=f"admin:{actor}", now=time.time())
+            job = act(self.engine, self.audit, job_id, actor=f"admin:{actor}", now=time.time())
         except LookupError as e:
-            return error(404, str(e))
+            return _error(404, str(e))
         except operators.NotAllowed as e:
-            return error(409, str(e))
-        if wake is not None:
-            wake()
+            return _error(409, str(e))
+        if self.wake is not None:
+            self.wake()
         return jsonify(operators.describe(job))
-
-    @bp.post("/jobs/<job_id>/approve")
-    def approve(job_id: str) -> Response:
-        return operate(job_id, operators.approve)
-
-    @bp.post("/jobs/<job_id>/retry")
-    def retry(job_id: str) -> Response:
-        return operate(job_id, operators.retry)
-
-    @bp.get("/tombstones/<user_id>")
-    def tombstone(user_id: str) -> Response:
-        stone = operators.tombstone(engine, user_id)
-        if stone is None:
-            return error(404, f"no tombstone for {user_id}")
-        return jsonify(stone)
-
-    return bp
 
 
 def init_app(

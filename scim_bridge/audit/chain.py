@@ -27,17 +27,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from scim_bridge.timestamps import iso
+
 GENESIS_HASH = "0" * 64
 
-# Fixed width (microseconds, "Z"), so that comparing the text compares the time.
+# What ``iso()`` writes (timestamps.py): fixed width, so comparing the text compares the time.
 _AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def format_at(moment: datetime) -> str:
-    """The canonical UTC text of a time; a naive datetime is refused rather than guessed."""
-    if moment.tzinfo is None:
-        raise ValueError("audit times must be timezone-aware")
-    return moment.astimezone(UTC).strftime(_AT_FORMAT)
 
 
 def parse_at(text: str) -> datetime:
@@ -69,7 +64,7 @@ class AuditEvent:
         """Everything but ``hash``, as it is hashed."""
         return {
             "seq": self.seq,
-            "at": format_at(self.at),
+            "at": iso(self.at),
             "tag": str(self.tag),
             "actor": self.actor,
             "idp": self.idp,

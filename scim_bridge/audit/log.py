@@ -35,7 +35,6 @@ from scim_bridge.audit.chain import (
     VerifyResult,
     canonical_json,
     event_hash,
-    format_at,
     parse_at,
     verify_rows,
 )
@@ -43,6 +42,7 @@ from scim_bridge.audit.redact import redact, scrub_string
 from scim_bridge.audit.tags import Tag
 from scim_bridge.store.engine import write_transaction
 from scim_bridge.store.schema import audit_events, audit_head
+from scim_bridge.timestamps import iso
 
 LOGGER_NAME = "scim_bridge.audit"
 MAX_LIMIT = 10_000
@@ -171,7 +171,7 @@ class AuditLog:
         at = self._clock()  # under the lock, so that time order is seq order
         hashed = {
             "seq": seq,
-            "at": format_at(at),
+            "at": iso(at),
             **{k: v for k, v in fields.items() if not k.startswith("_")},
             "prev_hash": prev_hash,
         }
@@ -205,7 +205,7 @@ class AuditLog:
             )
         if since is not None:
             moment = since if isinstance(since, datetime) else parse_iso(since)
-            query = query.where(audit_events.c.at >= format_at(moment))
+            query = query.where(audit_events.c.at >= iso(moment))
         if tag is not None:
             query = query.where(audit_events.c.tag == str(tag))
         if job_id is not None:
@@ -331,6 +331,11 @@ def parse_iso(text: str) -> datetime:
 
 def _stored_row(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "seq": int(row["seq"]), "detail": json.loads(row["detail"])}
+
+
+def stored_event(row: Mapping[str, Any]) -> AuditEvent:
+    """An event from an ``audit_events`` row as stored (``detail`` as JSON text)."""
+    return _event(dict(row), detail_json=True)
 
 
 def _event(values: dict[str, Any], *, detail_json: bool = False) -> AuditEvent:

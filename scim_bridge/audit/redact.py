@@ -27,7 +27,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from scim_bridge.audit.chain import format_at
+from scim_bridge.timestamps import iso
 
 REDACTED = "[redacted]"
 MAX_STRING = 1024
@@ -102,9 +102,21 @@ def redact(detail: Mapping[str, object] | None) -> dict[str, Any]:
     return cleaned
 
 
+# What a cleaner returns for a value that is not of its kinds.
+_UNHANDLED = object()
+
+
 def _clean(value: object, depth: int) -> Any:
     if depth > MAX_DEPTH:
         return "[omitted: nested too deep]"
+    for clean in (_clean_scalar, _clean_collection):
+        cleaned = clean(value, depth)
+        if cleaned is not _UNHANDLED:
+            return cleaned
+    return _clean_object(value, depth)
+
+
+def _clean_scalar(value: object, depth: int) -> Any:
     if value is None or isinstance(value, bool | int):
         return int(value) if isinstance(value, enum.IntEnum) else value
     if isinstance(value, enum.Enum):
@@ -113,6 +125,10 @@ def _clean(value: object, depth: int) -> Any:
         return scrub_string(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
+    return _UNHANDLED
+
+
+def _clean_collection(value: object, depth: int) -> Any:
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -123,12 +139,14 @@ def _clean(value: object, depth: int) -> Any:
         return [_clean(item, depth + 1) for item in value]
     if isinstance(value, set | frozenset):
         return sorted((_clean(item, depth + 1) for item in value), key=repr)
+    return _UNHANDLED
+
+
+def _clean_object(value: object, depth: int) -> Any:
     if isinstance(value, datetime):
-        return format_at(value) if value.tzinfo else value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID | Decimal):
-        return str(value)
+        return iso(value) if value.tzinfo else value.isoformat()
+    if isinstance(value, date | uuid.UUID | Decimal):
+        return value.isoformat() if isinstance(value, date) else str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         return _clean(fields, depth)

@@ -68,6 +68,12 @@ class Tag(StrEnum):
     # Operators.
     ADMIN_AUTH_FAILED = "admin:auth:failed"
     ADMIN_AUDIT_EXPORTED = "admin:audit:exported"
+    OPERATOR_CREATED = "console:operator:created"
+    OPERATOR_REVOKED = "console:operator:revoked"
+    CONSOLE_SIGNED_IN = "console:session:signed-in"
+    CONSOLE_SIGNED_OUT = "console:session:signed-out"
+    CONSOLE_AUTH_FAILED = "console:auth:failed"
+    CONSOLE_AUDIT_VERIFIED = "console:audit:verified"
 
     # The trail itself.
     AUDIT_CHAIN_KEYED = "audit:chain:keyed"  # AUDIT_HMAC_KEY set: the head is keyed from here

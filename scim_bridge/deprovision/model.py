@@ -51,6 +51,7 @@ from scim_bridge.deprovision.record import (
     Level,
     PendingJob,
     QueueRef,
+    Restoration,
     Snapshot,
     Step,
     footprint_to,
@@ -513,6 +514,22 @@ def _snapshot(job: Job, seen: Observation, ctx: _Context) -> Decision:
         footprint=seen.footprint,
         footprint_error=seen.footprint_error,
     )
+    detail: dict[str, Any] = {"snapshot": _shown(seen)}
+    queues = job.queues
+    if job.action == "reactivate":
+        queues = dataclasses.replace(queues, to_restore=seen.restorable)
+        detail["restore_queues"] = [q.id for q in seen.restorable]
+    restoration = _restore_target(job, seen, detail)
+    return Decision(
+        step=_next(job.action, "snapshot"),
+        events=(Tag.DEPROVISION_USER_SNAPSHOT,),
+        job=dataclasses.replace(job, snapshot=snapshot, queues=queues, restoration=restoration),
+        detail=detail,
+    )
+
+
+def _shown(seen: UserSeen) -> dict[str, Any]:
+    """The snapshot as its audit event shows it."""
     shown: dict[str, Any] = {
         "state": seen.state,
         "version": seen.user.get("version"),
@@ -522,26 +539,20 @@ def _snapshot(job: Job, seen: Observation, ctx: _Context) -> Decision:
         shown["footprint"] = footprint_summary(seen.footprint)
     if seen.footprint_error is not None:
         shown["footprint_error"] = seen.footprint_error
-    detail: dict[str, Any] = {"snapshot": shown}
-    queues, restoration = job.queues, job.restoration
-    if job.action == "reactivate":
-        queues = dataclasses.replace(queues, to_restore=seen.restorable)
-        detail["restore_queues"] = [q.id for q in seen.restorable]
-    # The footprint before the first change: an earlier job's of the same epoch (a deactivation
-    # before this delete stripped what this read sees), else this read's.
+    return shown
+
+
+def _restore_target(job: Job, seen: UserSeen, detail: dict[str, Any]) -> Restoration:
+    """The footprint before the first change: an earlier job's of the same epoch (a deactivation
+    before this delete stripped what this read sees), else this read's."""
     first = seen.restorable_footprint
     if first is None and job.action != "reactivate" and seen.footprint is not None:
         first = (seen.footprint, job.id)
-    if first is not None:
-        restoration = dataclasses.replace(restoration, target=first[0], source_job_id=first[1])
-        if job.action == "reactivate":
-            detail["restore_footprint"] = {**footprint_summary(first[0]), "from_job": first[1]}
-    return Decision(
-        step=_next(job.action, "snapshot"),
-        events=(Tag.DEPROVISION_USER_SNAPSHOT,),
-        job=dataclasses.replace(job, snapshot=snapshot, queues=queues, restoration=restoration),
-        detail=detail,
-    )
+    if first is None:
+        return job.restoration
+    if job.action == "reactivate":
+        detail["restore_footprint"] = {**footprint_summary(first[0]), "from_job": first[1]}
+    return dataclasses.replace(job.restoration, target=first[0], source_job_id=first[1])
 
 
 def footprint_summary(fp: Footprint) -> dict[str, Any]:

@@ -36,14 +36,24 @@ def _get(conn: sa.Connection, job_id: str) -> Job:
 
 
 def apply(
-    engine: sa.Engine, audit: AuditLog, job_id: str, cmd: m.Command, *, now: float
+    engine: sa.Engine,
+    audit: AuditLog,
+    job_id: str,
+    cmd: m.Command,
+    *,
+    now: float,
+    reason: str | None = None,
 ) -> m.Transition:
     """An operator's command (``model.command``): the job's new record and its audit events, in
     one transaction. ``NotAllowed`` if the job's state does not allow it. Genesys effects (cut
-    access) are left to the caller."""
+    access) are left to the caller. ``reason``: why the operator did it, in the events' detail
+    as ``operator_reason`` (the console requires one)."""
     with write_transaction(engine) as conn:
         job = _get(conn, job_id)
         transition = m.command(job, cmd, now=now)
+        if reason:
+            detail = {**transition.detail, "operator_reason": reason}
+            transition = dataclasses.replace(transition, detail=detail)
         stored = jobs.store(conn, job, transition.job)
         record(audit.recorder(conn), job, transition)
     return dataclasses.replace(transition, job=stored)

@@ -41,7 +41,7 @@ from scim_bridge.deprovision.record import PendingJob
 from scim_bridge.genesys.api import Gateway
 from scim_bridge.genesys.errors import GenesysError, NotFound
 from scim_bridge.genesys.history import MAX_USERS_PER_QUERY
-from scim_bridge.genesys.types import History, HistoryJobResults, HistoryQuery
+from scim_bridge.genesys.types import History, HistoryJob, HistoryJobResults, HistoryQuery
 
 log = logging.getLogger(__name__)
 
@@ -222,14 +222,7 @@ class Prover:
             status = self.gateway.history_job(pending.job_id, deadline=deadline)
             state = status.state
             if status.fulfilled:
-                read = self.gateway.history_job_results(
-                    pending.job_id, pending.user_ids, deadline=deadline
-                )
-                if status.submitted_at is not None and status.completed_at is not None:
-                    took = (status.completed_at - status.submitted_at).total_seconds()
-                    self._expected_run_s = max(took, 0.0)
-                for request in group:
-                    results[request.key] = _Read(read, pending.calls + read.pages_read)
+                self._collect(pending, status, group, results, deadline)
                 return
         except NotFound:
             state = "NOT_FOUND"  # forgotten, or its results expired between the two reads
@@ -240,8 +233,7 @@ class Prover:
                 wait = Waiting(
                     polled, self.clock() + min(self.poll_s * 2**pending.polls, MAX_POLL_S)
                 )
-                for request in group:
-                    answers[request.key] = wait
+                answers.update((request.key, wait) for request in group)
                 return
             if status.error_message:
                 state = f"{state}: {status.error_message}"
@@ -252,6 +244,22 @@ class Prover:
             return
         self._submit(group, answers, deadline, replacing=lost)
 
+    def _collect(
+        self,
+        pending: PendingJob,
+        status: HistoryJob,
+        group: list[Request],
+        results: dict[Hashable, _Read | None],
+        deadline: float,
+    ) -> None:
+        """A fulfilled job: its results for each request, and how long such a job now takes."""
+        read = self.gateway.history_job_results(pending.job_id, pending.user_ids, deadline=deadline)
+        if status.submitted_at is not None and status.completed_at is not None:
+            took = (status.completed_at - status.submitted_at).total_seconds()
+            self._expected_run_s = max(took, 0.0)
+        for request in group:
+            results[request.key] = _Read(read, pending.calls + read.pages_read)
+
     # --- the tail, and the answer -------------------------------------------------------------
 
     def _finish(
@@ -260,6 +268,43 @@ class Prover:
         results: Mapping[Hashable, _Read | None],
         deadline: float,
     ) -> dict[Hashable, Answer]:
+        tails, reached = self._tails(done, results, deadline)
+        answers: dict[Hashable, Answer] = {}
+        for (since, until, after), group in tails.items():
+            for i in range(0, len(group), MAX_USERS_PER_QUERY):
+                chunk = group[i : i + MAX_USERS_PER_QUERY]
+                users = tuple(dict.fromkeys(r.user_id for r in chunk))
+                expected = None
+                if after:
+                    expected = {
+                        r.user_id: r.before.tail_intervals for r in chunk if r.before is not None
+                    }
+                history: History | None = None
+                with self._unless_strict():
+                    history = self.gateway.conversation_history(
+                        HistoryQuery(users, since, until, expected=expected), deadline=deadline
+                    )
+                if history is None:
+                    continue
+                for request in chunk:
+                    answers[request.key] = self._proven(
+                        request,
+                        results[request.key],
+                        tail=(since, until, users, history),
+                        reached=reached.get(request.key),
+                    )
+        return answers
+
+    def _tails(
+        self,
+        done: Sequence[Request],
+        results: Mapping[Hashable, _Read | None],
+        deadline: float,
+    ) -> tuple[
+        dict[tuple[datetime, datetime, bool], list[Request]], dict[Hashable, datetime | None]
+    ]:
+        """The requests grouped by the tail window still to query (after the job's, or the
+        before-proof's own), and the data-lake point each job-less tail starts from."""
         tails: dict[tuple[datetime, datetime, bool], list[Request]] = defaultdict(list)
         reached: dict[Hashable, datetime | None] = {}
         lake_now: datetime | None = None
@@ -279,55 +324,46 @@ class Prover:
                 reached[request.key] = lake
                 tail = tail_window(request.window, lake)
             tails[(tail.since, tail.until, request.before is not None)].append(request)
-        answers: dict[Hashable, Answer] = {}
-        for (since, until, after), group in tails.items():
-            for i in range(0, len(group), MAX_USERS_PER_QUERY):
-                chunk = group[i : i + MAX_USERS_PER_QUERY]
-                users = tuple(dict.fromkeys(r.user_id for r in chunk))
-                expected = None
-                if after:
-                    expected = {
-                        r.user_id: r.before.tail_intervals for r in chunk if r.before is not None
-                    }
-                history: History | None = None
-                with self._unless_strict():
-                    history = self.gateway.conversation_history(
-                        HistoryQuery(users, since, until, expected=expected), deadline=deadline
-                    )
-                if history is None:
-                    continue
-                for request in chunk:
-                    read = results[request.key]
-                    parts = [
-                        Part(
-                            api=QUERY_API,
-                            since=since,
-                            until=until,
-                            ids=history.conversations.get(request.user_id, frozenset()),
-                            calls=history.queries_made,
-                            users=len(users),
-                            by_interval=history.by_interval.get(request.user_id, {}),
-                        )
-                    ]
-                    if read is not None:
-                        win = self._job_window(request)
-                        found = read.results
-                        parts.insert(
-                            0,
-                            Part(
-                                api=JOB_API,
-                                since=win.since,
-                                until=win.until,
-                                ids=found.conversations.get(request.user_id, frozenset()),
-                                calls=read.calls,
-                                users=len(found.conversations),
-                                data_availability=found.data_availability
-                                or reached.get(request.key),
-                                job_id=found.job_id,
-                            ),
-                        )
-                    answers[request.key] = Proven(request.window, tuple(parts))
-        return answers
+        return tails, reached
+
+    def _proven(
+        self,
+        request: Request,
+        read: _Read | None,
+        *,
+        tail: tuple[datetime, datetime, tuple[str, ...], History],
+        reached: datetime | None,
+    ) -> Proven:
+        """The proof for one request: the tail query's part, after the job's when there was one."""
+        since, until, users, history = tail
+        parts = [
+            Part(
+                api=QUERY_API,
+                since=since,
+                until=until,
+                ids=history.conversations.get(request.user_id, frozenset()),
+                calls=history.queries_made,
+                users=len(users),
+                by_interval=history.by_interval.get(request.user_id, {}),
+            )
+        ]
+        if read is not None:
+            win = self._job_window(request)
+            found = read.results
+            parts.insert(
+                0,
+                Part(
+                    api=JOB_API,
+                    since=win.since,
+                    until=win.until,
+                    ids=found.conversations.get(request.user_id, frozenset()),
+                    calls=read.calls,
+                    users=len(found.conversations),
+                    data_availability=found.data_availability or reached,
+                    job_id=found.job_id,
+                ),
+            )
+        return Proven(request.window, tuple(parts))
 
     @contextlib.contextmanager
     def _unless_strict(self) -> Iterator[None]:

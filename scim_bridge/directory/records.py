@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,10 +19,7 @@ import sqlalchemy as sa
 from scim_bridge.directory.errors import AlreadyExists
 from scim_bridge.store.engine import write_transaction
 from scim_bridge.store.schema import directory_resources as table
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from scim_bridge.timestamps import iso
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +122,7 @@ class Records:
         owner: str | None = None,
     ) -> LocalRecord:
         """Create or update the record; ``owner`` is set only when the record is created."""
-        stamp = now_iso()
+        stamp = iso()
         values = _values(fields)
         try:
             return self._save(resource_type, genesys_id, values, stamp, owner)
@@ -208,7 +204,7 @@ class Records:
     def claim(self, resource_type: str, genesys_id: str, owner: str) -> None:
         """Set ``owner`` where the record has none (creating the record if the bridge never
         wrote one); an owned record keeps its owner."""
-        stamp = now_iso()
+        stamp = iso()
         with write_transaction(self.engine) as conn:
             key = (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
             done = conn.execute(

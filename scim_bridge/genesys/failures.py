@@ -129,31 +129,43 @@ def from_api_exception(e: Any, *, operation: str, conflict: type[Conflict] = Con
         "retry_after_s": retry_after,
     }
 
-    def failure(kind: Kind, error: GenesysError) -> Failure:
-        return Failure(kind, error, e, status, retry_after)
+    kind, cls = _classify(status, code, message, retry_after, conflict)
+    return Failure(kind, cls(text, **kw), e, status, retry_after)
 
-    if status == 401:
-        return failure(Kind.EXPIRED, AuthenticationFailed(text, **kw))
-    if status == 403:
-        return failure(Kind.FINAL, PermissionDenied(text, **kw))
-    if status == 404:
-        return failure(Kind.FINAL, NotFound(text, **kw))
+
+# Statuses whose meaning needs nothing else from the answer.
+_BY_STATUS: dict[int, tuple[Kind, type[GenesysError]]] = {
+    401: (Kind.EXPIRED, AuthenticationFailed),
+    403: (Kind.FINAL, PermissionDenied),
+    404: (Kind.FINAL, NotFound),
+    429: (Kind.THROTTLED, RateLimited),
+}
+
+
+def _classify(
+    status: int,
+    code: str | None,
+    message: str | None,
+    retry_after: float | None,
+    conflict: type[Conflict],
+) -> tuple[Kind, type[GenesysError]]:
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
     if status == 409:
-        cls = classify_conflict(code, message) or conflict
-        return failure(Kind.FINAL, cls(text, **kw))
+        return Kind.FINAL, classify_conflict(code, message) or conflict
     if status == 400 and message and _VERSION_PHRASE in message.lower():
-        return failure(Kind.FINAL, VersionConflict(text, **kw))
-    if status == 429:
-        return failure(Kind.THROTTLED, RateLimited(text, **kw))
+        return Kind.FINAL, VersionConflict
     if status == 503 and retry_after is not None:
-        return failure(Kind.THROTTLED, Unavailable(text, **kw))
+        return Kind.THROTTLED, Unavailable
     if status == 408 or status >= 500:
-        return failure(Kind.AMBIGUOUS, Unavailable(text, **kw))
+        return Kind.AMBIGUOUS, Unavailable
+    return Kind.FINAL, _final(status)
+
+
+def _final(status: int) -> type[GenesysError]:
     if status == 0:  # built without a response (rest.py:196-198, an SSL error)
-        return failure(Kind.FINAL, Unavailable(text, **kw))
-    if 400 <= status < 500:
-        return failure(Kind.FINAL, BadRequest(text, **kw))
-    return failure(Kind.FINAL, GenesysError(text, **kw))
+        return Unavailable
+    return BadRequest if 400 <= status < 500 else GenesysError
 
 
 def from_transport_error(e: urllib3.exceptions.HTTPError, *, operation: str) -> Failure:

@@ -377,29 +377,9 @@ class SdkGateway:
                 current = self.get_user(user_id, include_deleted=True, deadline=deadline)
             if current.state == state:
                 return current  # idempotent: a resumed step does no harm twice
-            # A state change must be alone in its PATCH (genesys-api.md 2.3); restoring a
-            # deleted user uses the version read with ?state=deleted (as TF does).
-            body = {"state": state, "version": current.version}
-            try:
-                model = self._request(
-                    _PATCH_STATE,
-                    functools.partial(self._sdk.users.patch_user, user_id, body),
-                    deadline,
-                )
-            except VersionConflict as e:
-                last = e
+            result, last = self._patch_state(user_id, state, current, deadline)
+            if result is None:
                 continue
-            except ActiveConversation:
-                raise
-            except Conflict as e:
-                # A 409 naming neither cause: if the version moved meanwhile it was a race,
-                # so go round again; otherwise it is Genesys's answer.
-                again = self.get_user(user_id, include_deleted=True, deadline=deadline)
-                if again.version == current.version and again.state != state:
-                    raise
-                last = e
-                continue
-            result = mapping.user(model)
             if result.state != state and current.state == "deleted" and result.state == "active":
                 # An undelete comes back active whatever state was asked (genesys-api.md 2.4):
                 # deactivate at once, with the version the restore answered.
@@ -409,6 +389,33 @@ class SdkGateway:
         if last is None:
             raise Unavailable(f"user {user_id} did not reach state {state}", status=0)
         raise last
+
+    def _patch_state(
+        self, user_id: str, state: UserState, current: GenesysUser, deadline: float
+    ) -> tuple[GenesysUser | None, GenesysError | None]:
+        """One PATCH of the state: (the user it answered, None), or (None, the race to go round
+        again for)."""
+        # A state change must be alone in its PATCH (genesys-api.md 2.3); restoring a
+        # deleted user uses the version read with ?state=deleted (as TF does).
+        body = {"state": state, "version": current.version}
+        try:
+            model = self._request(
+                _PATCH_STATE,
+                functools.partial(self._sdk.users.patch_user, user_id, body),
+                deadline,
+            )
+        except VersionConflict as e:
+            return None, e
+        except ActiveConversation:
+            raise
+        except Conflict as e:
+            # A 409 naming neither cause: if the version moved meanwhile it was a race,
+            # so go round again; otherwise it is Genesys's answer.
+            again = self.get_user(user_id, include_deleted=True, deadline=deadline)
+            if again.version == current.version and again.state != state:
+                raise
+            return None, e
+        return mapping.user(model), None
 
     def revoke_sessions(self, user_id: str, *, deadline: float | None = None) -> bool:
         deadline = self._deadline(deadline)

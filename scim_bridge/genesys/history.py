@@ -34,6 +34,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from scim_bridge.timestamps import iso
+
 MAX_INTERVAL = timedelta(days=30)
 MAX_USERS_PER_QUERY = 100
 PAGE_SIZE = 100
@@ -42,10 +44,8 @@ CLOSED_AFTER = timedelta(hours=48)
 
 
 def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """Genesys's interval bounds: milliseconds; a naive time is taken as UTC."""
+    return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC), digits=3)
 
 
 def intervals(since: datetime, until: datetime) -> list[str]:

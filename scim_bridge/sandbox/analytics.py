@@ -38,7 +38,6 @@ ORDERS = ("asc", "desc", "unordered")
 ORDER_BY = ("conversationStart", "conversationEnd", "segmentStart", "segmentEnd")
 
 Row = tuple[Conversation, Participant, Session, Segment]
-Getter = Callable[[Any], list[str]]
 
 
 def _opt(value: str | None) -> list[str]:

@@ -102,27 +102,31 @@ class Faults:
                 if not isinstance(value, bool):
                     raise ApiError.bad_request(f"{key} must be a boolean")
                 setattr(self, key, value)
-            elif key == "fail_next":
-                self.fail_next = [_fail_rule(item) for item in _list(value, key)]
-            elif key == "conversation_summary_missing":
-                ids = _list(value, key)
-                if not all(isinstance(i, str) and i for i in ids):
-                    raise ApiError.bad_request(f'{key} must be a list of user ids (or "*")')
-                self.conversation_summary_missing = list(ids)
-            elif key == "drop_expands":
-                names = _list(value, key)
-                if not all(isinstance(n, str) for n in names):
-                    raise ApiError.bad_request("drop_expands must be a list of expand names")
-                self.drop_expands = [str(n) for n in names]
-            elif key == "async_job_outcomes":
-                outcomes = _list(value, key)
-                if not all(o in ("FULFILLED", "FAILED", "EXPIRED") for o in outcomes):
-                    raise ApiError.bad_request(f"{key} items must be FULFILLED, FAILED or EXPIRED")
-                self.async_job_outcomes = list(outcomes)
+            elif key in _LIST_FAULTS:
+                self._set_list(key, _list(value, key))
             else:
                 raise ApiError.bad_request(f"unknown fault: {key}")
         if self.error_rate > 1:
             raise ApiError.bad_request("error_rate must be between 0 and 1")
+
+    def _set_list(self, key: str, items: list[Any]) -> None:
+        if key == "fail_next":
+            self.fail_next = [_fail_rule(item) for item in items]
+        elif key == "conversation_summary_missing":
+            if not all(isinstance(i, str) and i for i in items):
+                raise ApiError.bad_request(f'{key} must be a list of user ids (or "*")')
+            self.conversation_summary_missing = list(items)
+        elif key == "drop_expands":
+            if not all(isinstance(n, str) for n in items):
+                raise ApiError.bad_request("drop_expands must be a list of expand names")
+            self.drop_expands = [str(n) for n in items]
+        else:
+            if not all(o in ("FULFILLED", "FAILED", "EXPIRED") for o in items):
+                raise ApiError.bad_request(f"{key} items must be FULFILLED, FAILED or EXPIRED")
+            self.async_job_outcomes = list(items)
+
+
+_LIST_FAULTS = ("fail_next", "conversation_summary_missing", "drop_expands", "async_job_outcomes")
 
 
 def _list(value: Any, key: str) -> list[Any]:

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-USER_STATES = ("active", "inactive", "deleted")
-
 
 def iso(ts: float) -> str:
     """Genesys timestamps: ISO-8601 UTC with milliseconds and a ``Z``."""

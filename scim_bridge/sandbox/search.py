@@ -107,6 +107,20 @@ def _criterion(item: Any, fields: Fields[T]) -> tuple[str, Matcher[T]]:
         raise ApiError.bad_request(f"criteria type {kind} is not supported by the sandbox")
     if kind == "MATCH_ALL":
         return operator, lambda _: True
+    return operator, _field_matcher(item, kind, fields)
+
+
+# How a criterion's value matches a field (casefolded); CONTAINS and its kin by default.
+_VALUE_TESTS: dict[str, Callable[[str, str], bool]] = {
+    "EXACT": str.__eq__,
+    "TERM": str.__eq__,
+    "TERMS": str.__eq__,
+    "STARTS_WITH": str.startswith,
+}
+
+
+def _field_matcher(item: dict[str, Any], kind: str, fields: Fields[T]) -> Matcher[T]:
+    """A criterion on named fields: present (REQUIRED_FIELDS), or matching a value."""
     names = item.get("fields")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise ApiError.bad_request("criteria fields must be a non-empty list of field names")
@@ -117,17 +131,11 @@ def _criterion(item: Any, fields: Fields[T]) -> tuple[str, Matcher[T]]:
         )
     getters = [fields[n] for n in names]
     if kind == "REQUIRED_FIELDS":
-        return operator, lambda x: all(any(get(x)) for get in getters)
+        return lambda x: all(any(get(x)) for get in getters)
     wanted = [v.casefold() for v in criterion_values(item)]
     if not wanted:
         raise ApiError.bad_request(f"criteria of type {kind} need a value or values")
-    test: Callable[[str, str], bool]
-    if kind in ("EXACT", "TERM", "TERMS"):
-        test = str.__eq__
-    elif kind == "STARTS_WITH":
-        test = str.startswith
-    else:
-        test = str.__contains__
+    test = _VALUE_TESTS.get(kind, str.__contains__)
 
     def match(x: T) -> bool:
         for get in getters:
@@ -137,7 +145,7 @@ def _criterion(item: Any, fields: Fields[T]) -> tuple[str, Matcher[T]]:
                     return True
         return False
 
-    return operator, match
+    return match
 
 
 def paging(body: dict[str, Any], max_size: int) -> tuple[int, int]:

@@ -182,23 +182,13 @@ def conversation(
         )  # fmt: skip
         clock += wait
     for index, agent in enumerate(agents):
-        last = index == len(agents) - 1
-        alert = rng.uniform(2, 20)
-        talk = rng.uniform(60, 1200)
-        acw = rng.uniform(10, 120)
-        segments = [Segment(clock, clock + alert, "alert", queue_id)]
-        if last and not ended:
-            segments.append(Segment(clock + alert, None, "interact", queue_id))
-        else:
-            segments.append(Segment(clock + alert, clock + alert + talk, "interact", queue_id))
-            segments.append(
-                Segment(clock + alert + talk, clock + alert + talk + acw, "wrapup", queue_id)
-            )
+        live = index == len(agents) - 1 and not ended
+        segments, took = _agent_segments(rng, clock, queue_id, live=live)
         participants.append(
             Participant(new_id(), agent.name, "agent", agent.id,
                         [Session(new_id(), media, direction, segments)])
         )  # fmt: skip
-        clock += alert + talk
+        clock += took
     end = clock if ended else None
     customer = Participant(new_id(), "Customer", "customer", None, [
         Session(new_id(), media, direction, [Segment(start, end, "interact", queue_id)]),
@@ -212,6 +202,25 @@ def conversation(
         division_ids=[org.home_division_id],
         participants=participants,
     )
+
+
+def _agent_segments(
+    rng: random.Random, clock: float, queue_id: str | None, *, live: bool
+) -> tuple[list[Segment], float]:
+    """One agent's alert, talk and wrap-up (talk still going when ``live``), and the time from
+    the alert to the end of the talk."""
+    alert = rng.uniform(2, 20)
+    talk = rng.uniform(60, 1200)
+    acw = rng.uniform(10, 120)
+    segments = [Segment(clock, clock + alert, "alert", queue_id)]
+    if live:
+        segments.append(Segment(clock + alert, None, "interact", queue_id))
+    else:
+        segments.append(Segment(clock + alert, clock + alert + talk, "interact", queue_id))
+        segments.append(
+            Segment(clock + alert + talk, clock + alert + talk + acw, "wrapup", queue_id)
+        )
+    return segments, alert + talk
 
 
 def _seed_groups(org: Org, today: float) -> None:
@@ -271,15 +280,8 @@ LANGUAGES = ("English", "Spanish", "French", "German", "Portuguese", "Japanese")
 PROFICIENCIES = (1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0)
 
 
-def _seed_footprint(org: Org, seed: int, today: float) -> None:
-    """Divisions, roles, skills and languages, and on each user what an admin would have given.
-
-    Drawn from a separate rng so that the ids and choices of everything seeded before stay as
-    they were. Active users hold their grants; inactive ones lost theirs when they were
-    deactivated (genesys-api.md 2.4), deleted ones sit in Home with nothing. Two groups grant
-    roles to their members, which survive deactivation.
-    """
-    rng = random.Random(f"footprint:{seed}")  # noqa: S311 - reproducible simulation
+def _seed_catalog(org: Org, rng: random.Random, today: float) -> None:
+    """The org's divisions, roles, skills and languages."""
     for name in DIVISIONS:
         division = Division(id=_uuid(rng), name=name, description=f"{name} (seeded)")
         org.divisions[division.id] = division
@@ -292,6 +294,18 @@ def _seed_footprint(org: Org, seed: int, today: float) -> None:
     for name in LANGUAGES:
         entity = RoutingEntity(_uuid(rng), name, "languages", today - rng.uniform(100, 900) * DAY)
         org.languages[entity.id] = entity
+
+
+def _seed_footprint(org: Org, seed: int, today: float) -> None:
+    """Divisions, roles, skills and languages, and on each user what an admin would have given.
+
+    Drawn from a separate rng so that the ids and choices of everything seeded before stay as
+    they were. Active users hold their grants; inactive ones lost theirs when they were
+    deactivated (genesys-api.md 2.4), deleted ones sit in Home with nothing. Two groups grant
+    roles to their members, which survive deactivation.
+    """
+    rng = random.Random(f"footprint:{seed}")  # noqa: S311 - reproducible simulation
+    _seed_catalog(org, rng, today)
     roles = {r.name: r.id for r in org.roles.values()}
     divisions = [d for d in org.divisions if d != org.home_division_id]
     home = org.home_division_id

@@ -131,10 +131,6 @@ class UnsupportedMediaType(ScimError):
     status = 415
 
 
-class NotImplementedScim(ScimError):
-    status = 501
-
-
 class ServiceUnavailable(ScimError):
     """Genesys is rate limiting or down, or ``SCIM_ACK=strict`` while access is not cut yet."""
 
@@ -226,23 +222,24 @@ def rate_limited(detail: str, retry_after_s: float | None) -> ScimError:
     return TooManyRequests(detail, retry_after_s=retry_after_s)
 
 
+# The directory's failures that map to one SCIM error each, whatever they carry.
+_BY_DIRECTORY_ERROR: tuple[tuple[type[directory_errors.DirectoryError], type[ScimError]], ...] = (
+    (directory_errors.NotFound, NotFound),
+    (directory_errors.AlreadyExists, Uniqueness),
+    (directory_errors.VersionMismatch, PreconditionFailed),
+    (directory_errors.Rejected, InvalidValue),
+    (directory_errors.NotPermitted, Forbidden),
+    (directory_errors.OutOfScope, Forbidden),
+    (directory_errors.TooMany, TooMany),
+)
+
+
 def from_directory(exc: directory_errors.DirectoryError) -> ScimError:
     """The directory's failures as SCIM errors: the rate budget is ``rate_limited`` (429, or 503
     for Entra), an outage 503 with Retry-After."""
-    if isinstance(exc, directory_errors.NotFound):
-        return NotFound(exc.detail)
-    if isinstance(exc, directory_errors.AlreadyExists):
-        return Uniqueness(exc.detail)
-    if isinstance(exc, directory_errors.VersionMismatch):
-        return PreconditionFailed(exc.detail)
-    if isinstance(exc, directory_errors.Rejected):
-        return InvalidValue(exc.detail)
-    if isinstance(exc, directory_errors.NotPermitted):
-        return Forbidden(exc.detail)
-    if isinstance(exc, directory_errors.OutOfScope):
-        return Forbidden(exc.detail)
-    if isinstance(exc, directory_errors.TooMany):
-        return TooMany(exc.detail)
+    for kind, error in _BY_DIRECTORY_ERROR:
+        if isinstance(exc, kind):
+            return error(exc.detail)
     if isinstance(exc, directory_errors.RateLimited):
         return rate_limited(exc.detail, exc.retry_after_s)
     return ServiceUnavailable(exc.detail, retry_after_s=exc.retry_after_s)

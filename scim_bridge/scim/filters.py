@@ -16,7 +16,8 @@ in a way no caller should have to know). Two consumers:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from typing import Any, Union
 
 from scim2_filter_parser import ast as fast
@@ -227,17 +228,20 @@ def resolve(resource: Mapping[str, Any], path: AttrPath) -> list[Any]:
     items = value if isinstance(value, list) else [] if value is None else [value]
     if path.value_filter is not None:
         items = [i for i in items if isinstance(i, Mapping) and matches(path.value_filter, i)]
-    if path.sub is not None:
-        out: list[Any] = []
-        for item in items:
-            if isinstance(item, Mapping):
-                sub_value = lookup(item, path.sub)
-                if isinstance(sub_value, list):
-                    out.extend(sub_value)
-                elif sub_value is not None:
-                    out.append(sub_value)
-        return out
-    return items
+    return items if path.sub is None else _sub_values(items, path.sub)
+
+
+def _sub_values(items: list[Any], sub: str) -> list[Any]:
+    """``emails.value``: the sub-attribute of each element, flattened."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            sub_value = lookup(item, sub)
+            if isinstance(sub_value, list):
+                out.extend(sub_value)
+            elif sub_value is not None:
+                out.append(sub_value)
+    return out
 
 
 def matches(node: Node, resource: Mapping[str, Any]) -> bool:
@@ -249,6 +253,10 @@ def matches(node: Node, resource: Mapping[str, Any]) -> bool:
         return not matches(node.inner, resource)
     if isinstance(node, Has):
         return bool(resolve(resource, node.path))
+    return _matches_compare(node, resource)
+
+
+def _matches_compare(node: Compare, resource: Mapping[str, Any]) -> bool:
     values = resolve(resource, node.path)
     if node.op == "pr":
         return any(v not in (None, "", [], {}) for v in values)
@@ -272,23 +280,23 @@ def _compare(actual: Any, op: str, expected: str | None, path: AttrPath) -> bool
     last = (path.sub or path.attr or "").lower()
     if last not in _CASE_EXACT:
         left, right = left.lower(), right.lower()
-    if op == "eq":
-        return left == right
-    if op == "co":
-        return right in left
-    if op == "sw":
-        return left.startswith(right)
-    if op == "ew":
-        return left.endswith(right)
-    if op == "gt":
-        return left > right
-    if op == "ge":
-        return left >= right
-    if op == "lt":
-        return left < right
-    if op == "le":
-        return left <= right
-    raise InvalidFilter(f"Unknown operator {op!r}.")
+    compare = _STRING_OPERATORS.get(op)
+    if compare is None:
+        raise InvalidFilter(f"Unknown operator {op!r}.")
+    return compare(left, right)
+
+
+# RFC 7644 §3.4.2.2: string comparison (gt/ge/lt/le lexicographic).
+_STRING_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "eq": operator.eq,
+    "co": operator.contains,
+    "sw": str.startswith,
+    "ew": str.endswith,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+}
 
 
 # --- what to ask Genesys ---------------------------------------------------------------------

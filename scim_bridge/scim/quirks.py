@@ -91,21 +91,28 @@ def normalise_resource(body: Any, *, resource_id: str | None = None) -> Any:
             continue
         if value is None:
             continue  # Entra explicit nulls (E-TUT Example 2)
-        if lowered in _BOOLEAN_ATTRIBUTES:
-            value = _bool(value)
-        if lowered in ("emails", "phonenumbers") and isinstance(value, list):
-            value = [_drop_nulls(_bools(v)) for v in value]
-        if lowered == _ENTERPRISE.lower() and isinstance(value, Mapping):
-            value = _drop_nulls(dict(value))
-            for k in list(value):
-                if k.lower() == "manager":
-                    manager = _manager(value[k])
-                    if _manager_empty(manager):
-                        del value[k]
-                    else:
-                        value[k] = manager
-        out[key] = copy.deepcopy(value)
+        out[key] = copy.deepcopy(_normalise_attribute(lowered, value))
     return out
+
+
+def _normalise_attribute(lowered: str, value: Any) -> Any:
+    """One attribute of a POST or PUT body: string booleans, nulls in multi-valued elements,
+    and the enterprise extension's manager forms."""
+    if lowered in _BOOLEAN_ATTRIBUTES:
+        return _bool(value)
+    if lowered in ("emails", "phonenumbers") and isinstance(value, list):
+        return [_drop_nulls(_bools(v)) for v in value]
+    if lowered == _ENTERPRISE.lower() and isinstance(value, Mapping):
+        enterprise = _drop_nulls(dict(value))
+        for k in list(enterprise):
+            if k.lower() == "manager":
+                manager = _manager(enterprise[k])
+                if _manager_empty(manager):
+                    del enterprise[k]
+                else:
+                    enterprise[k] = manager
+        return enterprise
+    return value
 
 
 def _bools(item: Any) -> Any:
@@ -158,14 +165,20 @@ def _normalise_operation(
         return _split_pathless(op, value, resource_id)
     if not isinstance(path, str):
         return [operation]
+    return _normalise_path_operation(operation, op, path)
+
+
+def _normalise_path_operation(
+    operation: dict[str, Any], op: str, path: str
+) -> list[dict[str, Any]]:
     lowered = path.strip().lower()
     # active / primary as strings (Entra "False").
     if (
         lowered.rsplit(":", 1)[-1].rsplit(".", 1)[-1] in _BOOLEAN_ATTRIBUTES
         and "value" in operation
     ):
-        operation["value"] = _bool(value)
-        value = operation["value"]
+        operation["value"] = _bool(operation["value"])
+    value = operation.get("value")
     # Manager (Entra): bare string, "manager" path, empty value, value-filtered remove.
     if lowered in _MANAGER_PATHS or lowered.startswith(
         ("manager[", f"{_ENTERPRISE}:manager[".lower())
@@ -176,16 +189,20 @@ def _normalise_operation(
         return [{"op": op, "path": manager_path, "value": _manager(value)}]
     # Entra's legacy member removal with a value list removes only those members (E-KI).
     if op == "remove" and lowered == "members" and isinstance(value, list) and value:
-        removals = []
-        for member in value:
-            member_id = member.get("value") if isinstance(member, Mapping) else member
-            if isinstance(member_id, str) and member_id and '"' not in member_id:
-                removals.append({"op": "remove", "path": f'members[value eq "{member_id}"]'})
-        return removals
+        return _member_removals(value)
     # An empty value clears the attribute (Entra validator, E-LA).
     if op in ("add", "replace") and "value" in operation and value in (None, ""):
         return [{"op": "remove", "path": path}]
     return [operation]
+
+
+def _member_removals(members: list[Any]) -> list[dict[str, Any]]:
+    removals = []
+    for member in members:
+        member_id = member.get("value") if isinstance(member, Mapping) else member
+        if isinstance(member_id, str) and member_id and '"' not in member_id:
+            removals.append({"op": "remove", "path": f'members[value eq "{member_id}"]'})
+    return removals
 
 
 def _split_pathless(
@@ -198,9 +215,7 @@ def _split_pathless(
     for key, raw in value.items():
         lowered = key.lower()
         item = raw
-        if lowered == "id" and resource_id is not None and item == resource_id:
-            continue  # Okta group rename {"id": <groupId>, "displayName": ...}
-        if lowered == "meta":
+        if _echoed(lowered, item, resource_id):
             continue
         if "." in key or (":" in key and definitions.find_schema_urn(key) is None):
             extra.extend(_normalise_operation({"op": op, "path": key, "value": item}, resource_id))
@@ -226,3 +241,10 @@ def _split_pathless(
     if plain:
         operations.append({"op": op, "value": plain})
     return operations + extra
+
+
+def _echoed(lowered: str, item: Any, resource_id: str | None) -> bool:
+    """Okta's group rename {"id": <groupId>, "displayName": ...}, and an echoed ``meta``."""
+    return lowered == "meta" or (
+        lowered == "id" and resource_id is not None and item == resource_id
+    )

@@ -74,84 +74,90 @@ def search(params: http.Query) -> Resource:
     return http.list_response(resources, total, params.start)
 
 
+def list_groups() -> Response:
+    return scim_response(search(http.query_from_args()))
+
+
+def search_groups() -> Response:
+    return scim_response(search(http.query_from_body()))
+
+
+def get_group(group_id: str) -> Response:
+    view = context().directory.get_group(group_id, with_members=_wants_members())
+    return _respond(view)
+
+
+def create_group() -> Response:
+    ctx = context()
+    data = _validated(quirks.normalise_resource(http.json_body()))
+    view = ctx.directory.create_group(data, owner=token_name())
+    ctx.record(
+        Tag.SCIM_GROUP_CREATED,
+        scim_id=view.group.id,
+        detail={"members": len(view.member_ids or ())},
+    )
+    return _respond(view, 201)
+
+
+def replace_group(group_id: str) -> Response:
+    ctx = context()
+    data = quirks.normalise_resource(http.json_body(), resource_id=group_id)
+    if isinstance(data, dict) and "id" in data:
+        raise Mutability("'id' cannot be changed (RFC 7643 §3.1).")
+    data = _validated(data)
+
+    def replace(before: Resource) -> Resource:
+        after = dict(data)
+        after["id"] = before["id"]
+        after.setdefault("members", [])
+        return after
+
+    view = ctx.directory.update_group(
+        group_id, replace, render=render, expected_version=http.if_match()
+    )
+    ctx.record(Tag.SCIM_GROUP_UPDATED, scim_id=group_id, detail={"method": "PUT"})
+    return _respond(view)
+
+
+def patch_group(group_id: str) -> Response:
+    ctx = context()
+    operations = parse_operations(quirks.normalise_patch(http.json_body(), resource_id=group_id))
+
+    def patch(before: Resource) -> Resource:
+        return _validated(apply_patch(before, operations, "Group"))
+
+    view = ctx.directory.update_group(
+        group_id, patch, render=render, expected_version=http.if_match()
+    )
+    ctx.record(
+        Tag.SCIM_GROUP_UPDATED,
+        scim_id=group_id,
+        detail={"method": "PATCH", "operations": [o.op for o in operations]},
+    )
+    if not _wants_members():
+        view = GroupView(view.group, None, view.local)
+    return _respond(view)
+
+
+def delete_group(group_id: str) -> Response:
+    ctx = context()
+    expected = http.if_match()
+    if expected is not None:
+        current = ctx.directory.get_group(group_id, with_members=False)
+        if current.group.version != expected:
+            raise PreconditionFailed(
+                f"If-Match names version {expected}; the current one is {current.group.version}."
+            )
+    ctx.directory.delete_group(group_id)
+    ctx.record(Tag.SCIM_GROUP_DELETED, scim_id=group_id)
+    return Response(status=204)
+
+
 def register(bp: Blueprint) -> None:
-    @bp.get("/Groups")
-    def list_groups() -> Response:
-        return scim_response(search(http.query_from_args()))
-
-    @bp.post("/Groups/.search")
-    def search_groups() -> Response:
-        return scim_response(search(http.query_from_body()))
-
-    @bp.get("/Groups/<group_id>")
-    def get_group(group_id: str) -> Response:
-        view = context().directory.get_group(group_id, with_members=_wants_members())
-        return _respond(view)
-
-    @bp.post("/Groups")
-    def create_group() -> Response:
-        ctx = context()
-        data = _validated(quirks.normalise_resource(http.json_body()))
-        view = ctx.directory.create_group(data, owner=token_name())
-        ctx.record(
-            Tag.SCIM_GROUP_CREATED,
-            scim_id=view.group.id,
-            detail={"members": len(view.member_ids or ())},
-        )
-        return _respond(view, 201)
-
-    @bp.put("/Groups/<group_id>")
-    def replace_group(group_id: str) -> Response:
-        ctx = context()
-        data = quirks.normalise_resource(http.json_body(), resource_id=group_id)
-        if isinstance(data, dict) and "id" in data:
-            raise Mutability("'id' cannot be changed (RFC 7643 §3.1).")
-        data = _validated(data)
-
-        def replace(before: Resource) -> Resource:
-            after = dict(data)
-            after["id"] = before["id"]
-            after.setdefault("members", [])
-            return after
-
-        view = ctx.directory.update_group(
-            group_id, replace, render=render, expected_version=http.if_match()
-        )
-        ctx.record(Tag.SCIM_GROUP_UPDATED, scim_id=group_id, detail={"method": "PUT"})
-        return _respond(view)
-
-    @bp.patch("/Groups/<group_id>")
-    def patch_group(group_id: str) -> Response:
-        ctx = context()
-        operations = parse_operations(
-            quirks.normalise_patch(http.json_body(), resource_id=group_id)
-        )
-
-        def patch(before: Resource) -> Resource:
-            return _validated(apply_patch(before, operations, "Group"))
-
-        view = ctx.directory.update_group(
-            group_id, patch, render=render, expected_version=http.if_match()
-        )
-        ctx.record(
-            Tag.SCIM_GROUP_UPDATED,
-            scim_id=group_id,
-            detail={"method": "PATCH", "operations": [o.op for o in operations]},
-        )
-        if not _wants_members():
-            view = GroupView(view.group, None, view.local)
-        return _respond(view)
-
-    @bp.delete("/Groups/<group_id>")
-    def delete_group(group_id: str) -> Response:
-        ctx = context()
-        expected = http.if_match()
-        if expected is not None:
-            current = ctx.directory.get_group(group_id, with_members=False)
-            if current.group.version != expected:
-                raise PreconditionFailed(
-                    f"If-Match names version {expected}; the current one is {current.group.version}."
-                )
-        ctx.directory.delete_group(group_id)
-        ctx.record(Tag.SCIM_GROUP_DELETED, scim_id=group_id)
-        return Response(status=204)
+    bp.get("/Groups")(list_groups)
+    bp.post("/Groups/.search")(search_groups)
+    bp.get("/Groups/<group_id>")(get_group)
+    bp.post("/Groups")(create_group)
+    bp.put("/Groups/<group_id>")(replace_group)
+    bp.patch("/Groups/<group_id>")(patch_group)
+    bp.delete("/Groups/<group_id>")(delete_group)

@@ -277,96 +277,104 @@ def search(params: http.Query) -> Resource:
     return http.list_response(resources, max(total, 0), params.start)
 
 
-def register(bp: Blueprint) -> None:
-    @bp.get("/Users")
-    def list_users() -> Response:
-        return scim_response(search(http.query_from_args()))
+def list_users() -> Response:
+    return scim_response(search(http.query_from_args()))
 
-    @bp.post("/Users/.search")
-    def search_users() -> Response:
-        return scim_response(search(http.query_from_body()))
 
-    @bp.get("/Users/<user_id>")
-    def get_user(user_id: str) -> Response:
-        ctx = context()
-        view = ctx.directory.get_user(user_id)
-        job = _visible(ctx, user_id)
-        return _respond(_with_job(render(view), job), view.user.version)
+def search_users() -> Response:
+    return scim_response(search(http.query_from_body()))
 
-    @bp.post("/Users")
-    def create_user() -> Response:
-        ctx = context()
-        data = _validated(quirks.normalise_resource(http.json_body()))
-        try:
-            view = ctx.directory.create_user(data, owner=token_name())
-        except directory_errors.AlreadyExists as conflict:
-            view = _rehire(ctx, data, conflict)  # the email may be a deleted user's (issue 12)
-            return _respond(_with_job(render(view), None), view.user.version, 201)
-        ctx.record(
-            Tag.SCIM_USER_CREATED,
-            scim_id=view.user.id,
-            detail={"active": view.user.state == "active"},
-        )
+
+def get_user(user_id: str) -> Response:
+    ctx = context()
+    view = ctx.directory.get_user(user_id)
+    job = _visible(ctx, user_id)
+    return _respond(_with_job(render(view), job), view.user.version)
+
+
+def create_user() -> Response:
+    ctx = context()
+    data = _validated(quirks.normalise_resource(http.json_body()))
+    try:
+        view = ctx.directory.create_user(data, owner=token_name())
+    except directory_errors.AlreadyExists as conflict:
+        view = _rehire(ctx, data, conflict)  # the email may be a deleted user's (issue 12)
         return _respond(_with_job(render(view), None), view.user.version, 201)
+    ctx.record(
+        Tag.SCIM_USER_CREATED,
+        scim_id=view.user.id,
+        detail={"active": view.user.state == "active"},
+    )
+    return _respond(_with_job(render(view), None), view.user.version, 201)
 
-    @bp.put("/Users/<user_id>")
-    def replace_user(user_id: str) -> Response:
-        ctx = context()
-        data = quirks.normalise_resource(http.json_body(), resource_id=user_id)
-        if isinstance(data, dict) and "id" in data:
-            raise Mutability("'id' cannot be changed (RFC 7643 §3.1).")
-        data = _validated(data)
 
-        def replace(before: Resource) -> Resource:
-            after = dict(data)
-            after["id"] = before["id"]
-            after["meta"] = before["meta"]
-            return after
+def replace_user(user_id: str) -> Response:
+    ctx = context()
+    data = quirks.normalise_resource(http.json_body(), resource_id=user_id)
+    if isinstance(data, dict) and "id" in data:
+        raise Mutability("'id' cannot be changed (RFC 7643 §3.1).")
+    data = _validated(data)
 
-        return _update(ctx, user_id, replace)
+    def replace(before: Resource) -> Resource:
+        after = dict(data)
+        after["id"] = before["id"]
+        after["meta"] = before["meta"]
+        return after
 
-    @bp.patch("/Users/<user_id>")
-    def patch_user(user_id: str) -> Response:
-        ctx = context()
-        operations = parse_operations(quirks.normalise_patch(http.json_body(), resource_id=user_id))
+    return _update(ctx, user_id, replace)
 
-        def patch(before: Resource) -> Resource:
-            return _validated(apply_patch(before, operations, "User"))
 
-        try:
-            return _update(ctx, user_id, patch)
-        except (directory_errors.Busy, directory_errors.Unavailable):
-            # Genesys is rate limiting (the shared budget spent by a mass offboarding) or down,
-            # so the user cannot be read now. A deactivation needs no read to be recorded: queue
-            # it durably and answer 204, which both IdPs accept for PATCH, rather than a 503
-            # that Entra counts towards quarantine (DESIGN.md "What the IdP is told").
-            if not _deactivation_only(operations) or http.if_match() is not None:
-                raise
-            # Ownership is the bridge's own record; a scoped token's scope needs the read that
-            # just failed, so it re-raises: an unproven scope queues nothing.
-            ctx.directory.check_user(user_id)
-            request_job(ctx, "deactivate", user_id)
-            return Response(status=204)
+def patch_user(user_id: str) -> Response:
+    ctx = context()
+    operations = parse_operations(quirks.normalise_patch(http.json_body(), resource_id=user_id))
 
-    @bp.delete("/Users/<user_id>")
-    def delete_user(user_id: str) -> Response:
-        ctx = context()
-        # Out of this token's reach: 404 before a job exists (ownership from the bridge's record;
-        # a scope needs one read of the user).
+    def patch(before: Resource) -> Resource:
+        return _validated(apply_patch(before, operations, "User"))
+
+    try:
+        return _update(ctx, user_id, patch)
+    except (directory_errors.Busy, directory_errors.Unavailable):
+        # Genesys is rate limiting (the shared budget spent by a mass offboarding) or down,
+        # so the user cannot be read now. A deactivation needs no read to be recorded: queue
+        # it durably and answer 204, which both IdPs accept for PATCH, rather than a 503
+        # that Entra counts towards quarantine (DESIGN.md "What the IdP is told").
+        if not _deactivation_only(operations) or http.if_match() is not None:
+            raise
+        # Ownership is the bridge's own record; a scoped token's scope needs the read that
+        # just failed, so it re-raises: an unproven scope queues nothing.
         ctx.directory.check_user(user_id)
-        _visible(ctx, user_id)
-        expected = http.if_match()
-        if expected is not None:  # only a conditional DELETE needs the current version first
-            view = ctx.directory.get_user(user_id)
-            if expected != view.user.version:
-                raise PreconditionFailed(
-                    f"If-Match names version {expected}; the current one is {view.user.version}."
-                )
-        # No Genesys read before the job is recorded: with the rate budget spent (a mass
-        # offboarding on other replicas) a read could not finish within the request, and the IdP
-        # must then hear "durably queued", not a 503 (DESIGN.md). The engine's own first read
-        # tells an unknown user (Refused: 404) and one already deleted (404, RFC 7644 §3.6).
-        outcome = request_job(ctx, "delete", user_id)
-        if outcome.already_deleted:
-            raise NotFound(f"User {user_id} does not exist (it is deleted).")
+        request_job(ctx, "deactivate", user_id)
         return Response(status=204)
+
+
+def delete_user(user_id: str) -> Response:
+    ctx = context()
+    # Out of this token's reach: 404 before a job exists (ownership from the bridge's record;
+    # a scope needs one read of the user).
+    ctx.directory.check_user(user_id)
+    _visible(ctx, user_id)
+    expected = http.if_match()
+    if expected is not None:  # only a conditional DELETE needs the current version first
+        view = ctx.directory.get_user(user_id)
+        if expected != view.user.version:
+            raise PreconditionFailed(
+                f"If-Match names version {expected}; the current one is {view.user.version}."
+            )
+    # No Genesys read before the job is recorded: with the rate budget spent (a mass
+    # offboarding on other replicas) a read could not finish within the request, and the IdP
+    # must then hear "durably queued", not a 503 (DESIGN.md). The engine's own first read
+    # tells an unknown user (Refused: 404) and one already deleted (404, RFC 7644 §3.6).
+    outcome = request_job(ctx, "delete", user_id)
+    if outcome.already_deleted:
+        raise NotFound(f"User {user_id} does not exist (it is deleted).")
+    return Response(status=204)
+
+
+def register(bp: Blueprint) -> None:
+    bp.get("/Users")(list_users)
+    bp.post("/Users/.search")(search_users)
+    bp.get("/Users/<user_id>")(get_user)
+    bp.post("/Users")(create_user)
+    bp.put("/Users/<user_id>")(replace_user)
+    bp.patch("/Users/<user_id>")(patch_user)
+    bp.delete("/Users/<user_id>")(delete_user)

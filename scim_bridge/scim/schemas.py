@@ -307,6 +307,14 @@ def _field_path(resource_type: str, name: str) -> str | None:
             if found is None or schema is core:
                 return found
             return f"{definitions.EXTENSION_FIELDS[schema.id]}.{found}"
+    return _unqualified_path(core, extensions, name)
+
+
+def _unqualified_path(
+    core: definitions.Schema, extensions: Sequence[definitions.Schema], name: str
+) -> str | None:
+    """``_field_path`` of a name without a schema URN: common, core, then extension attributes."""
+    lowered = name.strip().lower()
     common = {"id": "id", "externalid": "externalId", "meta": "meta", "schemas": "schemas"}
     if lowered.split(".")[0] in common:
         return common[lowered.split(".")[0]]

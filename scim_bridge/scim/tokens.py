@@ -27,6 +27,7 @@ from scim_bridge.directory.access import Access, Scope, ScopeError
 from scim_bridge.store.engine import write_transaction
 from scim_bridge.store.schema import directory_resources
 from scim_bridge.store.schema import scim_tokens as table
+from scim_bridge.timestamps import iso
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PREFIX = "scimb_"
@@ -34,7 +35,6 @@ MIN_IMPORTED_LENGTH = 20
 MAX_TOKEN_LENGTH = 512
 IDPS = ("okta", "entra", "other")
 DEFAULT_IDP = "other"
-_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class TokenError(ValueError):
@@ -75,10 +75,6 @@ def new_token() -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _fmt(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_TIME)
 
 
 def _scopes(text: str | None) -> tuple[Scope, ...]:
@@ -135,11 +131,11 @@ class TokenStore:
                 table.insert().values(
                     name=name,
                     token_sha256=digest(token),
-                    created_at=_fmt(_now()),
+                    created_at=iso(_now()),
                     scopes=json.dumps([str(s) for s in parsed]) if parsed else None,
                     idp=idp,
                     expires_at=(
-                        _fmt(_now() + timedelta(seconds=expires_in_s))
+                        iso(_now() + timedelta(seconds=expires_in_s))
                         if expires_in_s is not None
                         else None
                     ),
@@ -197,7 +193,7 @@ class TokenStore:
             token = new_token()
         else:
             _check_value(token)
-        until = _fmt(_now() + timedelta(seconds=overlap_s))
+        until = iso(_now() + timedelta(seconds=overlap_s))
         with write_transaction(self.engine) as conn:
             row = conn.execute(sa.select(table).where(table.c.name == name)).first()
             if row is None:
@@ -241,7 +237,7 @@ class TokenStore:
         wanted = digest(presented)
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(table).where(table.c.revoked_at.is_(None))).all()
-        now = _fmt(_now())
+        now = iso(_now())
         found: TokenIdentity | None = None
         for row in rows:
             m = row._mapping

@@ -22,12 +22,12 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from scim_bridge.store import schema
 from scim_bridge.store.engine import is_sqlite, write_transaction
+from scim_bridge.timestamps import iso
 
 # pg_advisory_xact_lock key: any constant 64-bit number the bridge uses for nothing else.
 _ADVISORY_KEY = zlib.crc32(b"scim_bridge.store.migrate")
@@ -74,6 +74,11 @@ def add_column(table_name: str, column_name: str) -> Callable[[sa.Connection], N
     return apply
 
 
+def _create_indexes(conn: sa.Connection, indexes: tuple[sa.Index, ...]) -> None:
+    for index in indexes:
+        index.create(conn, checkfirst=True)
+
+
 def _audit_tables(conn: sa.Connection) -> None:
     create_tables("audit_events", "audit_head")(conn)
     if conn.execute(sa.select(schema.audit_head.c.id)).first() is None:
@@ -109,6 +114,8 @@ STEPS: list[Step] = [
     Step("rate-budget-1-tables", create_tables("rate_budget_slots")),
     Step("directory-2-user-names", _directory_user_names),
     Step("scim-tokens-2-scopes", _token_scopes),
+    Step("console-1-operators", create_tables("operators", "operator_sessions")),
+    Step("console-2-indexes", lambda conn: _create_indexes(conn, schema.CONSOLE_INDEXES)),
 ]
 
 
@@ -145,11 +152,7 @@ def upgrade(engine: sa.Engine, steps: list[Step] | None = None) -> list[str]:
             if step.name in done:
                 continue
             step.apply(conn)
-            conn.execute(
-                schema.schema_version.insert().values(
-                    step=step.name, applied_at=datetime.now(UTC).isoformat()
-                )
-            )
+            conn.execute(schema.schema_version.insert().values(step=step.name, applied_at=iso()))
             ran.append(step.name)
         _check_declared_tables(conn)
     return ran

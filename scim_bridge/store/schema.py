@@ -208,3 +208,42 @@ rate_budget_slots = sa.Table(
     # budget of thousands a minute is thousands of rows.
     sa.Index("ix_rate_budget_slots_key_taken", "budget_key", "taken_at"),
 )
+
+
+# --- console: named operators and their signed-in sessions (console/operators.py) ---
+
+# One row per person who may act on jobs (``scim-bridge operators create --name alice``). Only
+# the SHA-256 of the personal token is kept, as for SCIM tokens; a revoked operator keeps the row
+# (the name stays on the audit trail and is never handed to somebody else).
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("revoked_at", sa.String(32)),
+)
+
+# A browser signed in to ``/admin/ui``: the cookie holds a random id, the row its SHA-256, the
+# form token (CSRF) and when it expires. Rows are shared by every process and replica.
+operator_sessions = sa.Table(
+    "operator_sessions",
+    metadata,
+    sa.Column("id_sha256", sa.String(64), primary_key=True),
+    sa.Column("operator", sa.String(100), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
+# The console's job list is filtered by state, action or IdP and ordered newest first; with
+# 100,000 jobs each filter must be an index range scan, not a sort of the table.
+CONSOLE_INDEXES = (
+    sa.Index("ix_jobs_state_created", jobs.c.state, jobs.c.created_at),
+    sa.Index("ix_jobs_action_created", jobs.c.action, jobs.c.created_at),
+    sa.Index("ix_jobs_idp_created", jobs.c.idp, jobs.c.created_at),
+    sa.Index("ix_jobs_user_created", jobs.c.user_id, jobs.c.created_at),
+    sa.Index("ix_tombstones_email", tombstones.c.email),
+    sa.Index("ix_audit_events_actor", audit_events.c.actor),
+    sa.Index("ix_audit_events_tag_seq", audit_events.c.tag, audit_events.c.seq),
+)

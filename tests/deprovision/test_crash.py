@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -124,6 +125,19 @@ ONCE: dict[Action, tuple[Tag, ...]] = {
 }
 
 
+def _assert_active_with_queues_back(sandbox: Sandbox, queues: dict[str, list[str]]) -> None:
+    for uid, before in queues.items():
+        assert sandbox.user(uid)["state"] == "active"
+        # The queues the deactivation removed are back, each once.
+        assert sorted(q["id"] for q in sandbox.user(uid)["queues"]) == before
+
+
+def _assert_footprints_back(sandbox: Sandbox, footprints: dict[str, Any]) -> None:
+    """The footprint the deactivation took away, whatever step the restore died at (issue 12)."""
+    for uid, before in footprints.items():
+        assert sandbox.user(uid)["footprint"] == before
+
+
 def test_sigkill_at_every_step_of_every_sequence_then_resume(
     sandbox: Sandbox, engine: sa.Engine, db_url: str
 ) -> None:
@@ -161,12 +175,8 @@ def test_sigkill_at_every_step_of_every_sequence_then_resume(
             for once in ONCE[action]:
                 assert tags[once] == 1, (action, job.id, once, tags)
         if action == "reactivate":
-            for uid in targets:
-                assert sandbox.user(uid)["state"] == "active"
-                # The queues the deactivation removed are back, each once.
-                assert sorted(q["id"] for q in sandbox.user(uid)["queues"]) == queues[uid]
-                # ... and the footprint it took away, whatever step the restore died at (12).
-                assert sandbox.user(uid)["footprint"] == footprints[uid]
+            _assert_active_with_queues_back(sandbox, queues)
+            _assert_footprints_back(sandbox, footprints)
 
     for uid in targets:
         assert sandbox.user(uid)["state"] == "deleted"

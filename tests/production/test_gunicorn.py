@@ -81,6 +81,45 @@ def sqlite_engine(tmp_path: Path) -> Iterator[tuple[str, sa.Engine]]:
         engine.dispose()
 
 
+def _served_by_both_workers(base: str, auth: dict[str, str], log: Path) -> int:
+    """Enough parallel requests on fresh connections that both workers serve some; how many
+    were sent."""
+    sent = 0
+    lock = threading.Lock()
+
+    def get_users() -> None:
+        nonlocal sent
+        for _ in range(10):
+            r = requests.get(f"{base}/scim/v2/Users?count=5", headers=auth, timeout=30)
+            assert r.status_code == 200, r.text
+            with lock:
+                sent += 1
+
+    for _round in range(10):
+        threads = [threading.Thread(target=get_users) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        if len(_access_log_pids(log, "/scim/v2/Users")) >= 2:
+            break
+    assert len(_access_log_pids(log, "/scim/v2/Users")) == 2, "one worker served everything"
+    return sent
+
+
+def _wait_running_in_a_worker_thread(engine: sa.Engine, user_id: str) -> None:
+    """The user's job is running, claimed by the worker thread of a gunicorn worker."""
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        job = jobs.listing(engine, user_id=user_id)[0]
+        if job.state == "running" and (job.claimed_by or "").startswith("worker:"):
+            break
+        time.sleep(0.05)
+    assert job.state == "running", (job.state, job.step, job.claimed_by)
+    assert job.claimed_by is not None
+    assert job.claimed_by.startswith("worker:")  # the worker thread of a gunicorn worker
+
+
 def test_gunicorn_serves_aggregates_metrics_and_stops_gracefully(
     sandbox: Sandbox, sqlite_engine: tuple[str, sa.Engine], tmp_path: Path
 ) -> None:
@@ -109,26 +148,7 @@ def test_gunicorn_serves_aggregates_metrics_and_stops_gracefully(
         started.append(server)
         wait_healthy(base, server)
 
-        # Enough parallel requests on fresh connections that both workers serve some.
-        sent = Counter[str]()
-        lock = threading.Lock()
-
-        def get_users() -> None:
-            for _ in range(10):
-                r = requests.get(f"{base}/scim/v2/Users?count=5", headers=auth, timeout=30)
-                assert r.status_code == 200, r.text
-                with lock:
-                    sent["GET"] += 1
-
-        for _round in range(10):
-            threads = [threading.Thread(target=get_users) for _ in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
-            if len(_access_log_pids(log, "/scim/v2/Users")) >= 2:
-                break
-        assert len(_access_log_pids(log, "/scim/v2/Users")) == 2, "one worker served everything"
+        sent = Counter[str](GET=_served_by_both_workers(base, auth, log))
 
         listing = requests.get(f"{base}/scim/v2/Users?count=50", headers=auth, timeout=30).json()
         sent["GET"] += 1
@@ -154,15 +174,7 @@ def test_gunicorn_serves_aggregates_metrics_and_stops_gracefully(
         sandbox.faults(latency_ms=400)
         r = requests.delete(f"{base}/scim/v2/Users/{active[1]}", headers=auth, timeout=30)
         assert r.status_code == 204, r.text
-        end = time.monotonic() + 20
-        while time.monotonic() < end:
-            job = jobs.listing(engine, user_id=active[1])[0]
-            if job.state == "running" and (job.claimed_by or "").startswith("worker:"):
-                break
-            time.sleep(0.05)
-        assert job.state == "running", (job.state, job.step, job.claimed_by)
-        assert job.claimed_by is not None
-        assert job.claimed_by.startswith("worker:")  # the worker thread of a gunicorn worker
+        _wait_running_in_a_worker_thread(engine, active[1])
 
         stopping = time.monotonic()
         code = stop(server, timeout_s=GRACEFUL_TIMEOUT_S)

@@ -15,6 +15,7 @@ The window is shortened for speed through a real setting: the sandbox counts
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -89,6 +90,44 @@ def _wait_for_workers(engine: sa.Engine, count: int, *, timeout_s: float = 60) -
     raise AssertionError(f"fewer than {count} workers reported: {jobs.workers(engine)}")
 
 
+def _start_replicas_and_workers(
+    sandbox: Sandbox, pg_url: str, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> list[str]:
+    """Two gunicorn replicas (their base URLs, once healthy) and two worker processes, all told
+    the sandbox's budget; appended to ``started``."""
+    common = {
+        "GENESYS_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
+        "GENESYS_RATE_LIMIT_WINDOW": f"{WINDOW_S}s",
+    }
+    ports = [free_port(), free_port()]
+    replicas = []
+    for i, port in enumerate(ports):
+        env = bridge_env(
+            sandbox,
+            pg_url,
+            SCIM_BRIDGE_BIND=f"127.0.0.1:{port}",
+            SCIM_BRIDGE_WORKERS="1",
+            SCIM_BRIDGE_THREADS="8",
+            SCIM_BRIDGE_IN_PROCESS_WORKER="false",
+            **common,
+        )
+        replicas.append(start_gunicorn(env, tmp_path / f"replica-{i}.log"))
+        started.append(replicas[-1])
+    worker_env = bridge_env(sandbox, pg_url, **common)
+    for i in range(2):
+        started.append(
+            start_worker(
+                worker_env,
+                tmp_path / f"worker-{i}.log",
+                *("--concurrency", "4", "--batch", "50", "--poll", "0.2", "--lease", "6"),
+            )
+        )
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    for base, proc in zip(bases, replicas, strict=True):
+        wait_healthy(base, proc)
+    return bases
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_replicas_and_two_workers_share_jobs_and_the_rate_budget(
@@ -101,37 +140,8 @@ def test_two_replicas_and_two_workers_share_jobs_and_the_rate_budget(
     engine = pg_engine
     token = TokenStore(engine).create("okta-test")
     auth = {"Authorization": f"Bearer {token}"}
-    common = {
-        "GENESYS_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
-        "GENESYS_RATE_LIMIT_WINDOW": f"{WINDOW_S}s",
-    }
     with processes() as started:
-        ports = [free_port(), free_port()]
-        replicas = []
-        for i, port in enumerate(ports):
-            env = bridge_env(
-                sandbox,
-                pg_url,
-                SCIM_BRIDGE_BIND=f"127.0.0.1:{port}",
-                SCIM_BRIDGE_WORKERS="1",
-                SCIM_BRIDGE_THREADS="8",
-                SCIM_BRIDGE_IN_PROCESS_WORKER="false",
-                **common,
-            )
-            replicas.append(start_gunicorn(env, tmp_path / f"replica-{i}.log"))
-            started.append(replicas[-1])
-        worker_env = bridge_env(sandbox, pg_url, **common)
-        for i in range(2):
-            started.append(
-                start_worker(
-                    worker_env,
-                    tmp_path / f"worker-{i}.log",
-                    *("--concurrency", "4", "--batch", "50", "--poll", "0.2", "--lease", "6"),
-                )
-            )
-        bases = [f"http://127.0.0.1:{port}" for port in ports]
-        for base, proc in zip(bases, replicas, strict=True):
-            wait_healthy(base, proc)
+        bases = _start_replicas_and_workers(sandbox, pg_url, tmp_path, started)
         _wait_for_workers(engine, 2)
 
         listing = requests.get(

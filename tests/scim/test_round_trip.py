@@ -9,6 +9,7 @@ and value-filter paths, Entra's dotted/URN keys, ``remove``), each read back wit
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -51,22 +52,25 @@ class Values:
         return f"{name}-{tag}-{self.counter}"
 
     def leaf(self, path: str, attribute: dict[str, Any], tag: str) -> Any:
-        name = attribute["name"]
         if attribute["type"] == "boolean":
             return True
         if attribute.get("canonicalValues"):
             return attribute["canonicalValues"][0]
-        if path == "emails.value":
-            return unique_email(tag.lower())
-        if path == "phoneNumbers.value":
-            return f"+1 555 {uuid.uuid4().int % 10000:04d}"
-        if path == "manager.value":
-            return self.manager_id
-        if path == "manager.$ref":
-            return f"{BASE}/Users/{self.manager_id}"
+        make = self._by_path(tag).get(path)
+        if make is not None:
+            return make()
         if attribute["type"] == "reference":
             return f"https://example.com/{tag}/{uuid.uuid4().hex[:6]}"
-        return self.string(name, tag)
+        return self.string(attribute["name"], tag)
+
+    def _by_path(self, tag: str) -> dict[str, Callable[[], Any]]:
+        """Values that must have a shape of their own (a unique email, a phone, the manager)."""
+        return {
+            "emails.value": lambda: unique_email(tag.lower()),
+            "phoneNumbers.value": lambda: f"+1 555 {uuid.uuid4().int % 10000:04d}",
+            "manager.value": lambda: self.manager_id,
+            "manager.$ref": lambda: f"{BASE}/Users/{self.manager_id}",
+        }
 
     def value(self, attribute: dict[str, Any], tag: str) -> Any:
         name = attribute["name"]
@@ -162,42 +166,38 @@ def test_post_and_put_read_back_every_advertised_attribute(
     assert "never-stored" not in repr(stored)
 
 
-def test_every_patch_form_reads_back_unchanged(
-    bridge: Bridge, setup: tuple[dict[str, list[dict[str, Any]]], Values]
+Schemas = dict[str, list[dict[str, Any]]]
+
+
+def _patch_each_attribute(
+    bridge: Bridge,
+    uid: str,
+    schemas: Schemas,
+    body: dict[str, Any],
+    op: str,
+    expected: dict[str, Any],
+) -> dict[str, Any]:
+    """One operation per attribute, with a path; what the user now reads back."""
+    operations = [
+        {"op": op, "path": k, "value": v} for k, v in body.items() if k not in ("schemas",)
+    ]
+    operations = [o for o in operations if o["path"] != ENTERPRISE] + [
+        {"op": op, "path": f"{ENTERPRISE}:{k}", "value": v} for k, v in body[ENTERPRISE].items()
+    ]
+    _patch(bridge, uid, *operations)
+    wanted = dict(body)
+    if op == "add":
+        for attribute in schemas[USER]:
+            if attribute["multiValued"]:
+                name = attribute["name"]
+                wanted[name] = expected[name] + body[name]
+    return _assert_reads_back(bridge, uid, wanted)
+
+
+def _patch_sub_attributes(
+    bridge: Bridge, uid: str, schemas: Schemas, values: Values, expected: dict[str, Any]
 ) -> None:
-    schemas, values = setup
-    response = bridge.post("/Users", json=values.resource(schemas, "base"))
-    assert response.status_code == 201, response.get_data(as_text=True)
-    uid = response.get_json()["id"]
-
-    # 1. One path-less replace carrying every attribute (Okta's shape).
-    body = values.resource(schemas, "pathless")
-    value = {k: v for k, v in body.items() if k != "schemas"}
-    _patch(bridge, uid, {"op": "replace", "value": value})
-    expected = _assert_reads_back(bridge, uid, body)
-
-    # 2. add and 3. replace, one operation per attribute with a path (Entra's legacy shape,
-    #    capitalised ops included). ``add`` appends to a multi-valued attribute (RFC 7644
-    #    §3.5.2.1); the ``replace`` that follows leaves only the new values.
-    for op, tag in (("add", "addpath"), ("Replace", "path")):
-        body = values.resource(schemas, tag)
-        operations = [
-            {"op": op, "path": k, "value": v} for k, v in body.items() if k not in ("schemas",)
-        ]
-        operations = [o for o in operations if o["path"] != ENTERPRISE] + [
-            {"op": op, "path": f"{ENTERPRISE}:{k}", "value": v} for k, v in body[ENTERPRISE].items()
-        ]
-        _patch(bridge, uid, *operations)
-        wanted = dict(body)
-        if op == "add":
-            for attribute in schemas[USER]:
-                if attribute["multiValued"]:
-                    name = attribute["name"]
-                    wanted[name] = expected[name] + body[name]
-        expected = _assert_reads_back(bridge, uid, wanted)
-
-    # 4. Sub-attribute paths of single-valued complex attributes (name.middleName, ...), and
-    #    Entra's aadOptscim062020 path-less form with dotted and URN-qualified keys.
+    """Each sub-attribute of each single-valued complex attribute, by its own path."""
     for attribute in schemas[USER]:
         if attribute["type"] == "complex" and not attribute["multiValued"]:
             for sub in attribute["subAttributes"]:
@@ -208,20 +208,12 @@ def test_every_patch_form_reads_back_unchanged(
                     {"op": "replace", "path": f"{attribute['name']}.{sub['name']}", "value": new},
                 )
                 expected[attribute["name"]][sub["name"]] = new
-    flagged = {
-        "name.givenName": "Flag-Given",
-        "nickName": "Flag-Nick",
-        f"{ENTERPRISE}:costCenter": "Flag-Cost",
-        f"{ENTERPRISE}:employeeNumber": "Flag-Employee",
-    }
-    _patch(bridge, uid, {"op": "replace", "value": flagged})
-    expected["name"]["givenName"] = "Flag-Given"
-    expected["nickName"] = "Flag-Nick"
-    expected[ENTERPRISE]["costCenter"] = "Flag-Cost"
-    expected[ENTERPRISE]["employeeNumber"] = "Flag-Employee"
-    _assert_reads_back(bridge, uid, expected)
 
-    # 5. Value-filter paths into multi-valued attributes (emails[type eq "work"].value, ...).
+
+def _patch_through_value_filters(
+    bridge: Bridge, uid: str, schemas: Schemas, values: Values, expected: dict[str, Any]
+) -> None:
+    """Each sub-attribute of the first element of each multi-valued attribute, by a value filter."""
     for attribute in schemas[USER]:
         if not (attribute["type"] == "complex" and attribute["multiValued"]):
             continue
@@ -241,6 +233,48 @@ def test_every_patch_form_reads_back_unchanged(
                 },
             )
             expected[name][0][sub["name"]] = new
+
+
+def test_every_patch_form_reads_back_unchanged(
+    bridge: Bridge, setup: tuple[dict[str, list[dict[str, Any]]], Values]
+) -> None:
+    schemas, values = setup
+    response = bridge.post("/Users", json=values.resource(schemas, "base"))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    uid = response.get_json()["id"]
+
+    # 1. One path-less replace carrying every attribute (Okta's shape).
+    body = values.resource(schemas, "pathless")
+    value = {k: v for k, v in body.items() if k != "schemas"}
+    _patch(bridge, uid, {"op": "replace", "value": value})
+    expected = _assert_reads_back(bridge, uid, body)
+
+    # 2. add and 3. replace, one operation per attribute with a path (Entra's legacy shape,
+    #    capitalised ops included). ``add`` appends to a multi-valued attribute (RFC 7644
+    #    §3.5.2.1); the ``replace`` that follows leaves only the new values.
+    for op, tag in (("add", "addpath"), ("Replace", "path")):
+        expected = _patch_each_attribute(
+            bridge, uid, schemas, values.resource(schemas, tag), op, expected
+        )
+
+    # 4. Sub-attribute paths of single-valued complex attributes (name.middleName, ...), and
+    #    Entra's aadOptscim062020 path-less form with dotted and URN-qualified keys.
+    _patch_sub_attributes(bridge, uid, schemas, values, expected)
+    flagged = {
+        "name.givenName": "Flag-Given",
+        "nickName": "Flag-Nick",
+        f"{ENTERPRISE}:costCenter": "Flag-Cost",
+        f"{ENTERPRISE}:employeeNumber": "Flag-Employee",
+    }
+    _patch(bridge, uid, {"op": "replace", "value": flagged})
+    expected["name"]["givenName"] = "Flag-Given"
+    expected["nickName"] = "Flag-Nick"
+    expected[ENTERPRISE]["costCenter"] = "Flag-Cost"
+    expected[ENTERPRISE]["employeeNumber"] = "Flag-Employee"
+    _assert_reads_back(bridge, uid, expected)
+
+    # 5. Value-filter paths into multi-valued attributes (emails[type eq "work"].value, ...).
+    _patch_through_value_filters(bridge, uid, schemas, values, expected)
     _assert_reads_back(bridge, uid, expected)
 
     # 6. remove, one path at a time: each attribute reads back absent.

@@ -99,25 +99,33 @@ def move_objects(division_id: str, object_type: str) -> Response:
         if division_id not in org.divisions:
             raise ApiError.not_found("division", division_id)
         if object_type == "USER":
-            users = [org.users.get(i) for i in ids]
-            for object_id, user in zip(ids, users, strict=True):
-                if user is None or user.state == "deleted":
-                    raise ApiError.not_found("user", object_id)
-            now = state.clock()
-            for user in users:
-                assert user is not None
-                if user.division_id != division_id:
-                    user.division_id = division_id
-                    org.touched(user, now)
+            _move_users(org, ids, division_id, state.clock())
         elif object_type == "QUEUE":
-            for object_id in ids:
-                if object_id not in org.queues:
-                    raise ApiError.not_found("queue", object_id)
-            for object_id in ids:
-                org.queues[object_id].division_id = division_id
+            _move_queues(org, ids, division_id)
         else:
             raise ApiError.not_found(object_type.lower(), ids[0])
     return empty(204)
+
+
+def _move_users(org: Org, ids: list[str], division_id: str, now: float) -> None:
+    """All or nothing: a deleted or unknown user is a 404 before any user moves."""
+    users = [org.users.get(i) for i in ids]
+    for object_id, user in zip(ids, users, strict=True):
+        if user is None or user.state == "deleted":
+            raise ApiError.not_found("user", object_id)
+    for user in users:
+        assert user is not None
+        if user.division_id != division_id:
+            user.division_id = division_id
+            org.touched(user, now)
+
+
+def _move_queues(org: Org, ids: list[str], division_id: str) -> None:
+    for object_id in ids:
+        if object_id not in org.queues:
+            raise ApiError.not_found("queue", object_id)
+    for object_id in ids:
+        org.queues[object_id].division_id = division_id
 
 
 @bp.get("/api/v2/authorization/roles")

@@ -12,7 +12,8 @@ from flask import Blueprint, Response, request
 from scim_bridge.sandbox.auth import Client
 from scim_bridge.sandbox.errors import ApiError
 from scim_bridge.sandbox.http import json_object, json_response, sandbox
-from scim_bridge.sandbox.model import iso
+from scim_bridge.sandbox.model import Conversation, User, iso
+from scim_bridge.sandbox.org import Org
 from scim_bridge.sandbox.routes.users import render
 from scim_bridge.sandbox.seed import conversation
 from scim_bridge.sandbox.state import SandboxState
@@ -226,24 +227,29 @@ def set_conversation(user_id: str) -> Response:
             raise ApiError.not_found("user", user_id)
         current = org.active_conversation.get(user_id)
         if active and current is None:
-            if user.state == "deleted":
-                raise ApiError(
-                    409, "A deleted user cannot take a conversation.", "general.conflict"
-                )
-            queues = [q.id for q, _ in org.memberships(user_id)]
-            live = conversation(org, now, media, queues[0] if queues else None, [user], ended=False)
-            org.add_conversation(live)
-            org.active_conversation[user_id] = live.id
+            _start_conversation(org, user, media, now)
         elif not active and current is not None:
-            ended = org.conversations[current]
-            ended.end = now
-            for participant in ended.participants:
-                for session in participant.sessions:
-                    for segment in session.segments:
-                        if segment.end is None:
-                            segment.end = now
+            _end_conversation(org.conversations[current], now)
             del org.active_conversation[user_id]
         return json_response(_record(state, user_id))
+
+
+def _start_conversation(org: Org, user: User, media: str, now: float) -> None:
+    if user.state == "deleted":
+        raise ApiError(409, "A deleted user cannot take a conversation.", "general.conflict")
+    queues = [q.id for q, _ in org.memberships(user.id)]
+    live = conversation(org, now, media, queues[0] if queues else None, [user], ended=False)
+    org.add_conversation(live)
+    org.active_conversation[user.id] = live.id
+
+
+def _end_conversation(ended: Conversation, now: float) -> None:
+    ended.end = now
+    for participant in ended.participants:
+        for session in participant.sessions:
+            for segment in session.segments:
+                if segment.end is None:
+                    segment.end = now
 
 
 @bp.post("/sandbox/users/<user_id>/version-bump")

@@ -350,24 +350,42 @@ def _refuse_if_busy(state: SandboxState, user: User, verb: str) -> None:
 
 
 def _update_fields(org: Org, user: User, body: dict[str, Any], now: float) -> None:
-    changed = renamed = False
-    if "name" in body:
-        name = body["name"]
-        if not isinstance(name, str) or not name.strip():
-            raise ApiError.bad_request("name must be a non-empty string", "invalid.value")
-        changed = renamed = name.strip() != user.name
-        user.name = name.strip()
-    if "email" in body and body["email"] != user.email:
-        email = body["email"]
-        if not isinstance(email, str) or "@" not in email:
-            raise ApiError.bad_request("email must be an email address", "invalid.value")
-        holder = org.user_by_email(email)
-        if holder is not None and holder.id != user.id:
-            raise ApiError(
-                409, f"A user with the email {email} already exists.", "general.conflict"
-            )
-        org.change_email(user, email)
-        changed = True
+    renamed = _set_name(user, body)
+    changed = renamed
+    for update in (_set_email, _set_plain, _set_manager, _set_employer_info, _set_addresses):
+        changed |= update(org, user, body)
+    # Other UpdateUser fields (images, skills, locations, ...) are accepted and not kept.
+    if changed:
+        org.touched(user, now, renamed=renamed)
+
+
+# Each ``_set_*`` applies its part of an UpdateUser body and says whether the user changed.
+def _set_name(user: User, body: dict[str, Any]) -> bool:
+    if "name" not in body:
+        return False
+    name = body["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError.bad_request("name must be a non-empty string", "invalid.value")
+    changed = name.strip() != user.name
+    user.name = name.strip()
+    return changed
+
+
+def _set_email(org: Org, user: User, body: dict[str, Any]) -> bool:
+    if "email" not in body or body["email"] == user.email:
+        return False
+    email = body["email"]
+    if not isinstance(email, str) or "@" not in email:
+        raise ApiError.bad_request("email must be an email address", "invalid.value")
+    holder = org.user_by_email(email)
+    if holder is not None and holder.id != user.id:
+        raise ApiError(409, f"A user with the email {email} already exists.", "general.conflict")
+    org.change_email(user, email)
+    return True
+
+
+def _set_plain(_org: Org, user: User, body: dict[str, Any]) -> bool:
+    changed = False
     for key, attr in (("department", "department"), ("title", "title"),
                       ("username", "username"), ("preferredName", "preferred_name")):  # fmt: skip
         if key in body:
@@ -376,27 +394,40 @@ def _update_fields(org: Org, user: User, body: dict[str, Any], now: float) -> No
                 raise ApiError.bad_request("username cannot be empty", "invalid.value")
             changed |= getattr(user, attr) != value
             setattr(user, attr, value)
-    if "manager" in body:
-        manager = body["manager"]
-        if manager in (None, ""):
-            manager = None
-        elif not isinstance(manager, str) or manager not in org.users or manager == user.id:
-            raise ApiError.bad_request("manager must be the id of another user", "invalid.value")
-        changed |= user.manager_id != manager
-        user.manager_id = manager
-    if "employerInfo" in body:
-        info = body["employerInfo"]
-        if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
-            raise ApiError.bad_request("employerInfo must be an object of strings", "invalid.value")
-        changed |= user.employer_info != info
-        user.employer_info = dict(info)
-    if "addresses" in body:
-        addresses = _addresses(body)
-        changed |= user.addresses != addresses
-        user.addresses = addresses
-    # Other UpdateUser fields (images, skills, locations, ...) are accepted and not kept.
-    if changed:
-        org.touched(user, now, renamed=renamed)
+    return changed
+
+
+def _set_manager(org: Org, user: User, body: dict[str, Any]) -> bool:
+    if "manager" not in body:
+        return False
+    manager = body["manager"]
+    if manager in (None, ""):
+        manager = None
+    elif not isinstance(manager, str) or manager not in org.users or manager == user.id:
+        raise ApiError.bad_request("manager must be the id of another user", "invalid.value")
+    changed: bool = user.manager_id != manager
+    user.manager_id = manager
+    return changed
+
+
+def _set_employer_info(_org: Org, user: User, body: dict[str, Any]) -> bool:
+    if "employerInfo" not in body:
+        return False
+    info = body["employerInfo"]
+    if not isinstance(info, dict) or not all(isinstance(v, str) for v in info.values()):
+        raise ApiError.bad_request("employerInfo must be an object of strings", "invalid.value")
+    changed = user.employer_info != info
+    user.employer_info = dict(info)
+    return changed
+
+
+def _set_addresses(_org: Org, user: User, body: dict[str, Any]) -> bool:
+    if "addresses" not in body:
+        return False
+    addresses = _addresses(body)
+    changed = user.addresses != addresses
+    user.addresses = addresses
+    return changed
 
 
 @bp.delete("/api/v2/users/<user_id>")
