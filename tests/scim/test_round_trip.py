@@ -299,7 +299,7 @@ def test_an_edit_made_in_genesys_directly_shows_through(
     schemas, values = setup
     body = values.resource(schemas, "drift")
     uid = bridge.post("/Users", json=body).get_json()["id"]
-    directory = bridge.app.extensions["scim_bridge"].extra["scim"].directory
+    directory = bridge.app.extensions["scim_bridge"].extra["scim"].directory_service
     directory.gateway.update_user(uid, UserFields(title="Changed in Genesys"))
     read = bridge.get(f"/Users/{uid}").get_json()
     assert read["title"] == "Changed in Genesys"
