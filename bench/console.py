@@ -88,7 +88,7 @@ def seed(engine: sa.Engine, n_jobs: int, rng: random.Random) -> tuple[str, str, 
                 user_id=uid,
                 action=action,  # type: ignore[arg-type]
                 state=state,  # type: ignore[arg-type]
-                step="done" if state == "done" else "guard",
+                step="done" if state == "done" else "breaker",
                 requested_by=rng.choice(IDPS),
                 created_at=created,
                 updated_at=created + 30,

@@ -23,6 +23,10 @@ MIN_SECRET_LENGTH = 32
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+DEFAULT_ACTIVE_CONVERSATION_WAIT_S = 15 * 60.0
+MAX_ACTIVE_CONVERSATION_WAIT_S = 8 * 3600.0
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable and what it expects."""
 
@@ -149,6 +153,11 @@ class Settings:
     history_since: HistorySince = DEFAULT_HISTORY_SINCE
     history_job_poll_s: float = 10.0
     history_job_resubmits: int = 3
+    # ACTIVE_CONVERSATION_WAIT: how long a deactivation waits for a live conversation to end
+    # before access is cut anyway (sessions revoked; the deactivation as soon as Genesys allows).
+    # 15 minutes: most calls and their wrap-up end within it, and it bounds the open access a
+    # leaver keeps (it was 8 hours). docs/deprovisioning.md says what it trades.
+    active_conversation_wait_s: float = DEFAULT_ACTIVE_CONVERSATION_WAIT_S
     sync_budget_s: float = 10.0
     ack_mode: str = "success"  # or "strict" (SCIM_ACK)
     rate_limit_per_minute: int = 300
@@ -246,6 +255,7 @@ class Settings:
             history_since=since,
             history_job_poll_s=poll,
             history_job_resubmits=resubmits,
+            active_conversation_wait_s=_conversation_wait(get("ACTIVE_CONVERSATION_WAIT")),
             sync_budget_s=parse_duration(
                 get("SCIM_SYNC_BUDGET_S") or "10", name="SCIM_SYNC_BUDGET_S"
             ),
@@ -295,6 +305,15 @@ class Settings:
         ]
         if missing:
             raise ConfigError("missing configuration: " + ", ".join(missing))
+
+
+def _conversation_wait(text: str | None) -> float:
+    if text is None:
+        return DEFAULT_ACTIVE_CONVERSATION_WAIT_S
+    wait = parse_duration(text, name="ACTIVE_CONVERSATION_WAIT")
+    if wait > MAX_ACTIVE_CONVERSATION_WAIT_S:
+        raise ConfigError("ACTIVE_CONVERSATION_WAIT: at most 8h (the open access it allows)")
+    return wait
 
 
 def _history_settings(

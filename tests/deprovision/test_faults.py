@@ -58,7 +58,9 @@ def test_an_active_conversation_is_waited_out(deprov: Engine) -> None:
         False,
         "active-conversation",
     )
-    assert deprov.sandbox.user(uid)["queues"] == []  # drained already: no new work reaches them
+    # Nothing changed yet: the deactivation comes first, and the drain after it (access first).
+    queues = deprov.sandbox.user(uid)["queues"]
+    assert queues
     assert deprov.sandbox.user(uid)["state"] == "active"
     worker.run_until_idle()
     assert deprov.sandbox.user(uid)["state"] == "active"  # still talking
@@ -71,6 +73,7 @@ def test_an_active_conversation_is_waited_out(deprov: Engine) -> None:
     assert job is not None
     assert job.state == "done"
     assert deprov.sandbox.user(uid)["state"] == "inactive"
+    assert deprov.sandbox.user(uid)["queues"] == []
     waits = [
         e
         for e in deprov.audit.events(job_id=job.id)
