@@ -239,7 +239,9 @@ def _genesys_check(components: Components) -> health.Check:
 
             def check() -> None:
                 try:
-                    gateway.ensure_token(deadline=time.monotonic() + READINESS_GENESYS_S)
+                    # Longer than the probe waits: the probe's answer is then always its own
+                    # timeout, and a slow token still arrives for the next request.
+                    gateway.ensure_token(deadline=time.monotonic() + 2 * READINESS_GENESYS_S)
                     future.set_result(None)
                 except BaseException as e:  # handed to the probe that waits for it
                     future.set_exception(e)
