@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from scim_bridge.genesys.errors import GenesysError
 from scim_bridge.genesys.types import (
     CallRecord,
     ConversationStatus,
@@ -148,6 +149,16 @@ class Gateway(Protocol):
         self, queue_id: str, user_id: str, *, deadline: float | None = None
     ) -> None:
         """DELETE /api/v2/routing/queues/{q}/members/{userId}; already gone is success."""
+
+    def remove_queue_members(
+        self, queue_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, GenesysError]:
+        """Bulk removal: POST /api/v2/routing/queues/{q}/members?delete=true ``[{id}, ...]``,
+        100 users a request (genesys-api.md 3; TF chunks by 100); same permissions as the single
+        DELETE. Users already gone, and a queue that is gone, are success. Returns the users
+        Genesys refused to remove (a 400: a membership a group gives, UNCONFIRMED), each with its
+        error: a chunk refused as a whole is retried one DELETE a user, so one such member costs
+        only itself. Anything else (429 past the deadline, 403, 5xx) raises for every user."""
 
     def add_queue_member(
         self, queue_id: str, user_id: str, *, joined: bool, deadline: float | None = None

@@ -106,6 +106,8 @@ _USER_QUEUES = _Call("GET", "/api/v2/users/{userId}/queues")
 _PATCH_USER_QUEUES = _Call("PATCH", "/api/v2/users/{userId}/queues")
 _DELETE_QUEUE_MEMBER = _Call("DELETE", "/api/v2/routing/queues/{queueId}/members/{memberId}")
 _ADD_QUEUE_MEMBERS = _Call("POST", "/api/v2/routing/queues/{queueId}/members")
+# ?delete=true: removing again what is gone changes nothing, so a replay is harmless
+_REMOVE_QUEUE_MEMBERS = _Call("POST", "/api/v2/routing/queues/{queueId}/members")
 _DELETE_TOKENS = _Call("DELETE", "/api/v2/tokens/{userId}")
 _DETAILS_QUERY = _Call("POST", "/api/v2/analytics/conversations/details/query")
 # A replayed submission may leave a second job running: it only reads, ends and expires.
@@ -133,6 +135,7 @@ _HOME_DIVISION = _Call("GET", "/api/v2/authorization/divisions/home")
 _FOOTPRINT_EXPAND = ["skills", "languages", "groups"]
 _BULK_CHUNK = 50  # skills and languages per bulk PATCH (PYDOCS "Max 50"; TF chunks by 50)
 _GRANT_CHUNK = 50  # grants per bulkadd: no documented bound, a conservative one
+_MEMBER_CHUNK = 100  # "Bulk add or delete up to 100 queue members" (genesys-api.md 3; TF: 100)
 
 
 def _check_ids(*ids: str) -> None:
@@ -483,6 +486,45 @@ class SdkGateway:
             )
         except NotFound:
             return  # already gone
+
+    def remove_queue_members(
+        self, queue_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, GenesysError]:
+        _check_ids(queue_id, *user_ids)
+        deadline = self._deadline(deadline)
+        refused: dict[str, GenesysError] = {}
+        unique = list(dict.fromkeys(user_ids))
+        for i in range(0, len(unique), _MEMBER_CHUNK):
+            chunk = unique[i : i + _MEMBER_CHUNK]
+            post = functools.partial(
+                self._sdk.routing.post_routing_queue_members,
+                queue_id,
+                [{"id": user_id} for user_id in chunk],
+                delete=True,
+            )
+            try:
+                self._request(_REMOVE_QUEUE_MEMBERS, post, deadline)
+            except NotFound:
+                return refused  # the queue is gone, and every membership in it
+            except BadRequest as error:
+                if len(chunk) == 1:
+                    refused[chunk[0]] = error
+                    continue
+                # One member Genesys will not remove this way (a group's, UNCONFIRMED) refuses
+                # the whole request: each one alone tells which.
+                refused.update(self._remove_each(queue_id, chunk, deadline))
+        return refused
+
+    def _remove_each(
+        self, queue_id: str, user_ids: Sequence[str], deadline: float
+    ) -> dict[str, GenesysError]:
+        refused: dict[str, GenesysError] = {}
+        for user_id in user_ids:
+            try:
+                self.remove_queue_member(queue_id, user_id, deadline=deadline)
+            except BadRequest as error:
+                refused[user_id] = error
+        return refused
 
     def add_queue_member(
         self, queue_id: str, user_id: str, *, joined: bool, deadline: float | None = None
