@@ -182,7 +182,8 @@ class Gateway(Protocol):
     def user_footprint(self, user_id: str, *, deadline: float | None = None) -> Footprint:
         """The user's division, role grants, routing skills and languages and groups.
 
-        One ``GET /users/{id}?expand=skills,languages,groups`` and one
+        One ``GET /users/{id}?expand=skills,languages,groups,conversationSummary`` (the summary
+        is ``Footprint.conversations``: the same read answers the active-conversation check) and one
         ``GET /authorization/subjects/{id}?includeDuplicates=true`` (grants split by subject, as
         TF does); a skills or languages expand Genesys left out is read from
         ``/users/{id}/routingskills`` or ``/routinglanguages``. Raises ``NotFound`` for a

@@ -132,7 +132,8 @@ _SKILLS_BULK = _Call("PATCH", "/api/v2/users/{userId}/routingskills/bulk")
 _LANGUAGES_BULK = _Call("PATCH", "/api/v2/users/{userId}/routinglanguages/bulk")
 _MOVE_OBJECTS = _Call("POST", "/api/v2/authorization/divisions/{divisionId}/objects/{objectType}")
 _HOME_DIVISION = _Call("GET", "/api/v2/authorization/divisions/home")
-_FOOTPRINT_EXPAND = ["skills", "languages", "groups"]
+# conversationSummary too: the snapshot's read also answers "any active conversation?" (2.1)
+_FOOTPRINT_EXPAND = ["skills", "languages", "groups", "conversationSummary"]
 _BULK_CHUNK = 50  # skills and languages per bulk PATCH (PYDOCS "Max 50"; TF chunks by 50)
 _GRANT_CHUNK = 50  # grants per bulkadd: no documented bound, a conservative one
 _MEMBER_CHUNK = 100  # "Bulk add or delete up to 100 queue members" (genesys-api.md 3; TF: 100)
@@ -624,6 +625,7 @@ class SdkGateway:
                 page_size=100,
             )
         groups = mapping.expanded(model, "groups")
+        counts = mapping.conversation_counts(model)
         every = self.role_grants(user.id, deadline=deadline)
         return Footprint(
             user=user,
@@ -633,6 +635,9 @@ class SdkGateway:
             skills=mapping.proficiencies(skills),
             languages=mapping.proficiencies(languages),
             group_ids=None if groups is None else mapping.user_ids(groups),
+            conversations=None
+            if counts is None
+            else ConversationStatus(user.id, active=counts[0], acw=counts[1], user=user),
         )
 
     def role_grants(self, user_id: str, *, deadline: float | None = None) -> tuple[RoleGrant, ...]:
