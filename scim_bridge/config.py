@@ -149,6 +149,8 @@ class Settings:
     history_since: HistorySince = DEFAULT_HISTORY_SINCE
     history_job_poll_s: float = 10.0
     history_job_resubmits: int = 3
+    # How long the worker gathers the users reaching verify_before into one async job (issue 11).
+    history_batch_window_s: float = 15.0
     sync_budget_s: float = 10.0
     ack_mode: str = "success"  # or "strict" (SCIM_ACK)
     rate_limit_per_minute: int = 300
@@ -210,7 +212,7 @@ class Settings:
         rehire = (get("REHIRE") or "restore").lower()
         if rehire not in ("restore", "refuse"):
             raise ConfigError(f"REHIRE: expected restore or refuse, got {rehire!r}")
-        since, poll, resubmits = _history_settings(get)
+        since, poll, resubmits, gather = _history_settings(get)
         window = parse_duration(
             get("GENESYS_RATE_LIMIT_WINDOW") or "60s", name="GENESYS_RATE_LIMIT_WINDOW"
         )
@@ -246,6 +248,7 @@ class Settings:
             history_since=since,
             history_job_poll_s=poll,
             history_job_resubmits=resubmits,
+            history_batch_window_s=gather,
             sync_budget_s=parse_duration(
                 get("SCIM_SYNC_BUDGET_S") or "10", name="SCIM_SYNC_BUDGET_S"
             ),
@@ -299,9 +302,9 @@ class Settings:
 
 def _history_settings(
     get: Callable[[str], str | None],
-) -> tuple[HistorySince, float, int]:
+) -> tuple[HistorySince, float, int, float]:
     """``HISTORY_SINCE`` (or the older ``HISTORY_LOOKBACK_DAYS``, a number of days),
-    ``HISTORY_JOB_POLL`` and ``HISTORY_JOB_RESUBMITS``."""
+    ``HISTORY_JOB_POLL``, ``HISTORY_JOB_RESUBMITS`` and ``HISTORY_BATCH_WINDOW``."""
     since_text = get("HISTORY_SINCE")
     lookback = get("HISTORY_LOOKBACK_DAYS")  # the older setting: a number of days
     if since_text is None and lookback is not None:
@@ -320,4 +323,7 @@ def _history_settings(
     resubmits = get("HISTORY_JOB_RESUBMITS") or "3"
     if not resubmits.isdigit():
         raise ConfigError(f"HISTORY_JOB_RESUBMITS: expected 0 or more, got {resubmits!r}")
-    return since, poll, int(resubmits)
+    gather = parse_duration(get("HISTORY_BATCH_WINDOW") or "15s", name="HISTORY_BATCH_WINDOW")
+    if gather < 0:
+        raise ConfigError("HISTORY_BATCH_WINDOW: expected 0 or a positive duration")
+    return since, poll, int(resubmits), gather

@@ -145,6 +145,16 @@ class Gateway(Protocol):
     ) -> tuple[QueueMembership, ...]:
         """Every queue membership, joined and unjoined, all pages (GET /users/{id}/queues)."""
 
+    def queue_memberships(
+        self, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, tuple[QueueMembership, ...]]:
+        """``user_queues`` for many users, by whichever reading costs fewer calls: each user's two
+        listings, or (from 10 users) the org's queues (``GET /routing/queues``, with
+        ``memberCount``) and the members of each queue that has any
+        (``GET /routing/queues/{q}/members``, 100 a page, each with ``joined``; genesys-api.md 3).
+        A queue member not in its queue's listing is not a member: every user asked for has an
+        entry, possibly empty."""
+
     def remove_queue_member(
         self, queue_id: str, user_id: str, *, deadline: float | None = None
     ) -> None:

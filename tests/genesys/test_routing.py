@@ -126,3 +126,39 @@ def test_remove_queue_members_of_a_queue_that_is_gone_is_success(
     gone = str(uuid.UUID(int=7, version=4))
     assert gateway.remove_queue_members(gone, [user.id]) == {}
     assert served(sandbox.stats(), BULK, 404) == 1
+
+
+# --- memberships of many users (genesys-api.md 3) ---------------------------------------------------
+
+USER_QUEUES = "GET /api/v2/users/<user_id>/queues"
+LIST_QUEUES = "GET /api/v2/routing/queues"
+QUEUE_MEMBERS = "GET /api/v2/routing/queues/<queue_id>/members"
+
+
+def test_queue_memberships_of_many_users_read_through_the_queues(
+    gateway: SdkGateway, sandbox
+) -> None:
+    ids = [u.id for u in gateway.list_users(state="active", page_size=100).items][:30]
+    # One of them unjoined somewhere, one with no queue at all: both must come out as they are.
+    expected = {uid: {q["id"]: q["joined"] for q in sandbox.user(uid)["queues"]} for uid in ids}
+    assert any(False in by.values() for by in expected.values())
+    assert any(not by for by in expected.values())
+    before = sandbox.stats()
+    found = gateway.queue_memberships(ids)
+    stats = sandbox.stats()
+    assert {uid: {m.queue_id: m.joined for m in ms} for uid, ms in found.items()} == expected
+    assert served(stats, USER_QUEUES) == served(before, USER_QUEUES)  # none per user
+    assert served(stats, LIST_QUEUES) - served(before, LIST_QUEUES) == 1
+    queues = {m.queue_id for ms in found.values() for m in ms}
+    members = served(stats, QUEUE_MEMBERS) - served(before, QUEUE_MEMBERS)
+    assert len(queues) <= members < 2 * len(ids) - 1
+
+
+def test_queue_memberships_of_a_few_users_read_each_one(gateway: SdkGateway, sandbox) -> None:
+    ids = [u.id for u in active_users(gateway, 3)]
+    before = sandbox.stats()
+    found = gateway.queue_memberships(ids)
+    stats = sandbox.stats()
+    assert served(stats, USER_QUEUES) - served(before, USER_QUEUES) == 2 * len(ids)
+    assert served(stats, LIST_QUEUES) == served(before, LIST_QUEUES)
+    assert found == {uid: gateway.user_queues(uid) for uid in ids}
