@@ -26,6 +26,7 @@ from typing import cast
 import sqlalchemy as sa
 
 from scim_bridge.deprovision import jobs
+from scim_bridge.deprovision import model as m
 from scim_bridge.deprovision.api import Requester
 from scim_bridge.deprovision.jobs import Claim
 from scim_bridge.deprovision.runner import (
@@ -38,6 +39,7 @@ from scim_bridge.deprovision.service import JobService, owner_id
 from scim_bridge.genesys.errors import GenesysError
 from scim_bridge.genesys.history import MAX_USERS_PER_QUERY
 from scim_bridge.genesys.types import CallRecord, Footprint, GenesysUser
+from scim_bridge.store import schema
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +191,9 @@ class Worker:
 
     def _gather(self, needing: list[RunResult]) -> list[RunResult]:
         """What goes on now: ``needing`` less the fresh verify_before checks held back, plus the
-        held ones when it is time. Held back while fewer than 100 users wait and the first of
-        them has waited less than ``gather_s``; then all of them go into one async job."""
+        held ones when it is time. Held back while fewer than 100 users wait, the first of them
+        has waited less than ``gather_s`` and another delete is on its way to the check; then
+        all of them go into one async job."""
         fresh = [r for r in needing if self._gatherable(r)]
         if not fresh and not self._gathering:
             return needing
@@ -198,7 +201,8 @@ class Worker:
         for r in fresh:
             since = self._gathering.get(r.job.id, (r, now))[1]
             self._gathering[r.job.id] = (r, since)
-        if len(self._gathering) < MAX_USERS_PER_QUERY and now < self._flush_at():
+        full = len(self._gathering) >= MAX_USERS_PER_QUERY
+        if not full and now < self._flush_at() and self._more_coming():
             held = set(self._gathering)
             return [r for r in needing if r.job.id not in held]
         flushed = [r for r, _ in self._gathering.values()]
@@ -213,6 +217,23 @@ class Worker:
             and r.job.step == "verify_before"
             and r.job.history.pending is None
         )
+
+    def _more_coming(self) -> bool:
+        """An open delete is at a step before verify_before (in any state but finished or held)."""
+        sequence = m.SEQUENCES["delete"]
+        upstream = sequence[: sequence.index("verify_before")]
+        table = schema.jobs
+        with self.engine.connect() as conn:
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(table)
+                .where(
+                    table.c.action == "delete",
+                    table.c.state.in_(jobs.CLAIMABLE),
+                    table.c.step.in_(upstream),
+                )
+            ).scalar_one()
+        return int(count) > 0
 
     def _flush_at(self) -> float:
         return min(since for _, since in self._gathering.values()) + self.gather_s
