@@ -18,7 +18,6 @@ KNOWN_OVER = {
     "scim_bridge/scim/cli_tokens.py run",
     "scim_bridge/audit/chain.py verify_rows",
     "scim_bridge/config.py from_env",
-    "scim_bridge/console/views.py blueprint",
     "scim_bridge/app.py create_app",
     "bench/console.py seed",
     "bench/console.py main",

@@ -158,7 +158,7 @@ def test_every_page_renders(console: Console) -> None:
         "/jobs",
         "/jobs?state=held&action=delete&idp=okta-test&since=2000-01-01&until=2999-01-01",
         f"/jobs?user={job.user_id}",
-        "/jobs?page=3",
+        "/jobs?older=1700000000.5_abc123",
     ):
         r = client.get(UI + path)
         assert r.status_code == 200, path
