@@ -19,8 +19,6 @@ KNOWN_OVER = {
     "scim_bridge/audit/chain.py verify_rows",
     "scim_bridge/config.py from_env",
     "scim_bridge/app.py create_app",
-    "bench/console.py seed",
-    "bench/console.py main",
 }
 
 
