@@ -87,6 +87,14 @@ def test_walking_down_and_back_up_shows_every_job_once(engine: sa.Engine, where:
     assert up[-1].rows[0].id == expected[0]
 
 
+def test_the_idp_choices_are_every_name_once(engine: sa.Engine) -> None:
+    assert queries.idps(engine) == []
+    _seed(engine, 30)
+    with write_transaction(engine) as conn:
+        conn.execute(schema.jobs.update().where(schema.jobs.c.user_id == "user-1").values(idp=None))
+    assert queries.idps(engine) == ["entra-test", "okta-test"]
+
+
 def test_a_key_survives_the_url_exactly_and_junk_is_refused() -> None:
     key = JobKey(T0 + 0.1 + 1e-9, "ab" * 16)
     assert JobKey.parse(str(key)) == key
