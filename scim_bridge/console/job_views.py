@@ -75,6 +75,7 @@ def _shown(job: Job, *, error: str | None = None, status: int = 200) -> tuple[st
         events=queries.job_events(engine, job.id),
         actions=[(a, *ACTIONS[a]) for a in applicable(job)],
         error=error,
+        done=ACTIONS.get(request.args.get("done", ""), ("",))[0].lower(),  # never echoed as sent
     )
     return body, status
 

@@ -3,6 +3,8 @@ signed-in operator's name and a reason on the audit trail (console/transfer.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response as BaseResponse
 
@@ -27,9 +29,13 @@ def tokens(*, error: str | None = None, status: int = 200) -> tuple[str, int]:
         owned=store.owned(),
         error=error,
         form=request.form if error else {},
-        moved=request.args.get("moved"),
+        moved=_recorded(request.args.get("event", "")),
     )
     return body, status
+
+
+def _recorded(seq: str) -> dict[str, Any] | None:
+    return transfer.recorded(web.console().parts.engine, int(seq)) if seq.isdigit() else None
 
 
 def transfer_owned() -> BaseResponse | tuple[str, int]:
@@ -59,4 +65,4 @@ def transfer_owned() -> BaseResponse | tuple[str, int]:
         )
     except TokenError as e:
         return tokens(error=f"Transfer: {e}", status=409)
-    return redirect(url_for("console.tokens", moved=f"{moved} from {source} to {target}"), code=303)
+    return redirect(url_for("console.tokens", event=moved.seq), code=303)

@@ -193,7 +193,7 @@ def _transfer(ctx: _Context) -> int:
         operator=args.operator,
         reason=args.reason,
         via="cli",
-    )
+    ).count
     sys.stderr.write(f"{moved} resource(s) moved from {args.source!r} to {args.target!r}.\n")
     return 0
 

@@ -178,6 +178,10 @@ def test_every_page_renders(console: Console) -> None:
     assert "Verified:" in verified.get_data(as_text=True)
     assert client.get(f"{UI}/audit?tag=nope").status_code == 400
     assert client.get(f"{UI}/jobs/nope").status_code == 404
+    # what a link says was done is never echoed: only an action's own name is shown
+    spoofed = client.get(f"{UI}/jobs/{job_id}?done=Deleted+by+security").get_data(as_text=True)
+    assert "Deleted by security" not in spoofed
+    assert "Done: approve." in client.get(f"{UI}/jobs/{job_id}?done=approve").get_data(as_text=True)
 
 
 def test_the_shared_admin_token_still_drives_the_json_api(console: Console) -> None:

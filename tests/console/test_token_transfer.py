@@ -55,9 +55,10 @@ def test_an_operator_moves_what_a_token_owns_in_the_console(console: Console) ->
     assert _transfers(console) == []
     done = client.post(url, data={**move, "reason": "CHG-9 Okta to Entra", "confirmed": "yes"})
     assert done.status_code == 303
-    assert "Moved 1 from okta-test to entra-test" in client.get(done.headers["Location"]).get_data(
-        as_text=True
-    )
+    shown = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "Moved 1 from okta-test to entra-test (audit event" in shown
+    assert "operator:alice: CHG-9 Okta to Entra)" in shown
+    assert 'id="moved"' not in client.get(f"{UI}/tokens?event=1").get_data(as_text=True)
     assert bridge.entra.get(f"/Users/{uid}").status_code == 200
     assert bridge.get(f"/Users/{uid}").status_code == 404
     assert _transfers(console) == [
