@@ -354,7 +354,12 @@ def _lifecycle(
 
         # A second user, deleted while slow answers keep its job running at SIGTERM.
         listing = requests.get(f"{base}/scim/v2/Users?count=50", headers=auth, timeout=30).json()
-        victim = next(u["id"] for u in listing["Resources"] if u["active"])
+        victim = next(
+            u["id"]
+            for u in listing["Resources"]
+            if u["active"]  # and no group's queue membership (its drain retries for minutes)
+            and all(q["memberBy"] == "user" for q in sandbox.user(u["id"])["queues"])
+        )
         sandbox.faults(latency_ms=400)
         r = requests.delete(f"{base}/scim/v2/Users/{victim}", headers=auth, timeout=30)
         assert r.status_code == 204, r.text

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from scim_bridge.directory.errors import AlreadyExists
 from scim_bridge.store.engine import write_transaction
 from scim_bridge.store.schema import directory_resources as table
+from scim_bridge.store.schema import tombstones
 from scim_bridge.timestamps import iso
 
 
@@ -182,6 +183,18 @@ class Records:
                 .order_by(table.c.genesys_id)
             ).scalars()
             return [str(r) for r in rows]
+
+    def tombstoned(self, genesys_ids: Iterable[str]) -> set[str]:
+        """Which of these users the bridge deleted (it wrote their tombstone): Genesys's search
+        may still show them as they were for a while (eventually consistent, 2.4)."""
+        wanted = list(dict.fromkeys(genesys_ids))
+        if not wanted:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tombstones.c.user_id).where(tombstones.c.user_id.in_(wanted))
+            ).scalars()
+            return {str(r) for r in rows}
 
     def release_user_name(self, resource_type: str, genesys_id: str) -> None:
         """Forget the userName of a record whose Genesys user is gone (deleted)."""

@@ -104,6 +104,22 @@ class Directory:
         local = self.records.get_many("User", [u.id for u in users])
         return [UserView(u, local.get(u.id)) for u in users if u.state != "deleted"]
 
+    def _unlagged(self, users: Sequence[GenesysUser]) -> list[GenesysUser]:
+        """Search results with the users the bridge deleted read again by id (a consistent read):
+        Genesys's search lags a change (2.4), so a stale copy would show a deleted user as
+        existing. Only tombstoned users cost the extra read (one bulk read for all of them)."""
+        stale = self.records.tombstoned(u.id for u in users if u.state != "deleted")
+        if not stale:
+            return list(users)
+        with translated("Users"):
+            fresh = self.gateway.get_users(sorted(stale), deadline=self._deadline())
+        kept = []
+        for user in users:
+            current = fresh.get(user.id) if user.id in stale else user
+            if current is not None and current.state != "deleted":
+                kept.append(current)
+        return kept
+
     def list_users(
         self,
         query: UserQuery,
@@ -140,7 +156,8 @@ class Directory:
                 )
 
         total, users = _window(fetch, start_index, count)
-        return total, self._views(users)
+        current = self._unlagged(users)
+        return total - (len(users) - len(current)), self._views(current)
 
     def _users_by_login(self, user_names: Sequence[str]) -> dict[str, GenesysUser]:
         """Users whose Genesys login is one of these (a userName the bridge never recorded is
@@ -155,7 +172,7 @@ class Directory:
                     page_size=25,
                     deadline=self._deadline(),
                 )
-            found.update((u.id, u) for u in page.items)
+            found.update((u.id, u) for u in self._unlagged(page.items))
         return found
 
     def scan_users(
@@ -186,7 +203,7 @@ class Directory:
                     deadline=self._deadline(),
                 )
             total = page.total
-            kept.extend(v for v in self._views(list(page.items)) if keep(v))
+            kept.extend(v for v in self._views(self._unlagged(page.items)) if keep(v))
             if number * MAX_PAGE_SIZE >= page.total or not page.items:
                 break
             number += 1

@@ -31,6 +31,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-id", default="sandbox-client")
     parser.add_argument("--client-secret", default="sandbox-secret")
     parser.add_argument("--quiet", action="store_true", help="no access log line per request")
+    parser.add_argument(
+        "--no-group-queues",
+        dest="group_queue_members",
+        action="store_false",
+        help="seed no memberBy=group queue memberships (seeded by default)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         async_job_delay_s=args.async_job_delay,
         client_id=args.client_id,
         client_secret=args.client_secret,
+        group_queue_members=args.group_queue_members,
     )
     server = ServerThread(create_app(config), args.host, args.port, access_log=not args.quiet)
     print(f"Genesys Cloud sandbox on {server.url}  (GENESYS_API_HOST={server.url})", flush=True)

@@ -185,10 +185,10 @@ class SandboxConfig:
     history_days: int = 1095
     async_job_delay_s: float = 3.0
     data_availability_lag_s: float = 3600.0
-    # Seed memberBy=group queue memberships (the largest group routed to one queue). Off until
-    # the bridge's drain copes with a membership it cannot remove (issue 10); a test routes a
-    # group with POST /sandbox/queues/{id}/groups meanwhile.
-    group_queue_members: bool = False
+    # Seed memberBy=group queue memberships (the largest group routed to one queue), which
+    # ``DELETE .../members/{userId}`` refuses (the stricter reading, genesys-api.md 3): the
+    # bridge's drain records them and never lets them hold a deactivation (issue 10).
+    group_queue_members: bool = True
 
     def default_faults(self) -> Faults:
         return Faults(

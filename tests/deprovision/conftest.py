@@ -91,8 +91,21 @@ def deprov(sandbox: Sandbox, engine: sa.Engine) -> Engine:
 
 
 def users(sandbox: Sandbox, gateway: SdkGateway) -> list[str]:
+    """Active users whose queues the bridge can drain: the seeded org also holds queue
+    memberships a group gives (``memberBy=group``), which Genesys will not remove one user at a
+    time; tests of that case pick those users themselves (``group_members``)."""
     page = gateway.list_users(page_size=100, state="active")
-    return [u.id for u in page.items]
+    return [u.id for u in page.items if not _grouped(sandbox.user(u.id))]
+
+
+def group_members(sandbox: Sandbox, gateway: SdkGateway) -> list[str]:
+    """Active users in a queue through a group (the seeded org routes its largest group)."""
+    page = gateway.list_users(page_size=100, state="active")
+    return [u.id for u in page.items if _grouped(sandbox.user(u.id))]
+
+
+def _grouped(record: dict[str, Any]) -> bool:
+    return any(q.get("memberBy") == "group" for q in record["queues"])
 
 
 def with_queues(sandbox: Sandbox, gateway: SdkGateway, *, minimum: int = 1) -> list[str]:

@@ -11,7 +11,8 @@ from tests.genesys.helpers import active_users, served
 def _member_of_queues(gateway: SdkGateway, sandbox) -> tuple[str, list[dict]]:
     for user in active_users(gateway, 10):
         queues = sandbox.user(user.id)["queues"]
-        if len(queues) >= 2:
+        # A group's membership (memberBy=group, seeded) cannot be removed one user at a time.
+        if len(queues) >= 2 and all(q["memberBy"] == "user" for q in queues):
             return user.id, queues
     raise AssertionError("no seeded user is a member of two queues")
 
@@ -71,7 +72,8 @@ def _queue_with_members(sandbox, gateway: SdkGateway, least: int) -> tuple[str, 
     by_queue: dict[str, list[str]] = {}
     for user in gateway.list_users(state="active", page_size=100).items:
         for queue in sandbox.user(user.id)["queues"]:
-            by_queue.setdefault(queue["id"], []).append(user.id)
+            if queue["memberBy"] == "user":  # a group's membership is not removed one by one
+                by_queue.setdefault(queue["id"], []).append(user.id)
     queue_id, members = max(by_queue.items(), key=lambda item: len(item[1]))
     assert len(members) >= least, "no seeded queue has enough members"
     return queue_id, members

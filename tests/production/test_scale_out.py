@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -147,7 +148,13 @@ def test_two_replicas_and_two_workers_share_jobs_and_the_rate_budget(
         listing = requests.get(
             f"{bases[0]}/scim/v2/Users?count=100", headers=auth, timeout=60
         ).json()
-        targets = [u["id"] for u in listing["Resources"] if u["active"]][:DELETES]
+        # Not the users a group puts in a queue (memberBy=group): their drain is retried for
+        # minutes (docs/deprovisioning.md), which is not what this test measures.
+        targets = [
+            u["id"]
+            for u in listing["Resources"]
+            if u["active"] and not _grouped(sandbox.user(u["id"]))
+        ][:DELETES]
         assert len(targets) == DELETES
 
         started_at = time.monotonic()
@@ -270,3 +277,7 @@ def test_a_deactivation_is_queued_not_refused_while_the_budget_is_spent(
         assert jobs.listing(bridge.engine, user_id=ids[2]) == []
     finally:
         close_bridge(bridge)
+
+
+def _grouped(record: dict[str, Any]) -> bool:
+    return any(q["memberBy"] == "group" for q in record["queues"])

@@ -6,9 +6,10 @@ the bridge, asserted in the sandbox and in the audit trail."""
 from __future__ import annotations
 
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
-from tests.fixtures.bridge import Bridge, Client
+from tests.fixtures.bridge import Bridge, Client, close_bridge, make_bridge
 from tests.scim.replay import load, unique_email
 
 
@@ -27,7 +28,13 @@ def _filter(client: Client, expression: str) -> dict[str, Any]:
     return body
 
 
+# Genesys's search is eventually consistent (genesys-api.md 2.4: TF polls it for 3 minutes): the
+# lifecycles run with the sandbox's search a second and a half behind every change.
+SEARCH_LAG_S = 1.5
+
+
 def test_okta_lifecycle(bridge: Bridge, sandbox: Any) -> None:
+    sandbox.control.faults(search_lag_s=SEARCH_LAG_S)
     login = unique_email("okta")
     # (a) import / match check with no match: 200 and an empty ListResponse (O-20)
     empty = _filter(bridge, f'userName eq "{login}"')
@@ -102,6 +109,7 @@ def test_okta_lifecycle(bridge: Bridge, sandbox: Any) -> None:
 
 
 def test_entra_lifecycle(bridge: Bridge, sandbox: Any) -> None:
+    sandbox.control.faults(search_lag_s=SEARCH_LAG_S)
     entra = bridge.entra
     login = unique_email("entra")
     # Test Connection: a random GUID userName -> 200 + empty ListResponse (E-TUT, E-Q)
@@ -160,3 +168,34 @@ def test_entra_lifecycle(bridge: Bridge, sandbox: Any) -> None:
     assert "scim:user:rehired" in bridge.tags()
     events = [e for e in bridge.audit_events() if e["tag"].startswith("scim:user")]
     assert {e["actor"] for e in events} == {"entra-test"}
+
+
+def test_a_user_the_bridge_deleted_is_gone_from_search_while_search_lags(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Search still holds the user as it was before the delete (a long lag here, so that the
+    test never races it); SCIM must not show a user the bridge deleted as existing (issue 10)."""
+    fast = make_bridge(sandbox, tmp_path, history_job_poll_s=0.05)
+    try:
+        sandbox.control.faults(search_lag_s=600)
+        users = fast.get("/Users?count=100").get_json()["Resources"]
+        target = next(
+            u
+            for u in users
+            if u.get("title")
+            # a group's queue membership holds the job at its drain for minutes (retried)
+            and not any(q["memberBy"] == "group" for q in sandbox.control.user(u["id"])["queues"])
+        )
+        login, title = target["userName"], target["title"]
+        titled = len(_filter(fast, f'title eq "{title}"')["Resources"])
+        assert fast.delete(f"/Users/{target['id']}").status_code == 204
+        _finish_jobs(fast)
+        assert sandbox.control.user(target["id"])["state"] == "deleted"
+
+        assert fast.get(f"/Users/{target['id']}").status_code == 404
+        assert _filter(fast, f'userName eq "{login}"')["totalResults"] == 0
+        after = _filter(fast, f'title eq "{title}"')
+        assert target["id"] not in [u["id"] for u in after["Resources"]]
+        assert after["totalResults"] == titled - 1
+    finally:
+        close_bridge(fast)
