@@ -72,6 +72,16 @@ def create_app(
     if deprovisioner is not None:
         _start_worker_on_first_request(app, deprovisioner)
     metrics.read_jobs_with(lambda: _jobs_snapshot(components.engine))
+    _register_parts(app, components, metrics)
+    _routing_errors(app)
+    return app
+
+
+def _register_parts(app: Flask, components: Components, metrics: Metrics) -> None:
+    """Health, the admin API, the console and SCIM, on the collaborators ``bootstrap`` built."""
+    settings = components.settings
+    deprovisioner = components.deprovisioner
+    wake = deprovisioner.wake if deprovisioner else None
     checks = _readiness_checks(components)
     app.register_blueprint(health.blueprint(checks=checks, metrics=metrics))
     admin_throttle = FailureThrottle()  # one for every guarded admin blueprint
@@ -81,7 +91,7 @@ def create_app(
         engine=components.engine,
         audit=components.audit,
         settings=settings,
-        wake=deprovisioner.wake if deprovisioner else None,
+        wake=wake,
         throttle=admin_throttle,
     )
     console.init_app(
@@ -91,7 +101,7 @@ def create_app(
             audit=components.audit,
             settings=settings,
             genesys_ready=checks["genesys"],
-            wake=deprovisioner.wake if deprovisioner else None,
+            wake=wake,
         ),
     )
     scim.init_app(
@@ -109,8 +119,6 @@ def create_app(
             public_url=settings.public_url,
         ),
     )
-    _routing_errors(app)
-    return app
 
 
 def _routing_errors(app: Flask) -> None:
@@ -231,7 +239,9 @@ def _genesys_check(components: Components) -> health.Check:
 
             def check() -> None:
                 try:
-                    gateway.ensure_token(deadline=time.monotonic() + READINESS_GENESYS_S)
+                    # Longer than the probe waits: the probe's answer is then always its own
+                    # timeout, and a slow token still arrives for the next request.
+                    gateway.ensure_token(deadline=time.monotonic() + 2 * READINESS_GENESYS_S)
                     future.set_result(None)
                 except BaseException as e:  # handed to the probe that waits for it
                     future.set_exception(e)

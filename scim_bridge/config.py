@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///scim-bridge.db"
 
@@ -192,94 +193,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            return value if value not in (None, "") else None
-
-        host = get("GENESYS_API_HOST")
-        region = get("GENESYS_REGION")
-        if host is None and region is not None:
-            host = region_api_host(region)
-        breaker = get("DELETE_BREAKER")
-        inactive_after = get("DELETE_INACTIVE_AFTER")
-        ack = (get("SCIM_ACK") or "success").lower()
-        if ack not in ("success", "strict"):
-            raise ConfigError(f"SCIM_ACK: expected success or strict, got {ack!r}")
-        rehire = (get("REHIRE") or "restore").lower()
-        if rehire not in ("restore", "refuse"):
-            raise ConfigError(f"REHIRE: expected restore or refuse, got {rehire!r}")
-        since, poll, resubmits = _history_settings(get)
-        window = parse_duration(
-            get("GENESYS_RATE_LIMIT_WINDOW") or "60s", name="GENESYS_RATE_LIMIT_WINDOW"
-        )
-        if window <= 0:
-            raise ConfigError("GENESYS_RATE_LIMIT_WINDOW: expected a positive duration")
-        if poll <= 0:
-            raise ConfigError("HISTORY_JOB_POLL: expected a positive duration")
-        hmac_key = get("AUDIT_HMAC_KEY")
-        public_url = get("SCIM_BRIDGE_PUBLIC_URL")
-        if public_url is not None:
-            public_url = public_url.strip().rstrip("/")
-            if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", public_url):
-                raise ConfigError(
-                    "SCIM_BRIDGE_PUBLIC_URL: expected an absolute http(s) URL such as "
-                    f"https://scim.example.com, got {public_url!r}"
-                )
+        env = _Env(os.environ if environ is None else environ)
         return cls(
-            genesys_api_host=host.rstrip("/") if host else None,
-            genesys_client_id=get("GENESYS_CLIENT_ID"),
-            genesys_client_secret=get("GENESYS_CLIENT_SECRET"),
-            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            admin_token=get("SCIM_BRIDGE_ADMIN_TOKEN"),
-            protected_users=tuple(
-                p.strip() for p in (get("PROTECTED_USERS") or "").split(",") if p.strip()
-            ),
-            dry_run=parse_bool(get("DRY_RUN") or "false", name="DRY_RUN"),
-            delete_breaker=DeleteBreaker.parse(breaker) if breaker else None,
-            delete_inactive_after_s=(
-                parse_duration(inactive_after, name="DELETE_INACTIVE_AFTER")
-                if inactive_after
-                else None
-            ),
-            history_since=since,
-            history_job_poll_s=poll,
-            history_job_resubmits=resubmits,
-            sync_budget_s=parse_duration(
-                get("SCIM_SYNC_BUDGET_S") or "10", name="SCIM_SYNC_BUDGET_S"
-            ),
-            ack_mode=ack,
-            rate_limit_per_minute=int(get("GENESYS_RATE_LIMIT_PER_MINUTE") or 300),
-            rate_limit_window_s=window,
-            genesys_connect_timeout_s=parse_duration(
-                get("GENESYS_CONNECT_TIMEOUT") or "5", name="GENESYS_CONNECT_TIMEOUT"
-            ),
-            genesys_read_timeout_s=parse_duration(
-                get("GENESYS_READ_TIMEOUT") or "30", name="GENESYS_READ_TIMEOUT"
-            ),
-            worker_in_process=parse_bool(
-                get("SCIM_BRIDGE_IN_PROCESS_WORKER") or "true", name="SCIM_BRIDGE_IN_PROCESS_WORKER"
-            ),
-            log_level=(get("LOG_LEVEL") or "INFO").upper(),
-            rehire=rehire,
-            rehire_restore_footprint=parse_bool(
-                get("REHIRE_RESTORE_FOOTPRINT") or "false", name="REHIRE_RESTORE_FOOTPRINT"
-            ),
-            audit_hmac_key=hmac_key.encode("utf-8") if hmac_key else None,
-            audit_head_log_interval_s=parse_duration(
-                get("AUDIT_HEAD_LOG_INTERVAL") or "5m", name="AUDIT_HEAD_LOG_INTERVAL"
-            ),
-            public_url=public_url,
-            deprovision_reserve=_fraction(
-                get("GENESYS_DEPROVISION_RESERVE") or "0.2", name="GENESYS_DEPROVISION_RESERVE"
-            ),
-            request_deadline_s=parse_duration(
-                get("SCIM_REQUEST_DEADLINE") or "30", name="SCIM_REQUEST_DEADLINE"
-            ),
-            max_genesys_calls=_positive_int(
-                get("SCIM_MAX_GENESYS_CALLS") or "30", name="SCIM_MAX_GENESYS_CALLS"
-            ),
+            **_genesys_settings(env),
+            **_deprovision_settings(env),
+            **_service_settings(env),
         )
 
     def require_genesys(self) -> None:
@@ -295,6 +213,108 @@ class Settings:
         ]
         if missing:
             raise ConfigError("missing configuration: " + ", ".join(missing))
+
+
+class _Env:
+    """The environment as settings read it: an empty value is no value."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def get(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        return value if value not in (None, "") else None
+
+    def duration(self, name: str, default: str) -> float:
+        return parse_duration(self.get(name) or default, name=name)
+
+    def flag(self, name: str, default: str) -> bool:
+        return parse_bool(self.get(name) or default, name=name)
+
+    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+        value = (self.get(name) or default).lower()
+        if value not in options:
+            raise ConfigError(f"{name}: expected {' or '.join(options)}, got {value!r}")
+        return value
+
+
+def _genesys_settings(env: _Env) -> dict[str, Any]:
+    """Where Genesys is, how to sign in, and the rate budget it sets."""
+    host = env.get("GENESYS_API_HOST")
+    region = env.get("GENESYS_REGION")
+    if host is None and region is not None:
+        host = region_api_host(region)
+    window = env.duration("GENESYS_RATE_LIMIT_WINDOW", "60s")
+    if window <= 0:
+        raise ConfigError("GENESYS_RATE_LIMIT_WINDOW: expected a positive duration")
+    return {
+        "genesys_api_host": host.rstrip("/") if host else None,
+        "genesys_client_id": env.get("GENESYS_CLIENT_ID"),
+        "genesys_client_secret": env.get("GENESYS_CLIENT_SECRET"),
+        "rate_limit_per_minute": int(env.get("GENESYS_RATE_LIMIT_PER_MINUTE") or 300),
+        "rate_limit_window_s": window,
+        "genesys_connect_timeout_s": env.duration("GENESYS_CONNECT_TIMEOUT", "5"),
+        "genesys_read_timeout_s": env.duration("GENESYS_READ_TIMEOUT", "30"),
+        "deprovision_reserve": _fraction(
+            env.get("GENESYS_DEPROVISION_RESERVE") or "0.2", name="GENESYS_DEPROVISION_RESERVE"
+        ),
+    }
+
+
+def _deprovision_settings(env: _Env) -> dict[str, Any]:
+    """Policies, the history proof and re-hire (docs/deprovisioning.md)."""
+    breaker = env.get("DELETE_BREAKER")
+    inactive_after = env.get("DELETE_INACTIVE_AFTER")
+    since, poll, resubmits = _history_settings(env.get)
+    if poll <= 0:
+        raise ConfigError("HISTORY_JOB_POLL: expected a positive duration")
+    return {
+        "protected_users": tuple(
+            p.strip() for p in (env.get("PROTECTED_USERS") or "").split(",") if p.strip()
+        ),
+        "dry_run": env.flag("DRY_RUN", "false"),
+        "delete_breaker": DeleteBreaker.parse(breaker) if breaker else None,
+        "delete_inactive_after_s": (
+            parse_duration(inactive_after, name="DELETE_INACTIVE_AFTER") if inactive_after else None
+        ),
+        "history_since": since,
+        "history_job_poll_s": poll,
+        "history_job_resubmits": resubmits,
+        "rehire": env.choice("REHIRE", "restore", ("restore", "refuse")),
+        "rehire_restore_footprint": env.flag("REHIRE_RESTORE_FOOTPRINT", "false"),
+    }
+
+
+def _service_settings(env: _Env) -> dict[str, Any]:
+    """The SCIM service, its storage, the audit trail and the process."""
+    hmac_key = env.get("AUDIT_HMAC_KEY")
+    return {
+        "database_url": env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        "admin_token": env.get("SCIM_BRIDGE_ADMIN_TOKEN"),
+        "sync_budget_s": env.duration("SCIM_SYNC_BUDGET_S", "10"),
+        "ack_mode": env.choice("SCIM_ACK", "success", ("success", "strict")),
+        "worker_in_process": env.flag("SCIM_BRIDGE_IN_PROCESS_WORKER", "true"),
+        "log_level": (env.get("LOG_LEVEL") or "INFO").upper(),
+        "audit_hmac_key": hmac_key.encode("utf-8") if hmac_key else None,
+        "audit_head_log_interval_s": env.duration("AUDIT_HEAD_LOG_INTERVAL", "5m"),
+        "public_url": _public_url(env.get("SCIM_BRIDGE_PUBLIC_URL")),
+        "request_deadline_s": env.duration("SCIM_REQUEST_DEADLINE", "30"),
+        "max_genesys_calls": _positive_int(
+            env.get("SCIM_MAX_GENESYS_CALLS") or "30", name="SCIM_MAX_GENESYS_CALLS"
+        ),
+    }
+
+
+def _public_url(text: str | None) -> str | None:
+    if text is None:
+        return None
+    url = text.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", url):
+        raise ConfigError(
+            "SCIM_BRIDGE_PUBLIC_URL: expected an absolute http(s) URL such as "
+            f"https://scim.example.com, got {url!r}"
+        )
+    return url
 
 
 def _history_settings(

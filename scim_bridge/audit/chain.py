@@ -124,6 +124,88 @@ class VerifyResult:
     keyed_from: int | None = None  # the first keyed event's seq (None: none is keyed)
 
 
+class _Broken(Exception):
+    """The walk stopped at ``seq`` for ``reason``; ``count`` events verified before it."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(reason)
+        self.seq = seq
+        self.reason = reason
+
+
+@dataclasses.dataclass
+class _Walk:
+    """The state of one pass over the chain; each check raises ``_Broken`` on the first break."""
+
+    key: bytes | None
+    expected: dict[int, set[str]]
+    prev: str = GENESIS_HASH
+    count: int = 0
+    keyed_from: int | None = None
+    last_keyed: bool = False
+
+    def row(self, row: Mapping[str, Any]) -> None:
+        seq = int(row["seq"])
+        if seq != self.count + 1:
+            what = "missing" if seq > self.count + 1 else "duplicate or out of order"
+            raise _Broken(self.count + 1, f"seq {self.count + 1} {what}")
+        if row["prev_hash"] != self.prev:
+            raise _Broken(seq, "prev_hash does not match the previous event's hash")
+        stored = str(row["hash"])
+        self._hash(seq, {name: row[name] for name in HASHED_KEYS}, stored)
+        if seq in self.expected and self.expected[seq] != {stored}:
+            raise _Broken(
+                seq, f"seq {seq} no longer has the expected hash (the trail was rewritten)"
+            )
+        self.prev = stored
+        self.count += 1
+
+    def _hash(self, seq: int, fields: Mapping[str, Any], stored: str) -> None:
+        if self.key is not None and hmac.compare_digest(event_hash(fields, self.key), stored):
+            self.keyed_from = seq if self.keyed_from is None else self.keyed_from
+            self.last_keyed = True
+        elif event_hash(fields) == stored:
+            if self.keyed_from is not None:
+                raise _Broken(
+                    seq,
+                    f"not keyed, after keyed events from seq {self.keyed_from} "
+                    "(recomputed without the key)",
+                )
+            self.last_keyed = False
+        else:
+            reason = "content does not match its hash (edited)"
+            if self.key is None:
+                reason += ", or it is keyed: set AUDIT_HMAC_KEY to verify a keyed chain"
+            raise _Broken(seq, reason)
+
+    def end(self, head: tuple[int, str] | None) -> None:
+        count = self.count
+        if self.expected and count < max(self.expected):
+            raise _Broken(
+                count + 1,
+                f"the trail ends at seq {count}, before the expected seq "
+                f"{max(self.expected)} (events cut)",
+            )
+        if self.key is not None and count and not self.last_keyed:
+            raise _Broken(
+                count,
+                "the last event is not keyed: the chain was recomputed without the key, or no "
+                "event has been written since AUDIT_HMAC_KEY was set",
+            )
+        if head is not None and (head[0] != count or head[1] != self.prev):
+            raise _Broken(*_head_mismatch(head[0], count))
+
+
+def _head_mismatch(head_seq: int, count: int) -> tuple[int, str]:
+    if head_seq > count:
+        broken, why = count + 1, "events removed from the end"
+    elif head_seq < count:
+        broken, why = head_seq + 1, "events beyond the recorded head"
+    else:
+        broken, why = count, "the last event or the head was replaced"
+    return broken, f"the head records seq {head_seq}, the trail ends at seq {count} ({why})"
+
+
 def verify_rows(
     rows: Iterable[Mapping[str, Any]],
     *,
@@ -142,81 +224,14 @@ def verify_rows(
     expected: dict[int, set[str]] = {}
     for want_seq, want_hash in expect:
         expected.setdefault(want_seq, set()).add(want_hash)
-    expected_seq = 1
-    prev = GENESIS_HASH
-    count = 0
-    keyed_from: int | None = None
-    last_keyed = False
-    for row in rows:
-        seq = int(row["seq"])
-        if seq != expected_seq:
-            what = "missing" if seq > expected_seq else "duplicate or out of order"
-            return VerifyResult(False, count, expected_seq, f"seq {expected_seq} {what}")
-        if row["prev_hash"] != prev:
-            return VerifyResult(
-                False, count, seq, "prev_hash does not match the previous event's hash"
-            )
-        fields = {name: row[name] for name in HASHED_KEYS}
-        stored = str(row["hash"])
-        if key is not None and hmac.compare_digest(event_hash(fields, key), stored):
-            keyed_from = seq if keyed_from is None else keyed_from
-            last_keyed = True
-        elif event_hash(fields) == stored:
-            if keyed_from is not None:
-                return VerifyResult(
-                    False,
-                    count,
-                    seq,
-                    f"not keyed, after keyed events from seq {keyed_from} "
-                    "(recomputed without the key)",
-                )
-            last_keyed = False
-        else:
-            reason = "content does not match its hash (edited)"
-            if key is None:
-                reason += ", or it is keyed: set AUDIT_HMAC_KEY to verify a keyed chain"
-            return VerifyResult(False, count, seq, reason)
-        if seq in expected and expected[seq] != {stored}:
-            return VerifyResult(
-                False,
-                count,
-                seq,
-                f"seq {seq} no longer has the expected hash (the trail was rewritten)",
-            )
-        prev = stored
-        expected_seq += 1
-        count += 1
-    if expected and count < max(expected):
-        return VerifyResult(
-            False,
-            count,
-            count + 1,
-            f"the trail ends at seq {count}, before the expected seq {max(expected)} (events cut)",
-        )
-    if key is not None and count and not last_keyed:
-        return VerifyResult(
-            False,
-            count,
-            count,
-            "the last event is not keyed: the chain was recomputed without the key, or no "
-            "event has been written since AUDIT_HMAC_KEY was set",
-        )
-    if head is not None:
-        head_seq, head_hash = head
-        if head_seq != count or head_hash != prev:
-            if head_seq > count:
-                broken, why = count + 1, "events removed from the end"
-            elif head_seq < count:
-                broken, why = head_seq + 1, "events beyond the recorded head"
-            else:
-                broken, why = count, "the last event or the head was replaced"
-            return VerifyResult(
-                False,
-                count,
-                broken,
-                f"the head records seq {head_seq}, the trail ends at seq {count} ({why})",
-            )
-    return VerifyResult(True, count, head_hash=prev, keyed_from=keyed_from)
+    walk = _Walk(key=key, expected=expected)
+    try:
+        for row in rows:
+            walk.row(row)
+        walk.end(head)
+    except _Broken as broken:
+        return VerifyResult(False, walk.count, broken.seq, broken.reason)
+    return VerifyResult(True, walk.count, head_hash=walk.prev, keyed_from=walk.keyed_from)
 
 
 HASHED_KEYS = (

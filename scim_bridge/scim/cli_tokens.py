@@ -12,7 +12,14 @@ The name is the audit actor of every request made with the token and the owner o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scim_bridge.audit import AuditLog
+    from scim_bridge.scim.tokens import TokenStore
 
 DEFAULT_OVERLAP = "24h"
 
@@ -54,111 +61,150 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scim_bridge.audit import Tag
     from scim_bridge.bootstrap import bootstrap
-    from scim_bridge.config import ConfigError, Settings, parse_duration
+    from scim_bridge.config import ConfigError, Settings
     from scim_bridge.scim.tokens import TokenError
 
-    out, err = sys.stdout, sys.stderr
     command = f"scim-bridge tokens {args.tokens_command}"
     try:
         settings = Settings.from_env()
-        expires = (
-            parse_duration(args.expires, name="--expires")
-            if getattr(args, "expires", None)
-            else None
-        )
-        overlap = (
-            parse_duration(args.overlap, name="--overlap")
-            if args.tokens_command == "rotate"
-            else 0.0
-        )
+        durations = _durations(args)
     except ConfigError as e:
-        err.write(f"{command}: {e}\n")
+        sys.stderr.write(f"{command}: {e}\n")
         return 2
     components = bootstrap(settings)
     try:
-        store, audit = components.tokens, components.audit
-        try:
-            if args.tokens_command == "create":
-                token = store.create(
-                    args.name, args.token, scopes=args.scope, idp=args.idp, expires_in_s=expires
-                )
-                info = store.get(args.name)
-                assert info is not None
-                audit.record(
-                    Tag.SCIM_TOKEN_CREATED,
-                    actor="cli",
-                    idp=args.name,
-                    detail={
-                        "name": args.name,
-                        "imported": args.token is not None,
-                        "scopes": [str(s) for s in info.scopes],
-                        "idp": info.idp,
-                        "expires_at": info.expires_at,
-                    },
-                )
-                scope = ", ".join(str(s) for s in info.scopes) or "the whole org"
-                if args.token is None:
-                    out.write(f"{token}\n")
-                    err.write(
-                        f"Token {args.name!r} created (IdP {info.idp}; scope: {scope}"
-                        + (f"; expires {info.expires_at}" if info.expires_at else "")
-                        + "). It is shown once: store it in the IdP now.\n"
-                    )
-                else:
-                    err.write(f"Token {args.name!r} imported (IdP {info.idp}; scope: {scope}).\n")
-                return 0
-            if args.tokens_command == "list":
-                for info in store.list():
-                    scope = ",".join(str(s) for s in info.scopes) or "whole-org"
-                    out.write(
-                        f"{info.name}\tidp {info.idp}\tscope {scope}\tcreated {info.created_at}"
-                        f"\texpires {info.expires_at or 'never'}"
-                        + (
-                            f"\tprevious secret valid until {info.previous_valid_until}"
-                            if info.previous_valid_until
-                            else ""
-                        )
-                        + "\n"
-                    )
-                return 0
-            if args.tokens_command == "rotate":
-                token, until = store.rotate(args.name, overlap_s=overlap, token=args.token)
-                audit.record(
-                    Tag.SCIM_TOKEN_ROTATED,
-                    actor="cli",
-                    idp=args.name,
-                    detail={"name": args.name, "overlap_s": overlap, "old_valid_until": until},
-                )
-                if args.token is None:
-                    out.write(f"{token}\n")
-                ended = (
-                    f"The old secret stays valid until {until} ({args.overlap}): "
-                    "put the new one in the IdP before then."
-                    if overlap > 0
-                    else "The old secret no longer works."
-                )
-                err.write(f"Token {args.name!r} rotated. {ended}\n")
-                return 0
-            if args.tokens_command == "transfer":
-                moved = store.transfer(args.source, args.target)
-                audit.record(
-                    Tag.SCIM_TOKEN_TRANSFERRED,
-                    actor="cli",
-                    idp=args.target,
-                    detail={"from": args.source, "to": args.target, "resources": moved},
-                )
-                err.write(f"{moved} resource(s) moved from {args.source!r} to {args.target!r}.\n")
-                return 0
-        except TokenError as e:
-            err.write(f"{command}: {e}\n")
-            return 1
-        if not store.revoke(args.name):
-            err.write(f"scim-bridge tokens revoke: no token named {args.name!r}\n")
-            return 1
-        audit.record(Tag.SCIM_TOKEN_REVOKED, actor="cli", idp=args.name, detail={"name": args.name})
-        err.write(f"Token {args.name!r} revoked.\n")
-        return 0
+        action = _ACTIONS[args.tokens_command]
+        return action(_Context(args, components.tokens, components.audit, *durations))
+    except TokenError as e:
+        sys.stderr.write(f"{command}: {e}\n")
+        return 1
     finally:
         components.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Context:
+    args: argparse.Namespace
+    store: TokenStore
+    audit: AuditLog
+    expires_s: float | None  # --expires (create)
+    overlap_s: float  # --overlap (rotate)
+
+
+def _durations(args: argparse.Namespace) -> tuple[float | None, float]:
+    from scim_bridge.config import parse_duration
+
+    expires = getattr(args, "expires", None)
+    return (
+        parse_duration(expires, name="--expires") if expires else None,
+        parse_duration(args.overlap, name="--overlap") if args.tokens_command == "rotate" else 0.0,
+    )
+
+
+def _create(ctx: _Context) -> int:
+    from scim_bridge.audit import Tag
+
+    args, store = ctx.args, ctx.store
+    token = store.create(
+        args.name, args.token, scopes=args.scope, idp=args.idp, expires_in_s=ctx.expires_s
+    )
+    info = store.get(args.name)
+    assert info is not None
+    ctx.audit.record(
+        Tag.SCIM_TOKEN_CREATED,
+        actor="cli",
+        idp=args.name,
+        detail={
+            "name": args.name,
+            "imported": args.token is not None,
+            "scopes": [str(s) for s in info.scopes],
+            "idp": info.idp,
+            "expires_at": info.expires_at,
+        },
+    )
+    scope = ", ".join(str(s) for s in info.scopes) or "the whole org"
+    if args.token is not None:
+        sys.stderr.write(f"Token {args.name!r} imported (IdP {info.idp}; scope: {scope}).\n")
+        return 0
+    sys.stdout.write(f"{token}\n")
+    sys.stderr.write(
+        f"Token {args.name!r} created (IdP {info.idp}; scope: {scope}"
+        + (f"; expires {info.expires_at}" if info.expires_at else "")
+        + "). It is shown once: store it in the IdP now.\n"
+    )
+    return 0
+
+
+def _list(ctx: _Context) -> int:
+    for info in ctx.store.list():
+        scope = ",".join(str(s) for s in info.scopes) or "whole-org"
+        previous = (
+            f"\tprevious secret valid until {info.previous_valid_until}"
+            if info.previous_valid_until
+            else ""
+        )
+        sys.stdout.write(
+            f"{info.name}\tidp {info.idp}\tscope {scope}\tcreated {info.created_at}"
+            f"\texpires {info.expires_at or 'never'}{previous}\n"
+        )
+    return 0
+
+
+def _rotate(ctx: _Context) -> int:
+    from scim_bridge.audit import Tag
+
+    args, overlap = ctx.args, ctx.overlap_s
+    token, until = ctx.store.rotate(args.name, overlap_s=overlap, token=args.token)
+    ctx.audit.record(
+        Tag.SCIM_TOKEN_ROTATED,
+        actor="cli",
+        idp=args.name,
+        detail={"name": args.name, "overlap_s": overlap, "old_valid_until": until},
+    )
+    if args.token is None:
+        sys.stdout.write(f"{token}\n")
+    ended = (
+        f"The old secret stays valid until {until} ({args.overlap}): "
+        "put the new one in the IdP before then."
+        if overlap > 0
+        else "The old secret no longer works."
+    )
+    sys.stderr.write(f"Token {args.name!r} rotated. {ended}\n")
+    return 0
+
+
+def _transfer(ctx: _Context) -> int:
+    from scim_bridge.audit import Tag
+
+    args = ctx.args
+    moved = ctx.store.transfer(args.source, args.target)
+    ctx.audit.record(
+        Tag.SCIM_TOKEN_TRANSFERRED,
+        actor="cli",
+        idp=args.target,
+        detail={"from": args.source, "to": args.target, "resources": moved},
+    )
+    sys.stderr.write(f"{moved} resource(s) moved from {args.source!r} to {args.target!r}.\n")
+    return 0
+
+
+def _revoke(ctx: _Context) -> int:
+    from scim_bridge.audit import Tag
+
+    name = ctx.args.name
+    if not ctx.store.revoke(name):
+        sys.stderr.write(f"scim-bridge tokens revoke: no token named {name!r}\n")
+        return 1
+    ctx.audit.record(Tag.SCIM_TOKEN_REVOKED, actor="cli", idp=name, detail={"name": name})
+    sys.stderr.write(f"Token {name!r} revoked.\n")
+    return 0
+
+
+_ACTIONS: dict[str, Callable[[_Context], int]] = {
+    "create": _create,
+    "list": _list,
+    "rotate": _rotate,
+    "transfer": _transfer,
+    "revoke": _revoke,
+}
