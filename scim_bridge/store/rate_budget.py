@@ -11,8 +11,13 @@ PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent takers each lock a differ
 time is the server's (``clock_timestamp()``), so replicas with skewed clocks still agree.
 SQLite: ``BEGIN IMMEDIATE`` serialises takers; every process is on one machine and one clock.
 
-This module knows nothing of Genesys: ``genesys.budget.SharedBudget`` turns "wait N seconds"
-into sleeping or ``RateLimited``; ``create_app`` connects the two.
+``take_many`` takes several slots in one transaction for a process to hand out
+(``genesys.budget.BatchedBudget``), and commits without waiting for the disk
+(``light_write_transaction``): docs/genesys-calls.md says why that keeps the guarantee.
+
+This module knows nothing of Genesys: ``genesys.budget.BatchedBudget`` (or ``SharedBudget``, one
+slot a transaction) turns "wait N seconds" into sleeping or ``RateLimited``; ``bootstrap``
+connects the two.
 """
 
 from __future__ import annotations
