@@ -73,6 +73,7 @@ class Tag(StrEnum):
     CONSOLE_SIGNED_IN = "console:session:signed-in"
     CONSOLE_SIGNED_OUT = "console:session:signed-out"
     CONSOLE_AUTH_FAILED = "console:auth:failed"
+    CONSOLE_SIGN_IN_THROTTLED = "console:auth:throttled"
     CONSOLE_AUDIT_VERIFIED = "console:audit:verified"
 
     # The trail itself.

@@ -91,6 +91,14 @@ class OperatorStore:
             rows = conn.execute(sa.select(operators).order_by(operators.c.name)).mappings().all()
         return [Operator(r["name"], r["created_at"], r["revoked_at"]) for r in rows]
 
+    def live(self, name: str) -> bool:
+        """Whether ``name`` is an operator and not revoked."""
+        query = sa.select(operators.c.name).where(
+            operators.c.name == name, operators.c.revoked_at.is_(None)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
     def revoke(self, name: str) -> bool:
         """Revoke a live operator and end its sessions; False if there is none by that name."""
         with write_transaction(self.engine) as conn:

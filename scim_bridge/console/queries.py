@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +23,7 @@ from scim_bridge.store.schema import jobs as jobs_table
 from scim_bridge.timestamps import iso
 
 PAGE = 50
+JOB_ID = re.compile(r"^[0-9a-f]{1,32}$")
 BUDGET_MINUTES = 5
 
 
@@ -34,12 +37,43 @@ class JobFilter:
     until: float | None = None  # created before
 
 
-def job_page(
-    engine: sa.Engine, where: JobFilter, *, page: int = 1, size: int = PAGE
-) -> tuple[list[Job], bool]:
-    """One page of jobs, newest first, and whether there is a next page. Each filter has an
-    index on (column, created_at) (store/schema.py ``CONSOLE_INDEXES``)."""
-    query = sa.select(jobs_table).order_by(jobs_table.c.created_at.desc(), jobs_table.c.id)
+@dataclasses.dataclass(frozen=True)
+class JobKey:
+    """Where a page of jobs starts or ends: the order's key, ``(created_at, id)``. In a URL as
+    ``<created_at>_<id>`` (the float's repr, so it round-trips exactly)."""
+
+    created_at: float
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.created_at!r}_{self.id}"
+
+    @classmethod
+    def of(cls, job: Job) -> JobKey:
+        return cls(job.created_at, job.id)
+
+    @classmethod
+    def parse(cls, text: str | None) -> JobKey | None:
+        if not text:
+            return None
+        created, _, job_id = text.partition("_")
+        try:
+            value = float(created)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not JOB_ID.match(job_id):
+            raise ValueError(f"not a position in the job list: {text!r}")
+        return cls(value, job_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobPage:
+    rows: list[Job]
+    older: JobKey | None  # the next page down (None: this is the last)
+    newer: JobKey | None  # the page above (None: this is the first)
+
+
+def _job_where(query: sa.Select[Any], where: JobFilter) -> sa.Select[Any]:
     for column, value in (
         (jobs_table.c.state, where.state),
         (jobs_table.c.action, where.action),
@@ -52,16 +86,66 @@ def job_page(
         query = query.where(jobs_table.c.created_at >= where.since)
     if where.until is not None:
         query = query.where(jobs_table.c.created_at < where.until)
-    query = query.limit(size + 1).offset((max(page, 1) - 1) * size)
+    return query
+
+
+def job_query(where: JobFilter, *, older: JobKey | None, newer: JobKey | None) -> sa.Select[Any]:
+    """The jobs ``where`` matches below ``older`` (newest first), or above ``newer`` (oldest
+    first: the page above, read upwards), or from the top. Each filter has an index on (column,
+    created_at, id) (store/schema.py ``JOB_LIST_INDEXES``): a range scan, whatever the depth."""
+    key = sa.tuple_(jobs_table.c.created_at, jobs_table.c.id)
+    query = _job_where(sa.select(jobs_table), where)
+    if newer is not None:
+        query = query.where(key > sa.tuple_(newer.created_at, newer.id))
+        return query.order_by(jobs_table.c.created_at, jobs_table.c.id)
+    if older is not None:
+        query = query.where(key < sa.tuple_(older.created_at, older.id))
+    return query.order_by(jobs_table.c.created_at.desc(), jobs_table.c.id.desc())
+
+
+def job_page(
+    engine: sa.Engine,
+    where: JobFilter,
+    *,
+    older: JobKey | None = None,
+    newer: JobKey | None = None,
+    size: int = PAGE,
+) -> JobPage:
+    """A page of jobs, newest first: the first, the one after ``older`` or the one before
+    ``newer``; ``size + 1`` rows read, so a deep page costs what the first does (OFFSET would
+    read and drop every row above it)."""
+    query = job_query(where, older=older, newer=newer).limit(size + 1)
     with engine.connect() as conn:
         rows = [jobs.from_row(r) for r in conn.execute(query).mappings()]
-    return rows[:size], len(rows) > size
+    more = len(rows) > size
+    rows = rows[:size]
+    if newer is not None:
+        rows.reverse()  # read upwards from ``newer``; shown newest first
+        return JobPage(
+            rows=rows,
+            older=JobKey.of(rows[-1]) if rows else newer,
+            newer=JobKey.of(rows[0]) if more and rows else None,
+        )
+    return JobPage(
+        rows=rows,
+        older=JobKey.of(rows[-1]) if more and rows else None,
+        newer=(JobKey.of(rows[0]) if rows else older) if older is not None else None,
+    )
 
 
 def idps(engine: sa.Engine) -> list[str]:
+    """The IdP tokens jobs name, by a loose index scan (one index probe per name, not a read of
+    every job): ``ix_jobs_idp_created_id``."""
+    walk = sa.text(
+        "WITH RECURSIVE names(idp) AS ("
+        " SELECT MIN(idp) FROM jobs"
+        " UNION ALL"
+        " SELECT (SELECT MIN(j.idp) FROM jobs j WHERE j.idp > names.idp)"
+        " FROM names WHERE names.idp IS NOT NULL)"
+        " SELECT idp FROM names WHERE idp IS NOT NULL"
+    )
     with engine.connect() as conn:
-        query = sa.select(jobs_table.c.idp).where(jobs_table.c.idp.is_not(None)).distinct()
-        return sorted(str(v) for v in conn.execute(query).scalars())
+        return sorted(str(v) for v in conn.execute(walk).scalars())
 
 
 @dataclasses.dataclass(frozen=True)

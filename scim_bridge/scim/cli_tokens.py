@@ -6,7 +6,8 @@ connection.
 a given secret instead (automated deployments). Scopes are a union; none means the whole org.
 The name is the audit actor of every request made with the token and the owner of what it writes.
 ``rotate NAME [--overlap 24h]`` prints a new secret and says until when the old one still works.
-``transfer --from A --to B`` moves what A owns to B (an IdP migration).
+``transfer --from A --to B --operator alice --reason "..."`` moves what A owns to B (an IdP
+migration), audited as ``operator:alice`` with the reason.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     transfer = sub.add_parser("transfer", help="move every resource one token owns to another")
     transfer.add_argument("--from", dest="source", required=True, metavar="NAME")
     transfer.add_argument("--to", dest="target", required=True, metavar="NAME")
+    transfer.add_argument(
+        "--operator", required=True, metavar="NAME", help="who is doing this (a live operator)"
+    )
+    transfer.add_argument("--reason", required=True, help="why (recorded on the audit trail)")
     revoke = sub.add_parser("revoke", help="revoke a token by name")
     revoke.add_argument("name")
 
@@ -175,16 +180,20 @@ def _rotate(ctx: _Context) -> int:
 
 
 def _transfer(ctx: _Context) -> int:
-    from scim_bridge.audit import Tag
+    """As an operator action: the named operator and the reason go on the audit trail with the
+    move, in its transaction (console/transfer.py, which the console's Tokens page uses too)."""
+    from scim_bridge.console import transfer
 
     args = ctx.args
-    moved = ctx.store.transfer(args.source, args.target)
-    ctx.audit.record(
-        Tag.SCIM_TOKEN_TRANSFERRED,
-        actor="cli",
-        idp=args.target,
-        detail={"from": args.source, "to": args.target, "resources": moved},
-    )
+    moved = transfer.transfer(
+        ctx.store,
+        ctx.audit,
+        source=args.source,
+        target=args.target,
+        operator=args.operator,
+        reason=args.reason,
+        via="cli",
+    ).count
     sys.stderr.write(f"{moved} resource(s) moved from {args.source!r} to {args.target!r}.\n")
     return 0
 

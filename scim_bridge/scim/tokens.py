@@ -238,8 +238,15 @@ class TokenStore:
         self._forget()
         return token, until
 
-    def transfer(self, source: str, target: str) -> int:
-        """Move every resource ``source`` owns to ``target`` (an IdP migration); their count."""
+    def transfer(
+        self,
+        source: str,
+        target: str,
+        *,
+        record: Callable[[sa.Connection, int], object] | None = None,
+    ) -> int:
+        """Move every resource ``source`` owns to ``target`` (an IdP migration); their count.
+        ``record(conn, count)`` runs in the same transaction (the audit event: both or neither)."""
         with write_transaction(self.engine) as conn:
             if conn.execute(sa.select(table.c.name).where(table.c.name == target)).first() is None:
                 raise TokenError(f"no token named {target!r} to transfer to")
@@ -250,7 +257,17 @@ class TokenStore:
                 .where(directory_resources.c.owner == source)
                 .values(owner=target)
             )
-        return int(done.rowcount)
+            moved = int(done.rowcount)
+            if record is not None:
+                record(conn, moved)
+        return moved
+
+    def owned(self) -> dict[str, int]:
+        """How many users and groups each owner (token name) holds, revoked names included."""
+        column = directory_resources.c.owner
+        query = sa.select(column, sa.func.count()).where(column.is_not(None)).group_by(column)
+        with self.engine.connect() as conn:
+            return {str(name): int(n) for name, n in conn.execute(query).all()}
 
     def verify(self, presented: str) -> str | None:
         """The name of the live token ``presented`` is, or None."""

@@ -103,6 +103,14 @@ def _token_scopes(conn: sa.Connection) -> None:
         add_column("scim_tokens", column)(conn)
 
 
+def _console_job_keys(conn: sa.Connection) -> None:
+    """The job list's keyset indexes; the console-2 ones they extend are dropped (a database
+    made before this change has them; a newer one never had them)."""
+    _create_indexes(conn, schema.JOB_LIST_INDEXES)
+    for name in schema.JOB_LIST_INDEXES_REPLACED:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+
+
 # Append only (see the module docstring).
 STEPS: list[Step] = [
     Step("audit-1-tables", _audit_tables),
@@ -116,6 +124,8 @@ STEPS: list[Step] = [
     Step("scim-tokens-2-scopes", _token_scopes),
     Step("console-1-operators", create_tables("operators", "operator_sessions")),
     Step("console-2-indexes", lambda conn: _create_indexes(conn, schema.CONSOLE_INDEXES)),
+    Step("console-3-job-keys", _console_job_keys),
+    Step("console-4-sign-in-failures", create_tables("console_sign_in_failures")),
 ]
 
 

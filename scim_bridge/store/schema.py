@@ -236,14 +236,40 @@ operator_sessions = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
 )
 
-# The console's job list is filtered by state, action or IdP and ordered newest first; with
-# 100,000 jobs each filter must be an index range scan, not a sort of the table.
+# The console's audit page and person lookup (migration step ``console-2-indexes``, which also
+# made the first job-list indexes; ``console-3-job-keys`` replaced them with JOB_LIST_INDEXES).
 CONSOLE_INDEXES = (
-    sa.Index("ix_jobs_state_created", jobs.c.state, jobs.c.created_at),
-    sa.Index("ix_jobs_action_created", jobs.c.action, jobs.c.created_at),
-    sa.Index("ix_jobs_idp_created", jobs.c.idp, jobs.c.created_at),
-    sa.Index("ix_jobs_user_created", jobs.c.user_id, jobs.c.created_at),
     sa.Index("ix_tombstones_email", tombstones.c.email),
     sa.Index("ix_audit_events_actor", audit_events.c.actor),
     sa.Index("ix_audit_events_tag_seq", audit_events.c.tag, audit_events.c.seq),
+)
+
+# The console's job list is filtered by state, action, IdP or user and ordered newest first,
+# ``(created_at, id)`` descending, paged by that key (keyset: "older than this job"), never by
+# OFFSET. With 100,000 jobs each page is then an index range scan of 51 rows whatever its depth.
+JOB_LIST_INDEXES = (
+    sa.Index("ix_jobs_created_id", jobs.c.created_at, jobs.c.id),
+    sa.Index("ix_jobs_state_created_id", jobs.c.state, jobs.c.created_at, jobs.c.id),
+    sa.Index("ix_jobs_action_created_id", jobs.c.action, jobs.c.created_at, jobs.c.id),
+    sa.Index("ix_jobs_idp_created_id", jobs.c.idp, jobs.c.created_at, jobs.c.id),
+    sa.Index("ix_jobs_user_created_id", jobs.c.user_id, jobs.c.created_at, jobs.c.id),
+)
+# What console-3 dropped: each a prefix of one above.
+JOB_LIST_INDEXES_REPLACED = (
+    "ix_jobs_state_created",
+    "ix_jobs_action_created",
+    "ix_jobs_idp_created",
+    "ix_jobs_user_created",
+)
+
+# Failed console sign-ins, one row each, kept for the throttle's window (console/throttle.py):
+# in the database so that every process and replica counts the same failures.
+console_sign_in_failures = sa.Table(
+    "console_sign_in_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("address", sa.String(64), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),  # seconds since the epoch
+    sa.Index("ix_console_sign_in_failures_address_at", "address", "at"),
+    sa.Index("ix_console_sign_in_failures_at", "at"),
 )

@@ -158,7 +158,7 @@ def test_every_page_renders(console: Console) -> None:
         "/jobs",
         "/jobs?state=held&action=delete&idp=okta-test&since=2000-01-01&until=2999-01-01",
         f"/jobs?user={job.user_id}",
-        "/jobs?page=3",
+        "/jobs?older=1700000000.5_abc123",
     ):
         r = client.get(UI + path)
         assert r.status_code == 200, path
@@ -178,6 +178,10 @@ def test_every_page_renders(console: Console) -> None:
     assert "Verified:" in verified.get_data(as_text=True)
     assert client.get(f"{UI}/audit?tag=nope").status_code == 400
     assert client.get(f"{UI}/jobs/nope").status_code == 404
+    # what a link says was done is never echoed: only an action's own name is shown
+    spoofed = client.get(f"{UI}/jobs/{job_id}?done=Deleted+by+security").get_data(as_text=True)
+    assert "Deleted by security" not in spoofed
+    assert "Done: approve." in client.get(f"{UI}/jobs/{job_id}?done=approve").get_data(as_text=True)
 
 
 def test_the_shared_admin_token_still_drives_the_json_api(console: Console) -> None:

@@ -35,7 +35,11 @@ from tests.production.servers import ONCE_PER_DELETE
 pytestmark = pytest.mark.slow
 
 LEASE_S = 1.0
-KILL_TIMEOUT_S = 240.0  # a worker's start alone takes seconds on a loaded machine
+# Bounds, not races: each is what a stuck worker would exceed, never what a slow one needs (a
+# worker's start alone took 29 s at load average 23).
+KILL_TIMEOUT_S = 240.0
+FINISH_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 60.0
 
 
 def start_worker(
@@ -94,11 +98,11 @@ def finish_all(sandbox: Sandbox, db_url: str, engine: sa.Engine) -> None:
     """A worker with no crash point finishes what is left, then stops on SIGTERM."""
     last = start_worker(sandbox, db_url)
     try:
-        end = time.monotonic() + 60
+        end = time.monotonic() + FINISH_TIMEOUT_S
         while open_jobs(engine) and time.monotonic() < end:
             time.sleep(0.1)
         last.send_signal(signal.SIGTERM)  # a graceful stop, too
-        assert last.wait(20) == 0
+        assert last.wait(STOP_TIMEOUT_S) == 0
     finally:
         if last.poll() is None:
             last.kill()

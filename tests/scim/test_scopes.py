@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from scim_bridge.cli import main
+from scim_bridge.console.operators import OperatorStore
 from scim_bridge.scim.tokens import PREFIX, VERIFIED_TTL_S, TokenError, TokenStore
 from scim_bridge.store.schema import scim_tokens
 from tests.fixtures.bridge import Bridge, Client, close_bridge, make_bridge
@@ -173,11 +174,13 @@ def test_unscoped_tokens_own_what_they_write_and_an_operator_transfers_it(
     assert okta.get(f"/Users/{seeded}").status_code == 404
     # An IdP migration: everything okta-test owned moves to entra-test.
     monkeypatch.setenv("DATABASE_URL", bridge.settings.database_url)
-    assert main(["tokens", "transfer", "--from", "okta-test", "--to", "entra-test"]) == 0
+    OperatorStore(bridge.engine).create("alice")
+    moving = ["--operator", "alice", "--reason", "IdP migration"]
+    assert main(["tokens", "transfer", "--from", "okta-test", "--to", "entra-test", *moving]) == 0
     assert entra.get(f"/Users/{mine}").status_code == 200
     assert okta.get(f"/Users/{mine}").status_code == 404
     assert "scim:token:transferred" in bridge.tags()
-    assert main(["tokens", "transfer", "--from", "okta-test", "--to", "nobody"]) == 1
+    assert main(["tokens", "transfer", "--from", "okta-test", "--to", "nobody", *moving]) == 1
 
 
 def test_protected_users_still_win_over_a_token_that_may_reach_them(
