@@ -6,7 +6,12 @@
 The proof covers the whole history (HISTORY_SINCE, five years): the sandbox seeds three years
 (sparse before 90 days), its async details jobs take ``--async-delay`` seconds (15 by default: a
 realistic few-seconds-to-a-minute job) and its data lake lags ``--lag`` seconds (an hour). The
-bridge polls them with its defaults (``HISTORY_JOB_POLL`` 10 s, then as long as the last job took).
+bridge polls them with its defaults (``HISTORY_JOB_POLL`` 10 s, then as long as the last job took)
+and its worker gathers the checks before the delete for ``--gather`` seconds
+(``HISTORY_BATCH_WINDOW``, 15 s) into one async job.
+
+The budget defaults to Genesys's 300 requests a minute (``--rate``): the wall time of the batched
+phase is compared with the bound that budget sets (its calls / budget).
 
 The sandbox enforces the budget (429 past it, counted per 60 s window). Genesys calls are counted
 by the sandbox (``/sandbox/stats``). Two phases in either mode: ``--single`` deletes one by one
@@ -24,7 +29,9 @@ running the rest, woken by the requests as the in-process one would be. ``--clie
 surfaced to the IdP. Wall time runs from the first DELETE until the last job is done.
 
 Printed: wall time beside the bound the budget sets (calls / budget) and the floor of a sliding
-window (the budget may be spent at once, then once per window), calls per user alone and batched,
+window (the budget may be spent at once, then once per window), calls per user alone and batched
+(every call the sandbox answered but the token's, footprint and async polling included) and where
+they go (user reads, footprint, queue listings, removals, state, delete, history, the rest),
 429s received, failures to the IdP, jobs not done, and the audit chain verification.
 """
 
@@ -73,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--users", type=int, default=1000, help="users to delete")
     parser.add_argument("--single", type=int, default=20, help="of which one by one, first")
-    parser.add_argument("--rate", type=int, default=3000, help="Genesys requests per minute")
+    parser.add_argument("--rate", type=int, default=300, help="Genesys requests per minute")
     parser.add_argument("--concurrency", type=int, default=8, help="worker threads")
     parser.add_argument("--batch", type=int, default=200, help="jobs a worker round claims")
     parser.add_argument("--http", action="store_true", help="DELETEs over HTTP to create_app")
@@ -81,6 +88,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="--http: default a SQLite file")
     parser.add_argument("--async-delay", type=float, default=15.0, help="async job seconds")
     parser.add_argument("--lag", type=float, default=3600.0, help="data lake lag, seconds")
+    parser.add_argument("--gather", type=float, default=15.0, help="HISTORY_BATCH_WINDOW, seconds")
     parser.add_argument("--history-days", type=int, default=1095, help="seeded history, days")
     parser.add_argument(
         "--sandbox-thread",
@@ -158,6 +166,39 @@ def _active_users(gateway: SdkGateway, count: int) -> list[str]:
     return ids[:count]
 
 
+# Where the calls go: the first category whose pattern is in "METHOD /path" wins.
+CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("history", ("/analytics/",)),
+    ("footprint", ("/authorization/", "/routingskills", "/routinglanguages")),
+    ("queue listings", ("GET /api/v2/users/<user_id>/queues",)),
+    ("queue removals", ("/routing/queues/",)),
+    ("user reads", ("GET /api/v2/users",)),
+    ("state (PATCH)", ("PATCH /api/v2/users/<user_id>",)),
+    ("delete", ("DELETE /api/v2/users/<user_id>",)),
+)
+
+
+def _counts(control: SandboxControl) -> Counter[str]:
+    """Requests answered so far, per endpoint; the token endpoint excluded (its own budget)."""
+    return Counter(
+        {
+            endpoint: sum(by_status.values())
+            for endpoint, by_status in control.stats()["endpoints"].items()
+            if "/api/" in endpoint
+        }
+    )
+
+
+def _where(delta: Counter[str], users: int) -> str:
+    """Calls per user by category, e.g. ``user reads 2.00, history 8.00``."""
+    by: Counter[str] = Counter()
+    for endpoint, n in delta.items():
+        name = next((c for c, pats in CATEGORIES if any(p in endpoint for p in pats)), "other")
+        by[name] += n
+    order = [c for c, _ in CATEGORIES] + ["other"]
+    return ", ".join(f"{c} {by[c] / max(1, users):.2f}" for c in order if by[c])
+
+
 def _calls(control: SandboxControl) -> tuple[int, int]:
     """(API calls answered, 429s) so far; the token endpoint excluded (its own budget)."""
     stats = control.stats()
@@ -207,41 +248,26 @@ def _run_in_process(
         url, config.client_id, config.client_secret, budget=SlidingWindowBudget(args.rate)
     )
     audit = AuditLog(engine)
-    service = JobService(engine, gateway, audit, Policies(), sync_budget_s=120.0)
+    policies = Policies(history_batch_window_s=args.gather)
+    service = JobService(engine, gateway, audit, policies, sync_budget_s=120.0)
     worker = Worker(service, batch=args.batch, concurrency=args.concurrency, poll_s=0.05)
     requester = Requester(actor="bench", idp="bench")
-    single_ids, batch_ids = ids[: args.single], ids[args.single :]
 
-    c0, r0 = _calls(control)
-    h0 = _history_calls(control)
-    t0 = time.monotonic()
-    for uid in single_ids:  # alone: each run inline, its async jobs waited for within the budget
+    def alone(uid: str) -> None:  # run inline, its async jobs waited for within the budget
         service.request("delete", uid, requester=requester)
         _wait_done(engine, worker)
-    single_s = time.monotonic() - t0
-    c1, _ = _calls(control)
-    h1 = _history_calls(control)
 
-    t1 = time.monotonic()
-    for uid in batch_ids:
-        service.enqueue("delete", uid, requester=requester)
-    _wait_done(engine, worker)
-    batch_s = time.monotonic() - t1
-    c2, r2 = _calls(control)
-    h2 = _history_calls(control)
+    def batched(batch_ids: list[str]) -> None:
+        for uid in batch_ids:
+            service.enqueue("delete", uid, requester=requester)
 
+    timed = _phases(args, control, ids, alone, batched, lambda: _wait_done(engine, worker))
     counts, _ = jobs.counts_by_state(engine)
     report = {
         "mode": "in-process (service.request / enqueue + Worker), SlidingWindowBudget",
         "window_s": GENESYS_WINDOW_S + 1.0,  # SlidingWindowBudget's slot life: window + 1 s
-        "single": (c1 - c0, len(single_ids), single_s),
-        "batched": (c2 - c1, len(batch_ids), batch_s),
-        "history": (h1 - h0, h2 - h1),
+        **timed,
         "async_jobs": len(control.async_jobs()),
-        "calls": c2 - c0,
-        "rate_limited": r2 - r0,
-        "wall_s": single_s + batch_s,
-        "batch_wall_s": batch_s,
         "idp_failures": None,
         "jobs": counts,
         "history_queries": worker.history_queries,
@@ -338,6 +364,7 @@ def _http_bridge(args: argparse.Namespace, config: SandboxConfig, url: str, tmp:
         rate_limit_per_minute=args.rate,
         worker_in_process=False,
         log_level="WARNING",
+        history_batch_window_s=args.gather,
     )
     return create_app(settings)
 
@@ -349,30 +376,57 @@ def _timed_deletes(
     ids: list[str],
     delete: Callable[[str], None],
 ) -> dict[str, Any]:
-    """The single DELETEs one at a time, then the batch from ``--clients`` threads: the Genesys
-    calls (history among them) and the time each phase took."""
+    """The single DELETEs one at a time, then the batch from ``--clients`` threads."""
+
+    def alone(uid: str) -> None:  # answered and finished before the next
+        delete(uid)
+        _wait_done(engine, None)
+
+    return _phases(
+        args,
+        control,
+        ids,
+        alone,
+        lambda batch_ids: _fan_out(batch_ids, delete, args.clients),
+        lambda: _wait_done(engine, None),
+    )
+
+
+def _phases(
+    args: argparse.Namespace,
+    control: SandboxControl,
+    ids: list[str],
+    alone: Callable[[str], None],
+    batched: Callable[[list[str]], None],
+    wait_done: Callable[[], None],
+) -> dict[str, Any]:
+    """``--single`` users alone, then the rest at once: the Genesys calls of each phase (history
+    among them, and where they went), the time each took, and when the batch was all answered."""
     single_ids, batch_ids = ids[: args.single], ids[args.single :]
     c0, r0 = _calls(control)
     h0 = _history_calls(control)
+    k0 = _counts(control)
     t0 = time.monotonic()
-    for uid in single_ids:  # alone: each answered and finished before the next
-        delete(uid)
-        _wait_done(engine, None)
+    for uid in single_ids:
+        alone(uid)
     single_s = time.monotonic() - t0
     c1, _ = _calls(control)
     h1 = _history_calls(control)
+    k1 = _counts(control)
 
     t1 = time.monotonic()
-    _fan_out(batch_ids, delete, args.clients)
+    batched(batch_ids)
     answered_s = time.monotonic() - t1
-    _wait_done(engine, None)
+    wait_done()
     batch_s = time.monotonic() - t1
     c2, r2 = _calls(control)
     h2 = _history_calls(control)
+    k2 = _counts(control)
     return {
         "single": (c1 - c0, len(single_ids), single_s),
         "batched": (c2 - c1, len(batch_ids), batch_s),
         "history": (h1 - h0, h2 - h1),
+        "where": (_where(k1 - k0, len(single_ids)), _where(k2 - k1, len(batch_ids))),
         "answered_s": answered_s,
         "calls": c2 - c0,
         "rate_limited": r2 - r0,
@@ -452,8 +506,10 @@ def _print(args: argparse.Namespace, report: dict[str, Any], deleted: int, asked
             "of which history (analytics)",
             f"single {s_hist / max(1, s_users):.2f}, batched {b_hist / max(1, b_users):.2f} per "
             f"user; {report['async_jobs']} async jobs (delay {args.async_delay:.0f}s, lake lag "
-            f"{args.lag:.0f}s, {args.history_days} days of history)",
+            f"{args.lag:.0f}s, gathered {args.gather:.0f}s, {args.history_days} days of history)",
         ),
+        ("where they go, single", report["where"][0]),
+        ("where they go, batched", report["where"][1]),
         ("429s received", f"{report['rate_limited']}"),
     ]
     if report["idp_failures"] is not None:

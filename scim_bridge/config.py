@@ -150,6 +150,8 @@ class Settings:
     history_since: HistorySince = DEFAULT_HISTORY_SINCE
     history_job_poll_s: float = 10.0
     history_job_resubmits: int = 3
+    # How long the worker gathers the users reaching verify_before into one async job (issue 11).
+    history_batch_window_s: float = 15.0
     sync_budget_s: float = 10.0
     ack_mode: str = "success"  # or "strict" (SCIM_ACK)
     rate_limit_per_minute: int = 300
@@ -265,7 +267,7 @@ def _deprovision_settings(env: _Env) -> dict[str, Any]:
     """Policies, the history proof and re-hire (docs/deprovisioning.md)."""
     breaker = env.get("DELETE_BREAKER")
     inactive_after = env.get("DELETE_INACTIVE_AFTER")
-    since, poll, resubmits = _history_settings(env.get)
+    since, poll, resubmits, gather = _history_settings(env.get)
     if poll <= 0:
         raise ConfigError("HISTORY_JOB_POLL: expected a positive duration")
     return {
@@ -280,6 +282,7 @@ def _deprovision_settings(env: _Env) -> dict[str, Any]:
         "history_since": since,
         "history_job_poll_s": poll,
         "history_job_resubmits": resubmits,
+        "history_batch_window_s": gather,
         "rehire": env.choice("REHIRE", "restore", ("restore", "refuse")),
         "rehire_restore_footprint": env.flag("REHIRE_RESTORE_FOOTPRINT", "false"),
     }
@@ -319,9 +322,9 @@ def _public_url(text: str | None) -> str | None:
 
 def _history_settings(
     get: Callable[[str], str | None],
-) -> tuple[HistorySince, float, int]:
+) -> tuple[HistorySince, float, int, float]:
     """``HISTORY_SINCE`` (or the older ``HISTORY_LOOKBACK_DAYS``, a number of days),
-    ``HISTORY_JOB_POLL`` and ``HISTORY_JOB_RESUBMITS``."""
+    ``HISTORY_JOB_POLL``, ``HISTORY_JOB_RESUBMITS`` and ``HISTORY_BATCH_WINDOW``."""
     since_text = get("HISTORY_SINCE")
     lookback = get("HISTORY_LOOKBACK_DAYS")  # the older setting: a number of days
     if since_text is None and lookback is not None:
@@ -340,4 +343,7 @@ def _history_settings(
     resubmits = get("HISTORY_JOB_RESUBMITS") or "3"
     if not resubmits.isdigit():
         raise ConfigError(f"HISTORY_JOB_RESUBMITS: expected 0 or more, got {resubmits!r}")
-    return since, poll, int(resubmits)
+    gather = parse_duration(get("HISTORY_BATCH_WINDOW") or "15s", name="HISTORY_BATCH_WINDOW")
+    if gather < 0:
+        raise ConfigError("HISTORY_BATCH_WINDOW: expected 0 or a positive duration")
+    return since, poll, int(resubmits), gather

@@ -112,4 +112,8 @@ def _demo_settings(
         history_job_poll_s=(
             settings.history_job_poll_s if "HISTORY_JOB_POLL" in os.environ else 2.0
         ),
+        # and gather a batch's checks for as long as one such job takes
+        history_batch_window_s=(
+            settings.history_batch_window_s if "HISTORY_BATCH_WINDOW" in os.environ else 3.0
+        ),
     )

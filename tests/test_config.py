@@ -16,6 +16,8 @@ def test_defaults_need_no_environment() -> None:
     assert settings.history_since == HistorySince(days=1826)
     assert settings.history_job_poll_s == 10.0
     assert settings.history_job_resubmits == 3
+    assert settings.history_batch_window_s == 15.0  # about one async job's run time
+    assert Settings.from_env({"HISTORY_BATCH_WINDOW": "0"}).history_batch_window_s == 0.0
     assert settings.sync_budget_s == 10.0
     assert settings.rate_limit_per_minute == 300
     assert settings.ack_mode == "success"
@@ -74,6 +76,7 @@ def test_policies_parse() -> None:
         ("HISTORY_SINCE", "2021-02-30"),
         ("HISTORY_JOB_POLL", "0s"),
         ("HISTORY_JOB_RESUBMITS", "-1"),
+        ("HISTORY_BATCH_WINDOW", "a while"),
         ("GENESYS_REGION", "https://api.mypurecloud.ie/api/v2"),
     ],
 )

@@ -19,6 +19,7 @@ class Policies:
     history_since: HistorySince = DEFAULT_HISTORY_SINCE
     history_job_poll_s: float = 10.0
     history_job_resubmits: int = 3
+    history_batch_window_s: float = 15.0  # the worker's gathering of verify_before checks
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policies:
@@ -30,6 +31,7 @@ class Policies:
             history_since=settings.history_since,
             history_job_poll_s=settings.history_job_poll_s,
             history_job_resubmits=settings.history_job_resubmits,
+            history_batch_window_s=settings.history_batch_window_s,
         )
 
     def protected_by(self, *values: str | None) -> str | None:

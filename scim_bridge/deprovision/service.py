@@ -215,11 +215,16 @@ class JobService:
         if claim is None:
             # Held by another process, not due yet, or behind the user's older job.
             return jobs.find(self.engine, job.id) or job
-        # Mass offboarding: when other deletes already wait for a history check, leave this one
-        # at its own so that the worker checks them all in one analytics query.
-        batch = jobs.waiting_for_history(self.engine) > 0 and self._worker_available()
+        # Mass offboarding: when other deletes wait for a history check too (counted when this
+        # one reaches its own, not when the request came: an IdP's requests arrive together),
+        # leave it to the worker, which checks them all in one analytics job.
+        batch = self._worker_available()
         while True:
             result = self.runner.run(claim, deadline=deadline, stop_before_history=batch)
+            if result.stopped == "needs-history" and not self._others_at_history():
+                batch = False  # alone: its own check, inline
+                claim = result.claim
+                continue
             if result.stopped == "needs-history":
                 jobs.release(self.engine, result.claim, now=self.clock())
             current = jobs.find(self.engine, job.id) or result.job
@@ -292,6 +297,10 @@ class JobService:
         job = operators.retry(self.engine, self.audit, job_id, actor=actor, now=self.clock())
         self._wake()
         return job
+
+    def _others_at_history(self) -> bool:
+        """Another delete is at (or about to reach) a history check, besides this one."""
+        return jobs.waiting_for_history(self.engine) > 1
 
     def _worker_available(self) -> bool:
         """A worker will pick up what this request leaves: the in-process one (it can be woken),

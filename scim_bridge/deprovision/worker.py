@@ -26,6 +26,7 @@ from typing import cast
 import sqlalchemy as sa
 
 from scim_bridge.deprovision import jobs
+from scim_bridge.deprovision import model as m
 from scim_bridge.deprovision.api import Requester
 from scim_bridge.deprovision.jobs import Claim
 from scim_bridge.deprovision.runner import (
@@ -36,7 +37,9 @@ from scim_bridge.deprovision.runner import (
 )
 from scim_bridge.deprovision.service import JobService, owner_id
 from scim_bridge.genesys.errors import GenesysError
+from scim_bridge.genesys.history import MAX_USERS_PER_QUERY
 from scim_bridge.genesys.types import CallRecord, Footprint, GenesysUser
+from scim_bridge.store import schema
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ class Worker:
         poll_s: float = 1.0,
         owner: str | None = None,
         on_step_boundary: Callable[[RunResult], None] | None = None,
+        gather_s: float | None = None,
     ) -> None:
         self.service = service
         self.engine: sa.Engine = service.engine
@@ -80,6 +84,12 @@ class Worker:
         self.started_at = service.clock()
         self._last_policy_run = 0.0
         self._on_result = on_step_boundary
+        # verify_before checks held back (claims kept, leases renewed) so that one async details
+        # job serves the users that reach the check within ``gather_s`` (issue 11).
+        self.gather_s = (
+            service.policies.history_batch_window_s if gather_s is None else max(0.0, gather_s)
+        )
+        self._gathering: dict[str, tuple[RunResult, float]] = {}  # job id -> (run, since)
 
     # -- control -----------------------------------------------------------------------------------
 
@@ -114,6 +124,7 @@ class Worker:
                     self.wake_event.clear()
         finally:
             self.stop_event.set()
+            self._release_gathered()
             beat.join(timeout=5)
             self._beat("stopped")
 
@@ -125,13 +136,18 @@ class Worker:
         while time.monotonic() < end and not self.stopping:
             if self.run_once() == 0:
                 due = jobs.next_history_poll(self.engine)
-                if due is None:
+                waits = [] if due is None else [due - self.service.clock()]
+                if self._gathering:
+                    waits.append(self._flush_at() - time.monotonic())
+                if not waits:
                     break
-                wait = due - self.service.clock()
+                wait = min(waits)
                 if time.monotonic() + wait >= end:
                     break
                 self.wake_event.wait(min(max(wait, 0.0), self.poll_s * 20))
                 self.wake_event.clear()
+        if self.stopping:
+            self._release_gathered()
         return self.jobs_finished - before
 
     def run_once(self) -> int:
@@ -143,7 +159,8 @@ class Worker:
             lease_s=self.service.lease_s,
             limit=self.batch,
         )
-        if not claims:
+        flushing = bool(self._gathering) and time.monotonic() >= self._flush_at()
+        if not claims and not flushing:
             return 0
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="deprovision") as pool:
             results = list(pool.map(self._advance, claims))
@@ -151,12 +168,14 @@ class Worker:
                 needing = [r for r in results if r.stopped in _STOPS]
                 others = [r for r in results if r.stopped not in _STOPS]
                 self._count(others)
-                if not needing:
-                    results = []
-                    break
                 if self.stopping:
                     for r in needing:
                         jobs.release(self.engine, r.claim, now=self.service.clock())
+                    self._release_gathered()
+                    results = []
+                    break
+                needing = self._gather(needing)
+                if not needing:
                     results = []
                     break
                 answers = self._history_for([r for r in needing if r.stopped == "needs-history"])
@@ -166,7 +185,63 @@ class Worker:
             for r in results:
                 if r.stopped in _STOPS:
                     jobs.release(self.engine, r.claim, now=self.service.clock())
-        return len(claims)
+        return len(claims) + (1 if flushing else 0)
+
+    # -- gathering verify_before checks into one async job ---------------------------------------
+
+    def _gather(self, needing: list[RunResult]) -> list[RunResult]:
+        """What goes on now: ``needing`` less the fresh verify_before checks held back, plus the
+        held ones when it is time. Held back while fewer than 100 users wait, the first of them
+        has waited less than ``gather_s`` and another delete is on its way to the check; then
+        all of them go into one async job."""
+        fresh = [r for r in needing if self._gatherable(r)]
+        if not fresh and not self._gathering:
+            return needing
+        now = time.monotonic()
+        for r in fresh:
+            since = self._gathering.get(r.job.id, (r, now))[1]
+            self._gathering[r.job.id] = (r, since)
+        full = len(self._gathering) >= MAX_USERS_PER_QUERY
+        if not full and now < self._flush_at() and self._more_coming():
+            held = set(self._gathering)
+            return [r for r in needing if r.job.id not in held]
+        flushed = [r for r, _ in self._gathering.values()]
+        self._gathering.clear()
+        ids = {r.job.id for r in flushed}
+        return [r for r in needing if r.job.id not in ids] + flushed
+
+    def _gatherable(self, r: RunResult) -> bool:
+        return (
+            self.gather_s > 0
+            and r.stopped == "needs-history"
+            and r.job.step == "verify_before"
+            and r.job.history.pending is None
+        )
+
+    def _more_coming(self) -> bool:
+        """An open delete is at a step before verify_before (in any state but finished or held)."""
+        sequence = m.SEQUENCES["delete"]
+        upstream = sequence[: sequence.index("verify_before")]
+        table = schema.jobs
+        with self.engine.connect() as conn:
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(table)
+                .where(
+                    table.c.action == "delete",
+                    table.c.state.in_(jobs.CLAIMABLE),
+                    table.c.step.in_(upstream),
+                )
+            ).scalar_one()
+        return int(count) > 0
+
+    def _flush_at(self) -> float:
+        return min(since for _, since in self._gathering.values()) + self.gather_s
+
+    def _release_gathered(self) -> None:
+        for r, _ in self._gathering.values():
+            jobs.release(self.engine, r.claim, now=self.service.clock())
+        self._gathering.clear()
 
     def _advance(
         self,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from scim_bridge.genesys.errors import GenesysError
 from scim_bridge.genesys.types import (
     CallRecord,
     ConversationStatus,
@@ -144,10 +145,30 @@ class Gateway(Protocol):
     ) -> tuple[QueueMembership, ...]:
         """Every queue membership, joined and unjoined, all pages (GET /users/{id}/queues)."""
 
+    def queue_memberships(
+        self, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, tuple[QueueMembership, ...]]:
+        """``user_queues`` for many users, by whichever reading costs fewer calls: each user's two
+        listings, or (from 10 users) the org's queues (``GET /routing/queues``, with
+        ``memberCount``) and the members of each queue that has any
+        (``GET /routing/queues/{q}/members``, 100 a page, each with ``joined``; genesys-api.md 3).
+        A queue member not in its queue's listing is not a member: every user asked for has an
+        entry, possibly empty."""
+
     def remove_queue_member(
         self, queue_id: str, user_id: str, *, deadline: float | None = None
     ) -> None:
         """DELETE /api/v2/routing/queues/{q}/members/{userId}; already gone is success."""
+
+    def remove_queue_members(
+        self, queue_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, GenesysError]:
+        """Bulk removal: POST /api/v2/routing/queues/{q}/members?delete=true ``[{id}, ...]``,
+        100 users a request (genesys-api.md 3; TF chunks by 100); same permissions as the single
+        DELETE. Users already gone, and a queue that is gone, are success. Returns the users
+        Genesys refused to remove (a 400: a membership a group gives, UNCONFIRMED), each with its
+        error: a chunk refused as a whole is retried one DELETE a user, so one such member costs
+        only itself. Anything else (429 past the deadline, 403, 5xx) raises for every user."""
 
     def add_queue_member(
         self, queue_id: str, user_id: str, *, joined: bool, deadline: float | None = None
@@ -171,7 +192,8 @@ class Gateway(Protocol):
     def user_footprint(self, user_id: str, *, deadline: float | None = None) -> Footprint:
         """The user's division, role grants, routing skills and languages and groups.
 
-        One ``GET /users/{id}?expand=skills,languages,groups`` and one
+        One ``GET /users/{id}?expand=skills,languages,groups,conversationSummary`` (the summary
+        is ``Footprint.conversations``: the same read answers the active-conversation check) and one
         ``GET /authorization/subjects/{id}?includeDuplicates=true`` (grants split by subject, as
         TF does); a skills or languages expand Genesys left out is read from
         ``/users/{id}/routingskills`` or ``/routinglanguages``. Raises ``NotFound`` for a

@@ -104,8 +104,12 @@ _PATCH_STATE = _Call("PATCH", "/api/v2/users/{userId}")  # a bare 409 is resolve
 _DELETE_USER = _Call("DELETE", "/api/v2/users/{userId}")
 _USER_QUEUES = _Call("GET", "/api/v2/users/{userId}/queues")
 _PATCH_USER_QUEUES = _Call("PATCH", "/api/v2/users/{userId}/queues")
+_LIST_QUEUES = _Call("GET", "/api/v2/routing/queues")
+_QUEUE_MEMBERS = _Call("GET", "/api/v2/routing/queues/{queueId}/members")
 _DELETE_QUEUE_MEMBER = _Call("DELETE", "/api/v2/routing/queues/{queueId}/members/{memberId}")
 _ADD_QUEUE_MEMBERS = _Call("POST", "/api/v2/routing/queues/{queueId}/members")
+# ?delete=true: removing again what is gone changes nothing, so a replay is harmless
+_REMOVE_QUEUE_MEMBERS = _Call("POST", "/api/v2/routing/queues/{queueId}/members")
 _DELETE_TOKENS = _Call("DELETE", "/api/v2/tokens/{userId}")
 _DETAILS_QUERY = _Call("POST", "/api/v2/analytics/conversations/details/query")
 # A replayed submission may leave a second job running: it only reads, ends and expires.
@@ -130,9 +134,14 @@ _SKILLS_BULK = _Call("PATCH", "/api/v2/users/{userId}/routingskills/bulk")
 _LANGUAGES_BULK = _Call("PATCH", "/api/v2/users/{userId}/routinglanguages/bulk")
 _MOVE_OBJECTS = _Call("POST", "/api/v2/authorization/divisions/{divisionId}/objects/{objectType}")
 _HOME_DIVISION = _Call("GET", "/api/v2/authorization/divisions/home")
-_FOOTPRINT_EXPAND = ["skills", "languages", "groups"]
+# conversationSummary too: the snapshot's read also answers "any active conversation?" (2.1)
+_FOOTPRINT_EXPAND = ["skills", "languages", "groups", "conversationSummary"]
 _BULK_CHUNK = 50  # skills and languages per bulk PATCH (PYDOCS "Max 50"; TF chunks by 50)
 _GRANT_CHUNK = 50  # grants per bulkadd: no documented bound, a conservative one
+_MEMBER_PAGE = 100  # GET /routing/queues/{q}/members: "Max value is 100" (PYDOCS)
+# Below this many users, each one's two listings cost no more than listing the org's queues.
+_BY_QUEUE_FROM = 10
+_MEMBER_CHUNK = 100  # "Bulk add or delete up to 100 queue members" (genesys-api.md 3; TF: 100)
 
 
 def _check_ids(*ids: str) -> None:
@@ -473,6 +482,53 @@ class SdkGateway:
                     memberships[membership.queue_id] = membership
         return tuple(memberships.values())
 
+    def queue_memberships(
+        self, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, tuple[QueueMembership, ...]]:
+        _check_ids(*user_ids)
+        deadline = self._deadline(deadline)
+        unique = list(dict.fromkeys(user_ids))
+        found = (
+            self._memberships_by_queue(unique, deadline) if len(unique) >= _BY_QUEUE_FROM else None
+        )
+        if found is None:
+            return {uid: self.user_queues(uid, deadline=deadline) for uid in unique}
+        return found
+
+    def _memberships_by_queue(
+        self, user_ids: list[str], deadline: float
+    ) -> dict[str, tuple[QueueMembership, ...]] | None:
+        """Through the org's queues and their members; None when that would cost more calls than
+        each user's two listings (known once the queues, with their ``memberCount``, are read)."""
+        queues = self._pages(
+            _LIST_QUEUES, deadline, self._sdk.routing.get_routing_queues, page_size=_MEMBER_PAGE
+        )
+        pages = {
+            q.id: -(-(q.member_count if isinstance(q.member_count, int) else 1) // _MEMBER_PAGE)
+            for q in queues
+            if getattr(q, "id", None)
+        }
+        if sum(pages.values()) >= 2 * len(user_ids):
+            return None
+        wanted = set(user_ids)
+        found: dict[str, dict[str, QueueMembership]] = {uid: {} for uid in user_ids}
+        for queue in queues:
+            if not pages.get(queue.id):
+                continue
+            for member in self._pages(
+                _QUEUE_MEMBERS,
+                deadline,
+                self._sdk.routing.get_routing_queue_members,
+                queue.id,
+                page_size=_MEMBER_PAGE,
+            ):
+                uid = getattr(member, "id", None)
+                if uid in wanted and isinstance(member.joined, bool):
+                    found[uid][queue.id] = QueueMembership(
+                        queue.id, queue.name or "", member.joined
+                    )
+        return {uid: tuple(by.values()) for uid, by in found.items()}
+
     def remove_queue_member(
         self, queue_id: str, user_id: str, *, deadline: float | None = None
     ) -> None:
@@ -486,6 +542,45 @@ class SdkGateway:
             )
         except NotFound:
             return  # already gone
+
+    def remove_queue_members(
+        self, queue_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, GenesysError]:
+        _check_ids(queue_id, *user_ids)
+        deadline = self._deadline(deadline)
+        refused: dict[str, GenesysError] = {}
+        unique = list(dict.fromkeys(user_ids))
+        for i in range(0, len(unique), _MEMBER_CHUNK):
+            chunk = unique[i : i + _MEMBER_CHUNK]
+            post = functools.partial(
+                self._sdk.routing.post_routing_queue_members,
+                queue_id,
+                [{"id": user_id} for user_id in chunk],
+                delete=True,
+            )
+            try:
+                self._request(_REMOVE_QUEUE_MEMBERS, post, deadline)
+            except NotFound:
+                return refused  # the queue is gone, and every membership in it
+            except BadRequest as error:
+                if len(chunk) == 1:
+                    refused[chunk[0]] = error
+                    continue
+                # One member Genesys will not remove this way (a group's, UNCONFIRMED) refuses
+                # the whole request: each one alone tells which.
+                refused.update(self._remove_each(queue_id, chunk, deadline))
+        return refused
+
+    def _remove_each(
+        self, queue_id: str, user_ids: Sequence[str], deadline: float
+    ) -> dict[str, GenesysError]:
+        refused: dict[str, GenesysError] = {}
+        for user_id in user_ids:
+            try:
+                self.remove_queue_member(queue_id, user_id, deadline=deadline)
+            except BadRequest as error:
+                refused[user_id] = error
+        return refused
 
     def add_queue_member(
         self, queue_id: str, user_id: str, *, joined: bool, deadline: float | None = None
@@ -585,6 +680,7 @@ class SdkGateway:
                 page_size=100,
             )
         groups = mapping.expanded(model, "groups")
+        counts = mapping.conversation_counts(model)
         every = self.role_grants(user.id, deadline=deadline)
         return Footprint(
             user=user,
@@ -594,6 +690,9 @@ class SdkGateway:
             skills=mapping.proficiencies(skills),
             languages=mapping.proficiencies(languages),
             group_ids=None if groups is None else mapping.user_ids(groups),
+            conversations=None
+            if counts is None
+            else ConversationStatus(user.id, active=counts[0], acw=counts[1], user=user),
         )
 
     def role_grants(self, user_id: str, *, deadline: float | None = None) -> tuple[RoleGrant, ...]:

@@ -265,6 +265,9 @@ class Footprint:
     skills: tuple[Proficiency, ...]
     languages: tuple[Proficiency, ...]
     group_ids: tuple[str, ...] | None
+    # The same read's ``expand=conversationSummary`` (issue 11: one read serves the snapshot and
+    # the active-conversation check); None when Genesys left the expand out.
+    conversations: ConversationStatus | None = None
 
 
 @dataclasses.dataclass(frozen=True)

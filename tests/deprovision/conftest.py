@@ -65,6 +65,8 @@ class Engine:
         kwargs: dict[str, Any] = {}
         # The sandbox fixture's async jobs finish in 50 ms: poll them about that often.
         policy.setdefault("history_job_poll_s", 0.05)
+        # And gather the verify_before checks of a batch for a moment, not 15 s.
+        policy.setdefault("history_batch_window_s", 0.2)
         if clock is not None:
             kwargs["clock"] = clock
         service = JobService(

@@ -231,6 +231,58 @@ def test_mass_offboarding_shares_one_async_job_per_side(deprov: Engine) -> None:
         assert _parts(data, "before")[JOB_API]["users"] >= 15
 
 
+def test_checks_reaching_verify_before_in_different_rounds_share_one_async_job(
+    deprov: Engine,
+) -> None:
+    """The worker gathers verify_before checks (HISTORY_BATCH_WINDOW) while other deletes are on
+    their way to theirs: users that reach the check in different rounds go into one async job
+    (issue 11), submitted as soon as nobody else is coming. The window (10 minutes) never ends
+    within the test: no wall-clock race."""
+    _deep(deprov, users_=40)
+    service, worker = deprov.build(history_batch_window_s=600.0)
+    worker.batch = 3  # three jobs a round: the other three are still on their way
+    ids = users(deprov.sandbox, deprov.gateway)[:6]
+    job_ids = [service.enqueue("delete", uid, requester=OKTA)[0].id for uid in ids]
+    worker.run_once()
+    first = [jobs.find(deprov.engine, j) for j in job_ids]
+    held = [j for j in first if j is not None and j.step == "verify_before"]
+    assert len(held) == 3
+    assert all(j.access_cut_at is not None for j in held)  # access cut: only the proof waits
+    assert deprov.sandbox.async_jobs() == []
+    worker.run_once()  # the other three reach the check: nobody else is coming
+    assert len(deprov.sandbox.async_jobs()) == 1
+    for job_id in job_ids:
+        finish(worker, job_id)
+    found = [jobs.find(deprov.engine, j) for j in job_ids]
+    assert [j.state for j in found if j is not None] == ["done"] * len(ids)
+    lake_jobs = {_parts(jobs.dump_data(j), "before")[JOB_API]["job_id"] for j in found if j}
+    assert len(lake_jobs) == 1
+    (submitted,) = [j for j in deprov.sandbox.async_jobs() if j["jobId"] in lake_jobs]
+    assert sorted(submitted["userIds"]) == sorted(ids)
+
+
+def test_a_stopping_worker_hands_back_the_checks_it_gathered(deprov: Engine) -> None:
+    _deep(deprov, users_=40)
+    service, worker = deprov.build(history_batch_window_s=600.0)
+    worker.batch = 3
+    job_ids = [
+        service.enqueue("delete", uid, requester=OKTA)[0].id
+        for uid in users(deprov.sandbox, deprov.gateway)[:6]
+    ]
+    worker.run_once()
+    worker.stop()
+    worker.run_until_idle(timeout_s=1)
+    gathered = [jobs.find(deprov.engine, j) for j in job_ids]
+    at_check = [j for j in gathered if j is not None and j.step == "verify_before"]
+    assert len(at_check) == 3
+    assert all(j.claimed_by is None for j in at_check)
+    assert deprov.sandbox.async_jobs() == []
+    _, next_worker = deprov.build(history_batch_window_s=0.0)
+    for job_id in job_ids:
+        assert finish(next_worker, job_id).state == "done"
+    assert deprov.sandbox.async_jobs()
+
+
 def test_the_admin_api_says_what_each_part_covered(deprov: Engine, db_url: str) -> None:
     """/admin/jobs/{id}: while waiting, the async job's id; once done, per side and part, the
     API, the window, the lake date, the count and digest, and the calls it took."""

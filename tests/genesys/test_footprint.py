@@ -46,6 +46,25 @@ def test_footprint_matches_the_org_in_two_calls(gateway: SdkGateway, sandbox: An
     assert set(footprint.group_ids) == {g["id"] for g in sandbox.user(user_id)["groups"]}
 
 
+def test_the_footprint_read_answers_the_active_conversation_check(
+    gateway: SdkGateway, sandbox: Any
+) -> None:
+    """Issue 11: the snapshot's one user read carries ``conversationSummary`` too (2.1), alone and
+    in bulk; a summary Genesys left out is unknown (None), never "idle"."""
+    user_id = _agent(gateway, sandbox)
+    idle = gateway.user_footprint(user_id).conversations
+    assert idle is not None
+    assert (idle.busy, idle.user is not None) == (False, True)
+    sandbox.set_conversation(user_id, True)
+    busy = gateway.user_footprint(user_id).conversations
+    assert busy is not None
+    assert busy.busy
+    assert busy == gateway.footprints([user_id])[user_id].conversations
+    sandbox.faults(drop_expands=["conversationSummary"])
+    assert gateway.user_footprint(user_id).conversations is None
+    assert gateway.footprints([user_id])[user_id].conversations is None
+
+
 def test_footprint_reads_a_dropped_expand_on_its_own(gateway: SdkGateway, sandbox: Any) -> None:
     """Expands are best effort (PYDOCS get_user): absent is unknown, not empty."""
     user_id = _agent(gateway, sandbox)

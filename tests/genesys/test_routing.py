@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from scim_bridge.genesys.gateway import SdkGateway
 from tests.genesys.helpers import active_users, served
 
@@ -57,3 +59,106 @@ def test_conversation_status(gateway: SdkGateway, sandbox) -> None:
     assert not gateway.conversation_status(user.id).busy
     sandbox.set_conversation(user.id, True, media_type="chat")  # any medium counts
     assert gateway.conversation_status(user.id).active == 1
+
+
+# --- bulk removal: POST /api/v2/routing/queues/{q}/members?delete=true (genesys-api.md 3) -------
+
+BULK = "POST /api/v2/routing/queues/<queue_id>/members"
+SINGLE = "DELETE /api/v2/routing/queues/<queue_id>/members/<user_id>"
+
+
+def _queue_with_members(sandbox, gateway: SdkGateway, least: int) -> tuple[str, list[str]]:
+    by_queue: dict[str, list[str]] = {}
+    for user in gateway.list_users(state="active", page_size=100).items:
+        for queue in sandbox.user(user.id)["queues"]:
+            by_queue.setdefault(queue["id"], []).append(user.id)
+    queue_id, members = max(by_queue.items(), key=lambda item: len(item[1]))
+    assert len(members) >= least, "no seeded queue has enough members"
+    return queue_id, members
+
+
+def _in_queue(sandbox, user_id: str, queue_id: str) -> bool:
+    return queue_id in {q["id"] for q in sandbox.user(user_id)["queues"]}
+
+
+def test_remove_queue_members_takes_many_users_in_one_request(gateway: SdkGateway, sandbox) -> None:
+    queue_id, members = _queue_with_members(sandbox, gateway, 3)
+    before = served(sandbox.stats(), BULK, 204)
+    assert gateway.remove_queue_members(queue_id, members) == {}
+    assert served(sandbox.stats(), BULK, 204) == before + 1
+    assert not any(_in_queue(sandbox, uid, queue_id) for uid in members)
+    # Again, when every one of them is gone already: success, nothing refused.
+    assert gateway.remove_queue_members(queue_id, members) == {}
+
+
+def test_remove_queue_members_sends_at_most_100_a_request(gateway: SdkGateway, sandbox) -> None:
+    queue_id, members = _queue_with_members(sandbox, gateway, 2)
+    strangers = [str(uuid.UUID(int=i + 1, version=4)) for i in range(150)]
+    before = served(sandbox.stats(), BULK, 204)
+    assert gateway.remove_queue_members(queue_id, [*strangers, *members]) == {}
+    assert served(sandbox.stats(), BULK, 204) == before + 2  # 152 ids: 100, then 52
+    assert served(sandbox.stats(), BULK, 400) == 0
+    assert not any(_in_queue(sandbox, uid, queue_id) for uid in members)
+
+
+def test_a_group_membership_refuses_only_itself(gateway: SdkGateway, sandbox) -> None:
+    """A group's member in the list makes Genesys refuse the whole request (UNCONFIRMED, the
+    sandbox's stricter reading); the others are still removed, one request each."""
+    group = max(gateway.list_groups().items, key=lambda g: g.member_count)
+    queue_id, members = _queue_with_members(sandbox, gateway, 2)
+    by_group = sandbox.route_group(queue_id, group.id)
+    assert by_group, "no member of the group was new to the queue"
+    direct = [uid for uid in members if uid not in by_group][:2]
+    refused = gateway.remove_queue_members(queue_id, [*direct, by_group[0]])
+    assert set(refused) == {by_group[0]}
+    assert refused[by_group[0]].status == 400
+    assert _in_queue(sandbox, by_group[0], queue_id)
+    assert not any(_in_queue(sandbox, uid, queue_id) for uid in direct)
+    stats = sandbox.stats()
+    assert served(stats, BULK, 400) == 1
+    assert served(stats, SINGLE, 204) == len(direct)
+
+
+def test_remove_queue_members_of_a_queue_that_is_gone_is_success(
+    gateway: SdkGateway, sandbox
+) -> None:
+    user = active_users(gateway)[0]
+    gone = str(uuid.UUID(int=7, version=4))
+    assert gateway.remove_queue_members(gone, [user.id]) == {}
+    assert served(sandbox.stats(), BULK, 404) == 1
+
+
+# --- memberships of many users (genesys-api.md 3) ---------------------------------------------------
+
+USER_QUEUES = "GET /api/v2/users/<user_id>/queues"
+LIST_QUEUES = "GET /api/v2/routing/queues"
+QUEUE_MEMBERS = "GET /api/v2/routing/queues/<queue_id>/members"
+
+
+def test_queue_memberships_of_many_users_read_through_the_queues(
+    gateway: SdkGateway, sandbox
+) -> None:
+    ids = [u.id for u in gateway.list_users(state="active", page_size=100).items][:30]
+    # One of them unjoined somewhere, one with no queue at all: both must come out as they are.
+    expected = {uid: {q["id"]: q["joined"] for q in sandbox.user(uid)["queues"]} for uid in ids}
+    assert any(False in by.values() for by in expected.values())
+    assert any(not by for by in expected.values())
+    before = sandbox.stats()
+    found = gateway.queue_memberships(ids)
+    stats = sandbox.stats()
+    assert {uid: {m.queue_id: m.joined for m in ms} for uid, ms in found.items()} == expected
+    assert served(stats, USER_QUEUES) == served(before, USER_QUEUES)  # none per user
+    assert served(stats, LIST_QUEUES) - served(before, LIST_QUEUES) == 1
+    queues = {m.queue_id for ms in found.values() for m in ms}
+    members = served(stats, QUEUE_MEMBERS) - served(before, QUEUE_MEMBERS)
+    assert len(queues) <= members < 2 * len(ids) - 1
+
+
+def test_queue_memberships_of_a_few_users_read_each_one(gateway: SdkGateway, sandbox) -> None:
+    ids = [u.id for u in active_users(gateway, 3)]
+    before = sandbox.stats()
+    found = gateway.queue_memberships(ids)
+    stats = sandbox.stats()
+    assert served(stats, USER_QUEUES) - served(before, USER_QUEUES) == 2 * len(ids)
+    assert served(stats, LIST_QUEUES) == served(before, LIST_QUEUES)
+    assert found == {uid: gateway.user_queues(uid) for uid in ids}

@@ -62,6 +62,32 @@ def test_bulk_add_and_delete_members_3(api: Api, sandbox: Sandbox) -> None:
     assert api.post(path, [{"id": "x"}] * 101).status == 400
 
 
+def test_bulk_delete_members_limits_3(api: Api, sandbox: Sandbox) -> None:
+    """``?delete=true`` takes up to 100 members (3): 101 is a 400 and removes nobody; a user who
+    is not a member is no error (UNCONFIRMED: the lenient reading, a replay removes nothing);
+    an unknown queue is a 404; the permission is the single DELETE's."""
+    user, queues = _member(api, sandbox)
+    queue_id = queues[0]["id"]
+    path = f"/api/v2/routing/queues/{queue_id}/members?delete=true"
+    sandbox.add_client("viewer", "s", ["routing:queue:view"])
+    token = api.login("viewer", "s").body["access_token"]
+    denied = api.post(path, [{"id": user["id"]}], token=token)
+    assert (denied.status, denied.code) == (403, "missing.any.permissions")
+    too_many = [{"id": user["id"]}] + [{"id": f"x{i}"} for i in range(100)]
+    assert api.post(path, too_many).status == 400
+    assert _in(sandbox, user["id"], queue_id)
+    stranger = next(u for u in api.users() if not _in(sandbox, u["id"], queue_id))
+    assert api.post(path, [{"id": user["id"]}, {"id": stranger["id"]}]).status == 204
+    assert not _in(sandbox, user["id"], queue_id)
+    assert api.post(path, [{"id": user["id"]}]).status == 204  # again: nothing to remove
+    unknown = "/api/v2/routing/queues/00000000-0000-4000-8000-000000000000/members?delete=true"
+    assert api.post(unknown, [{"id": user["id"]}]).status == 404
+
+
+def _in(sandbox: Sandbox, user_id: str, queue_id: str) -> bool:
+    return queue_id in {q["id"] for q in sandbox.user(user_id)["queues"]}
+
+
 def test_patch_user_queues_joins_and_unjoins_3(api: Api, sandbox: Sandbox) -> None:
     user, queues = _member(api, sandbox)
     flipped = [{"id": q["id"], "joined": not q["joined"]} for q in queues]
