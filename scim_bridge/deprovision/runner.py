@@ -43,6 +43,7 @@ from scim_bridge.genesys.errors import (
 )
 from scim_bridge.genesys.types import (
     CallRecord,
+    ConversationStatus,
     GenesysUser,
     Proficiency,
     QueueMembership,
@@ -179,6 +180,12 @@ class _Reads:
     queues: tuple[QueueMembership, ...] | None = None
     fresh: GenesysUser | None = None
     read: BatchedRead | None = None
+    # The snapshot's read carries the conversation summary (issue 11): await_idle in the same
+    # run takes it instead of reading again. A conversation routed meanwhile is still caught:
+    # Genesys refuses the deactivation (409, ActiveConversation) and the job waits.
+    conversations: ConversationStatus | None = None
+    # The DELETE answered: confirm_deleted in the same run needs no read to know it.
+    deleted: bool = False
 
 
 def crash_point() -> Callable[[Job], None] | None:
@@ -272,7 +279,8 @@ class Runner:
             stop = self._stop_reason(job, deadline, history, stop_before_history, should_stop)
             if stop is None:
                 read = (reads or {}).get((job.id, job.step)) if job.step in READ_STEPS else None
-                if job.step in READ_STEPS and read is None and stop_before_reads:
+                answered = job.step == "confirm_deleted" and carried.deleted
+                if job.step in READ_STEPS and read is None and stop_before_reads and not answered:
                     stop = "needs-read"
             if stop is not None:
                 if stop in ("stopping", "budget"):
@@ -327,7 +335,9 @@ class Runner:
                         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_BREAKER_LOCK)))
                     seen = self._policy_view(conn, job, carried)
                     new = self._commit(conn, claim, self._decide(job, seen), calls)
-                return new, _Reads(user=carried.user, queues=carried.queues)
+                return new, _Reads(
+                    user=carried.user, queues=carried.queues, conversations=carried.conversations
+                )
             transition, reads = self._decide_and_act(job, carried, answer, step_deadline)
         finally:
             self._local.calls = None
@@ -339,6 +349,12 @@ class Runner:
             user=reads.user if keep else None,
             queues=reads.queues if keep and new.step in ("guard", "drain") else None,
             fresh=reads.fresh if keep and new.step == "deactivate" else None,
+            conversations=(
+                reads.conversations
+                if keep and new.step in ("guard", "drain", "await_idle")
+                else None
+            ),
+            deleted=reads.deleted and keep and new.step == "confirm_deleted",
         )
 
     def _decide(self, job: Job, seen: m.Observation) -> m.Transition:
@@ -393,8 +409,11 @@ class Runner:
             held = m.QueuesSeen(frozenset(q.queue_id for q in queues), _refs(queues))
             return held, dataclasses.replace(reads, queues=queues)
         if step == "await_idle":
-            status = self.gateway.conversation_status(job.user_id, deadline=deadline)
-            return m.ConversationsSeen(status.busy), dataclasses.replace(reads, fresh=status.user)
+            status = reads.conversations  # the snapshot's read, in the same run
+            if status is None:
+                status = self.gateway.conversation_status(job.user_id, deadline=deadline)
+            seen = m.ConversationsSeen(status.busy)
+            return seen, dataclasses.replace(reads, fresh=status.user, conversations=None)
         if step == "verify_restore":
             current = self.gateway.user_footprint(job.user_id, deadline=deadline)
             memberships = self.gateway.user_queues(job.user_id, deadline=deadline)
@@ -410,23 +429,12 @@ class Runner:
         """snapshot and confirm_deleted: the user (from the worker's bulk read when it settles
         the step). confirm_deleted asks ?state=deleted first (one call, not a 404 and two)."""
         confirm = job.step == "confirm_deleted"
-        shared = reads.read.user if reads.read is not None else None
-        footprint: GenesysFootprint | None = reads.read.footprint if reads.read else None
-        footprint_error: str | None = None
-        user = shared
-        if user is None and not confirm and job.action != "reactivate":
-            # The snapshot before the first change includes the footprint (issue 12): one user
-            # read with expands serves both; a client that may not read grants still deprovisions.
-            try:
-                footprint = self.gateway.user_footprint(job.user_id, deadline=deadline)
-                user = footprint.user
-            except NotFound:
-                footprint = None
-            except PermissionDenied as e:
-                footprint, footprint_error = None, e.message
-        if user is None:
-            user = self._read_user(job, deadline, expect_deleted=confirm)
-        reads = dataclasses.replace(reads, user=user)
+        if confirm and reads.deleted:
+            return m.UserSeen("deleted"), reads  # the DELETE's answer (no re-read)
+        user, footprint, footprint_error = self._user_read(job, reads, deadline)
+        reads = dataclasses.replace(
+            reads, user=user, conversations=footprint.conversations if footprint else None
+        )
         if user is None or confirm:
             return m.UserSeen(user.state if user else None), reads
         queues = reads.queues
@@ -456,6 +464,28 @@ class Runner:
             restorable_footprint=first,
         )
         return seen, dataclasses.replace(reads, queues=queues)
+
+    def _user_read(
+        self, job: Job, reads: _Reads, deadline: float
+    ) -> tuple[GenesysUser | None, GenesysFootprint | None, str | None]:
+        """The user, from the worker's bulk read or one of its own: for a deactivate's or
+        delete's snapshot the read with the footprint's expands (issue 12), which serves both; a
+        client that may not read grants still deprovisions (``footprint_error``)."""
+        confirm = job.step == "confirm_deleted"
+        user = reads.read.user if reads.read is not None else None
+        footprint: GenesysFootprint | None = reads.read.footprint if reads.read else None
+        footprint_error: str | None = None
+        if user is None and not confirm and job.action != "reactivate":
+            try:
+                footprint = self.gateway.user_footprint(job.user_id, deadline=deadline)
+                user = footprint.user
+            except NotFound:
+                footprint = None
+            except PermissionDenied as e:
+                footprint, footprint_error = None, e.message
+        if user is None:
+            user = self._read_user(job, deadline, expect_deleted=confirm)
+        return user, footprint, footprint_error
 
     def _footprint_alone(
         self, job: Job, deadline: float
@@ -537,6 +567,7 @@ class Runner:
             return dataclasses.replace(reads, user=user)
         elif isinstance(effect, m.DeleteUser):
             self.gateway.delete_user(uid, deadline=deadline)
+            return dataclasses.replace(reads, deleted=True)
         elif isinstance(effect, m.MoveDivision):
             self.gateway.move_to_division(uid, effect.division_id, deadline=deadline)
         elif isinstance(effect, m.GrantRoles):

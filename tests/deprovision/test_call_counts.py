@@ -1,12 +1,13 @@
 """Genesys calls per deleted user, counted by the sandbox (``/sandbox/stats``), alone and batched.
 
-Alone (one job, nothing to share): snapshot (user, 2 queue listings), one DELETE per queue,
-await_idle (one GET that also serves the deactivate's version), the PATCH, verify_before (an async
+Alone (one job, nothing to share): snapshot (the user with the footprint's expands and the
+conversation summary, the grants, 2 queue listings), one DELETE per queue, await_idle (no call:
+the snapshot's read, whose user also serves the deactivate's version), the PATCH, verify_before (an async
 details job: submit, status until FULFILLED, one results page; the synchronous tail from a week
-before the lake date: its live interval read to the empty page), the DELETE, confirm
-(``?state=deleted``: one read), verify_after (an async job for the users whose lake part found
+before the lake date: its live interval read to the empty page), the DELETE, confirm (no call:
+the DELETE's answer), verify_after (an async job for the users whose lake part found
 something; the tail only where it found something, until the ids are back). Batched (the
-worker): the snapshot and confirm reads are one bulk read for the round, each side's async job
+worker): the snapshot reads are one bulk read for the round, each side's async job
 and tail query serve every user of the round.
 """
 
@@ -72,7 +73,9 @@ def test_a_delete_alone_makes_only_the_calls_that_prove_it(deprov: Engine) -> No
     after_parts = _parts(data, "after")
     delta = _delta(before, deprov.sandbox.stats())
     reads = delta.pop(GET_USER)["200"] + delta.pop(LIST_USERS, {}).get("200", 0)
-    assert reads == 3  # snapshot, await_idle, confirm (the worker's read of its round): no 404
+    # One: the snapshot's, with the footprint's expands and the conversation summary, serves
+    # await_idle too; the DELETE's answer serves confirm (issue 11: no re-read an answer gave).
+    assert reads == 1
     assert {k: v for k, v in delta.items() if k not in HISTORY} == {
         SUBJECT: {"200": 1},  # the role grants, for the footprint snapshot (issue 12)
         QUEUES: {"200": 2},  # joined=true and joined=false (genesys-api.md 3)
@@ -138,8 +141,8 @@ def test_batched_deletes_share_their_user_reads(deprov: Engine) -> None:
     assert [j.state for j in found if j is not None] == ["done"] * len(ids)
     assert all(deprov.sandbox.user(u)["state"] == "deleted" for u in ids)
     delta = _delta(before, deprov.sandbox.stats())
-    assert delta[LIST_USERS] == {"200": 2}  # one bulk read at snapshot, one at confirm
-    assert delta[GET_USER] == {"200": len(ids)}  # await_idle only
+    assert delta[LIST_USERS] == {"200": 1}  # one bulk read at snapshot: confirm has the DELETE's
+    assert GET_USER not in delta  # await_idle takes the snapshot's read (conversationSummary)
     assert delta[SUBJECT] == {"200": len(ids)}  # the grants of each footprint snapshot
     assert delta[QUEUES] == {"200": 2 * len(ids)}
     assert delta[REMOVE] == {"204": queues}
