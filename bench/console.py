@@ -76,7 +76,7 @@ def _job(i: int, rng: random.Random, now: float, window: Window) -> Job:
         user_id=uid,
         action=action,  # type: ignore[arg-type]
         state=state,  # type: ignore[arg-type]
-        step="done" if state == "done" else "guard",
+        step="done" if state == "done" else "breaker",
         requested_by=rng.choice(IDPS),
         created_at=created,
         updated_at=created + 30,

@@ -24,6 +24,10 @@ MIN_SECRET_LENGTH = 32
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+DEFAULT_ACTIVE_CONVERSATION_WAIT_S = 15 * 60.0
+MAX_ACTIVE_CONVERSATION_WAIT_S = 8 * 3600.0
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable and what it expects."""
 
@@ -150,6 +154,11 @@ class Settings:
     history_since: HistorySince = DEFAULT_HISTORY_SINCE
     history_job_poll_s: float = 10.0
     history_job_resubmits: int = 3
+    # ACTIVE_CONVERSATION_WAIT: how long a deactivation waits for a live conversation to end
+    # before access is cut anyway (sessions revoked; the deactivation as soon as Genesys allows).
+    # 15 minutes: most calls and their wrap-up end within it, and it bounds the open access a
+    # leaver keeps (it was 8 hours). docs/deprovisioning.md says what it trades.
+    active_conversation_wait_s: float = DEFAULT_ACTIVE_CONVERSATION_WAIT_S
     # How long the worker gathers the users reaching verify_before into one async job (issue 11).
     history_batch_window_s: float = 15.0
     sync_budget_s: float = 10.0
@@ -217,6 +226,15 @@ class Settings:
             raise ConfigError("missing configuration: " + ", ".join(missing))
 
 
+def _conversation_wait(text: str | None) -> float:
+    if text is None:
+        return DEFAULT_ACTIVE_CONVERSATION_WAIT_S
+    wait = parse_duration(text, name="ACTIVE_CONVERSATION_WAIT")
+    if wait > MAX_ACTIVE_CONVERSATION_WAIT_S:
+        raise ConfigError("ACTIVE_CONVERSATION_WAIT: at most 8h (the open access it allows)")
+    return wait
+
+
 class _Env:
     """The environment as settings read it: an empty value is no value."""
 
@@ -282,6 +300,7 @@ def _deprovision_settings(env: _Env) -> dict[str, Any]:
         "history_since": since,
         "history_job_poll_s": poll,
         "history_job_resubmits": resubmits,
+        "active_conversation_wait_s": _conversation_wait(env.get("ACTIVE_CONVERSATION_WAIT")),
         "history_batch_window_s": gather,
         "rehire": env.choice("REHIRE", "restore", ("restore", "refuse")),
         "rehire_restore_footprint": env.flag("REHIRE_RESTORE_FOOTPRINT", "false"),

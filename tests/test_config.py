@@ -154,3 +154,13 @@ def test_the_older_lookback_setting_still_works() -> None:
     assert Settings.from_env({"HISTORY_LOOKBACK_DAYS": "90"}).history_since == HistorySince(days=90)
     both = {"HISTORY_LOOKBACK_DAYS": "90", "HISTORY_SINCE": "2y"}
     assert Settings.from_env(both).history_since == HistorySince(days=730)
+
+
+def test_active_conversation_wait_defaults_to_15_minutes_and_is_bounded() -> None:
+    """Issue 10: the open access a live conversation may keep is bounded (it was 8 hours)."""
+    assert Settings.from_env({}).active_conversation_wait_s == 15 * 60
+    assert Settings.from_env({"ACTIVE_CONVERSATION_WAIT": "0"}).active_conversation_wait_s == 0
+    assert Settings.from_env({"ACTIVE_CONVERSATION_WAIT": "2h"}).active_conversation_wait_s == 7200
+    for bad in ("9h", "soon"):
+        with pytest.raises(ConfigError, match="ACTIVE_CONVERSATION_WAIT"):
+            Settings.from_env({"ACTIVE_CONVERSATION_WAIT": bad})

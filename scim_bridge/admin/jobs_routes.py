@@ -1,12 +1,15 @@
 """Deprovisioning jobs for operators (under the guarded ``/admin`` blueprint):
 
 ``GET /admin/jobs?state=&user=``, ``GET /admin/jobs/{id}`` (steps, evidence, audit events),
-``POST /admin/jobs/{id}/approve``, ``POST /admin/jobs/{id}/retry``,
-``GET /admin/tombstones/{userId}``.
+``POST /admin/jobs/{id}/approve`` (``{"by", "accept": [ids], "reason"}``: a held history
+mismatch is approved by accepting every missing conversation by id, with a reason),
+``POST /admin/jobs/{id}/retry``, ``POST /admin/jobs/{id}/cut-access`` (``{"by", "reason"}``, the
+reason required), ``GET /admin/tombstones/{userId}``.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -32,6 +35,7 @@ def blueprint(
     bp.get("/jobs/<job_id>")(api.show_job)
     bp.post("/jobs/<job_id>/approve")(api.approve)
     bp.post("/jobs/<job_id>/retry")(api.retry)
+    bp.post("/jobs/<job_id>/cut-access")(api.cut_access)
     bp.get("/tombstones/<user_id>")(api.tombstone)
     return bp
 
@@ -72,7 +76,22 @@ class _JobsApi:
         return jsonify(operators.details(self.engine, self.audit, job))
 
     def approve(self, job_id: str) -> Response:
-        return self._operate(job_id, operators.approve)
+        body = request.get_json(silent=True) or {}
+        accept = body.get("accept") or []
+        if not isinstance(accept, list) or not all(isinstance(i, str) for i in accept):
+            return _error(400, "accept is a list of conversation ids")
+        reason = str(body.get("reason") or "")[:500]
+        return self._operate(
+            job_id,
+            functools.partial(operators.approve, accept=frozenset(accept), reason=reason),
+        )
+
+    def cut_access(self, job_id: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        reason = " ".join(str(body.get("reason") or "").split())[:500]
+        if not reason:
+            return _error(400, "cutting access needs a reason")
+        return self._operate(job_id, functools.partial(operators.cut_access, reason=reason))
 
     def retry(self, job_id: str) -> Response:
         return self._operate(job_id, operators.retry)

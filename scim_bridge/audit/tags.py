@@ -54,6 +54,18 @@ class Tag(StrEnum):
     DEPROVISION_FOOTPRINT_VERIFIED = "deprovision:footprint:verified"
     DEPROVISION_FOOTPRINT_MISMATCH = "deprovision:footprint:mismatch"
     DEPROVISION_CONVERSATION_WAITING = "deprovision:conversation:waiting"
+    # ACTIVE_CONVERSATION_WAIT ran out: access is cut anyway (issue 10).
+    DEPROVISION_CONVERSATION_WAIT_EXPIRED = "deprovision:conversation:wait-expired"
+    # Genesys answered without ``conversationSummary``: decided from what is known (issue 10).
+    DEPROVISION_CONVERSATION_UNKNOWN = "deprovision:conversation:unknown"
+    # An operator asked to cut access now (cut-access), with their reason.
+    DEPROVISION_ACCESS_CUT_REQUESTED = "deprovision:access:cut-requested"
+    # DELETE /api/v2/tokens/{userId}: every session of the user ended (with each deactivation).
+    DEPROVISION_SESSIONS_REVOKED = "deprovision:sessions:revoked"
+    # Queue memberships Genesys refused to remove (memberBy=group: 400); retried with backoff,
+    # then given up on and left recorded on the job.
+    DEPROVISION_QUEUE_REMOVE_FAILED = "deprovision:queue:remove-failed"
+    DEPROVISION_QUEUE_DRAIN_INCOMPLETE = "deprovision:queue:drain-incomplete"
     DEPROVISION_USER_DEACTIVATED = "deprovision:user:deactivated"
     DEPROVISION_USER_REACTIVATED = "deprovision:user:reactivated"
     DEPROVISION_HISTORY_WAITING = "deprovision:history:waiting"  # on an async details job
@@ -61,6 +73,8 @@ class Tag(StrEnum):
     DEPROVISION_USER_DELETED = "deprovision:user:deleted"
     DEPROVISION_HISTORY_VERIFIED = "deprovision:history:verified"
     DEPROVISION_HISTORY_MISMATCH = "deprovision:history:mismatch"
+    # An operator accepted named conversations as missing (who, why): the delete proceeds.
+    DEPROVISION_HISTORY_ACCEPTED = "deprovision:history:accepted"
     DEPROVISION_USER_RESTORED = "deprovision:user:restored"
     DEPROVISION_TOMBSTONE_WRITTEN = "deprovision:tombstone:written"
     DEPROVISION_BREAKER_TRIPPED = "deprovision:breaker:tripped"

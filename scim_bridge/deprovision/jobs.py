@@ -28,10 +28,12 @@ from scim_bridge.deprovision import evidence
 from scim_bridge.deprovision.evidence import Window
 from scim_bridge.deprovision.record import (
     OPEN_STATES,
+    Acceptance,
     Action,
     Evidence,
     EvidencePart,
     Footprint,
+    ForcedCut,
     History,
     Job,
     JobState,
@@ -40,6 +42,7 @@ from scim_bridge.deprovision.record import (
     QueueRef,
     Restoration,
     Snapshot,
+    Unremoved,
     footprint_from,
     footprint_to,
 )
@@ -48,8 +51,11 @@ from scim_bridge.store.schema import audit_events, job_steps, jobs, tombstones, 
 
 CLAIMABLE: tuple[JobState, ...] = ("pending", "running", "waiting")
 # The version of the ``data`` document. 1: as written before the typed record (no ``schema``
-# key); 2: the same keys, and ``schema``. Loading accepts both.
-SCHEMA_VERSION = 2
+# key); 2: the same keys, and ``schema``; 3: access first (issue 10): the steps' order changed
+# (deactivate before the breaker and the drain), and the record gained the sessions revoked, a
+# forced cut, memberships left unremoved and accepted missing conversations. Loading accepts all
+# three; ``_migrate`` moves a row of 1 or 2 onto the new order.
+SCHEMA_VERSION = 3
 
 JobRow = Job  # the record, as stored (kept as a name for the store's readers)
 
@@ -57,7 +63,17 @@ _FLAGS = ("from_policy", "dry_run", "cancel_requested", "guarded_for_delete")
 _COLUMNS = tuple(
     f.name
     for f in dataclasses.fields(Job)
-    if f.name not in ("snapshot", "queues", "history", "restoration", "plan", "extra")
+    if f.name
+    not in (
+        "snapshot",
+        "queues",
+        "history",
+        "restoration",
+        "plan",
+        "extra",
+        "sessions_revoked_at",
+        "forced",
+    )
 )
 _DATA_KEYS = frozenset(
     {
@@ -75,6 +91,11 @@ _DATA_KEYS = frozenset(
         "history_before_tail_window",
         "history_pending",
         "plan",
+        "sessions_revoked_at",
+        "forced",
+        "unremoved_queues",
+        "history_missing",
+        "history_accepted",
     }
 )
 
@@ -208,15 +229,41 @@ def dump_data(job: Job) -> dict[str, Any]:
     restoration = _dump_restoration(job.restoration)
     if restoration is not None:
         data["restoration"] = restoration
-    if job.queues.removed:
-        data["removed_queues"] = [_queue_to(q) for q in job.queues.removed]
-    if job.queues.to_restore is not None:
-        data["restore_queues"] = [_queue_to(q) for q in job.queues.to_restore]
-    if job.queues.restored is not None:
-        data["restored_queues"] = [_queue_to(q) for q in job.queues.restored]
+    data.update(_dump_queues(job.queues))
+    if job.sessions_revoked_at is not None:
+        data["sessions_revoked_at"] = job.sessions_revoked_at
+    if job.forced is not None:
+        data["forced"] = dataclasses.asdict(job.forced)
     data.update(_dump_history(job.history))
     if job.plan is not None:
         data["plan"] = [dict(p) for p in job.plan]
+    return data
+
+
+def _dump_queues(queues: Memberships) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if queues.removed:
+        data["removed_queues"] = [_queue_to(q) for q in queues.removed]
+    if queues.to_restore is not None:
+        data["restore_queues"] = [_queue_to(q) for q in queues.to_restore]
+    if queues.restored is not None:
+        data["restored_queues"] = [_queue_to(q) for q in queues.restored]
+    if queues.unremoved:
+        data["unremoved_queues"] = [
+            {**_queue_to(u.queue), "error": dict(u.error)} for u in queues.unremoved
+        ]
+    return data
+
+
+def _dump_acceptance(history: History) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if history.missing is not None:
+        data["history_missing"] = sorted(history.missing)
+    if history.accepted:
+        data["history_accepted"] = [
+            {"ids": sorted(a.ids), "by": a.by, "reason": a.reason, "at": a.at}
+            for a in history.accepted
+        ]
     return data
 
 
@@ -243,6 +290,7 @@ def _dump_history(history: History) -> dict[str, Any]:
         data["history_before_tail_window"] = history.before_tail_window.to_dict()
     if history.pending is not None:
         data["history_pending"] = _pending_to(history.pending)
+    data.update(_dump_acceptance(history))
     return data
 
 
@@ -257,7 +305,11 @@ def load_data(data: Mapping[str, Any]) -> dict[str, Any]:
     intervals = data.get("history_before_intervals")
     lake_ids = data.get("history_before_lake_ids")
     plan = data.get("plan")
+    missing = data.get("history_missing")
+    forced = data.get("forced")
     return {
+        "sessions_revoked_at": data.get("sessions_revoked_at"),
+        "forced": ForcedCut(**forced) if forced else None,
         "snapshot": Snapshot(
             dict(snap.get("user", {})),
             _queues_from(snap.get("queues", [])) or (),
@@ -272,6 +324,10 @@ def load_data(data: Mapping[str, Any]) -> dict[str, Any]:
             removed=_queues_from(data.get("removed_queues", [])) or (),
             to_restore=_queues_from(data.get("restore_queues")),
             restored=_queues_from(data.get("restored_queues")),
+            unremoved=tuple(
+                Unremoved(_queue_from(u), dict(u.get("error") or {}))
+                for u in data.get("unremoved_queues", ())
+            ),
         ),
         "history": History(
             before=_evidence_from(proof.get("before")),
@@ -286,6 +342,11 @@ def load_data(data: Mapping[str, Any]) -> dict[str, Any]:
             before_lake_window=_window_from(data.get("history_before_lake_window")),
             before_tail_window=_window_from(data.get("history_before_tail_window")),
             pending=_pending_from(data.get("history_pending")),
+            missing=frozenset(missing) if missing is not None else None,
+            accepted=tuple(
+                Acceptance(frozenset(a["ids"]), str(a["by"]), str(a["reason"]), float(a["at"]))
+                for a in data.get("history_accepted", ())
+            ),
         ),
         "plan": tuple(plan) if plan is not None else None,
         "extra": {k: v for k, v in data.items() if k not in _DATA_KEYS},
@@ -297,7 +358,29 @@ def from_row(row: sa.RowMapping | Mapping[str, Any]) -> Job:
     values = {name: row[name] for name in _COLUMNS}
     for flag in _FLAGS:
         values[flag] = bool(values[flag])
-    return Job(**values, **load_data(json.loads(row["data"] or "{}")))
+    data = json.loads(row["data"] or "{}")
+    job = Job(**values, **load_data(data))
+    return _migrate(job) if int(data.get("schema", 1)) < 3 and data else job
+
+
+def _migrate(job: Job) -> Job:
+    """A job recorded under the order before access first (schema 1 and 2: drain and the
+    breaker came before the deactivate) onto today's: nothing it did is lost, and a user it had
+    not deactivated yet is deactivated next.
+
+    - at ``drain`` with access not cut: the deactivation comes first now (``await_idle``); the
+      drain follows it (it finds what was removed gone, and records it all the same);
+    - held by the breaker at ``guard``, the user still active: the delete is held *after* the
+      deactivation now, so the job runs again from ``guard`` (it deactivates, then the breaker
+      step holds it, unless an operator approved it meanwhile).
+    """
+    if not job.open or job.access_cut:
+        return job
+    if job.step == "drain":
+        return dataclasses.replace(job, step="await_idle")
+    if job.step == "guard" and job.state == "held" and job.reason == "breaker":
+        return dataclasses.replace(job, state="pending", reason=None, waiting_on=None)
+    return job
 
 
 def to_row(job: Job) -> dict[str, Any]:

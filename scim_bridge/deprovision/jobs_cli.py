@@ -1,4 +1,5 @@
-"""``scim-bridge jobs list|show|approve|retry``: the admin API's job operations, from a shell."""
+"""``scim-bridge jobs list|show|approve|retry|cut-access``: the admin API's job operations, from a
+shell."""
 
 from __future__ import annotations
 
@@ -18,12 +19,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     show = sub.add_parser("show", help="one job: steps, evidence and audit events (JSON)")
     show.add_argument("job_id")
     for name, text in (
-        ("approve", "release a held job (delete breaker, conversation timeout, history mismatch)"),
+        ("approve", "release a held job (delete breaker, lost history job, history mismatch)"),
         ("retry", "run a held, waiting or failed job again from its recorded step"),
+        ("cut-access", "cut access now: revoke sessions, deactivate as soon as Genesys allows"),
     ):
         command = sub.add_parser(name, help=text)
         command.add_argument("job_id")
         command.add_argument("--by", required=True, help="who is doing this (for the audit trail)")
+        command.add_argument(
+            "--reason", required=name == "cut-access", default="", help="why (audited)"
+        )
+        if name == "approve":
+            command.add_argument(
+                "--accept",
+                action="append",
+                default=[],
+                metavar="CONVERSATION_ID",
+                help="a held history mismatch: accept this missing conversation (repeat for each)",
+            )
 
 
 def _out(text: str) -> None:
@@ -59,9 +72,8 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             _out(json.dumps(operators.details(engine, audit, found), indent=2, default=str))
             return 0
-        act = operators.approve if args.jobs_command == "approve" else operators.retry
         try:
-            job = act(engine, audit, args.job_id, actor=f"cli:{args.by}", now=time.time())
+            job = _operate(engine, audit, args, now=time.time())
         except (LookupError, operators.NotAllowed) as error:
             sys.stderr.write(f"{error}\n")
             return 1
@@ -69,3 +81,25 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         components.close()
+
+
+def _operate(engine: Any, audit: Any, args: argparse.Namespace, *, now: float) -> Any:
+    from scim_bridge.deprovision import operators
+
+    actor = f"cli:{args.by}"
+    if args.jobs_command == "approve":
+        return operators.approve(
+            engine,
+            audit,
+            args.job_id,
+            actor=actor,
+            now=now,
+            accept=frozenset(args.accept),
+            reason=args.reason,
+        )
+    if args.jobs_command == "cut-access":
+        reason = " ".join(args.reason.split())
+        if not reason:
+            raise operators.NotAllowed("cutting access needs a reason (--reason)")
+        return operators.cut_access(engine, audit, args.job_id, actor=actor, reason=reason, now=now)
+    return operators.retry(engine, audit, args.job_id, actor=actor, now=now)

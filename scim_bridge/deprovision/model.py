@@ -14,10 +14,10 @@ job at that step and whoever resumes it re-reads Genesys and does it again: ever
 idempotent against Genesys (removing an absent member, setting a state already held, deleting a
 deleted user all succeed quietly).
 
-    deactivate: snapshot > guard > drain > await_idle > deactivate > done
-    delete:     snapshot > guard > drain > await_idle > deactivate > verify_before > delete
-                > confirm_deleted > verify_after > tombstone > done
-                                                   \\ mismatch > restore > held
+    deactivate: snapshot > guard > await_idle > deactivate > drain > done
+    delete:     snapshot > guard > await_idle > deactivate > breaker > drain > verify_before
+                > delete > confirm_deleted > verify_after > tombstone > done
+                                             \\ mismatch > restore > confirm_restored > held
     reactivate: snapshot > activate > restore_division > restore_roles > restore_skills
                 > restore_languages > restore_queues > verify_restore > done
                                                         \\ difference > held (retry redoes them)
@@ -41,10 +41,12 @@ from scim_bridge.deprovision.record import (
     EMPTY,
     FINISHED_STATES,
     OPEN_STATES,
+    Acceptance,
     Action,
     Evidence,
     EvidencePart,
     Footprint,
+    ForcedCut,
     Grant,
     Job,
     JobState,
@@ -54,6 +56,7 @@ from scim_bridge.deprovision.record import (
     Restoration,
     Snapshot,
     Step,
+    Unremoved,
     footprint_to,
 )
 
@@ -62,13 +65,17 @@ __all__ = ["FINISHED_STATES", "OPEN_STATES", "Action", "Job", "JobState", "Step"
 HISTORY_STEPS: tuple[Step, ...] = ("verify_before", "verify_after")
 
 SEQUENCES: dict[Action, tuple[Step, ...]] = {
-    "deactivate": ("snapshot", "guard", "drain", "await_idle", "deactivate", "done"),
+    # Access first (issue 10): nothing that can hold or fail for long comes before the deactivate;
+    # only the guard (protected users, dry run: before any change) and a bounded wait for a live
+    # conversation (ACTIVE_CONVERSATION_WAIT) do.
+    "deactivate": ("snapshot", "guard", "await_idle", "deactivate", "drain", "done"),
     "delete": (
         "snapshot",
         "guard",
-        "drain",
         "await_idle",
         "deactivate",
+        "breaker",
+        "drain",
         "verify_before",
         "delete",
         "confirm_deleted",
@@ -103,10 +110,13 @@ class Rules:
     """Timings the model applies; the runner builds them from settings (tests shorten them)."""
 
     conversation_poll_s: float = 30.0
-    conversation_wait_max_s: float = 8 * 3600.0
+    conversation_wait_max_s: float = 15 * 60.0  # ACTIVE_CONVERSATION_WAIT
     backoff_base_s: float = 2.0
     backoff_cap_s: float = 300.0
     confirm_delete_retries: int = 5
+    # Tries at removing the queue memberships Genesys refuses (backoff between), then the job goes
+    # on with them recorded: with the defaults about ten minutes.
+    drain_attempts: int = 8
 
 
 # --- observations ------------------------------------------------------------------------------
@@ -158,7 +168,10 @@ class FootprintSeen:
 
 @dataclasses.dataclass(frozen=True)
 class ConversationsSeen:
-    busy: bool
+    """``busy`` None: Genesys answered without ``conversationSummary`` (expands are best effort):
+    not known, which is not an outage to wait on."""
+
+    busy: bool | None
 
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -228,6 +241,9 @@ class Failure:
     retry_after_s: float | None = None
     applied: tuple[Effect, ...] = ()
     error: Mapping[str, Any] | None = None
+    # Queue removals Genesys refused for good (a memberBy=group membership: 400), each with its
+    # error; the other effects of the step were all tried (``applied`` are those that succeeded).
+    refused: tuple[tuple[QueueRef, Mapping[str, Any]], ...] = ()
 
 
 Observation = (
@@ -268,6 +284,17 @@ class DeleteUser:
 
 
 @dataclasses.dataclass(frozen=True)
+class RevokeSessions:
+    """``DELETE /api/v2/tokens/{userId}``: deactivation alone is not documented to end sessions."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Undelete:
+    """Restore a deleted user; Genesys brings it back ``active`` (genesys-api.md 2.4), so a
+    ``SetState("inactive")`` always follows in the same step (the runner times the gap)."""
+
+
+@dataclasses.dataclass(frozen=True)
 class WriteTombstone:
     """Local: the ``tombstones`` row, written in the step's transaction."""
 
@@ -299,6 +326,8 @@ GenesysEffect = (
     | AddQueue
     | SetState
     | DeleteUser
+    | RevokeSessions
+    | Undelete
     | MoveDivision
     | GrantRoles
     | AssignSkills
@@ -312,9 +341,13 @@ Effect = GenesysEffect | WriteTombstone
 
 @dataclasses.dataclass(frozen=True)
 class Approve:
-    """Release a held job (past the breaker, after a conversation timeout or a mismatch)."""
+    """Release a held job (past the breaker, a lost history job, a mismatch). A history mismatch
+    is approved only by accepting, by id, every conversation found missing (``accept``), with a
+    ``reason``: the acceptance is recorded and the delete proceeds."""
 
     actor: str
+    accept: frozenset[str] = frozenset()
+    reason: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -340,10 +373,12 @@ class Upgrade:
 
 @dataclasses.dataclass(frozen=True)
 class CutAccess:
-    """Cut access now, whatever the job is waiting for: today's deactivation (``SetState``)."""
+    """Cut access now, whatever the job is waiting for (a live conversation): the job is due at
+    once, its sessions are revoked at its deactivate step even while Genesys refuses the
+    deactivation, which is then retried until Genesys allows it."""
 
     actor: str
-    reason: str = ""
+    reason: str
 
 
 Command = Approve | Retry | Cancel | Upgrade | CutAccess
@@ -475,7 +510,7 @@ def _settle(job: Job, d: Decision, now: float, jitter: float) -> Transition:
         reason=d.reason,
         due_at=due,
         updated_at=now,
-        access_cut_at=now if d.access_cut and job.access_cut_at is None else job.access_cut_at,
+        access_cut_at=now if d.access_cut and base.access_cut_at is None else base.access_cut_at,
         finished_at=now if d.state in FINISHED_STATES else job.finished_at,
     )
     events = d.events
@@ -570,7 +605,7 @@ def plan(job: Job, history_since: str) -> list[dict[str, Any]]:
     queues = [q.id for q in job.snapshot.queues] if job.snapshot else []
     extra: dict[Step, dict[str, Any]] = {
         "drain": {"remove_queues": queues},
-        "deactivate": {"set_state": "inactive"},
+        "deactivate": {"set_state": "inactive", "revoke_sessions": True},
         "verify_before": {"history_since": history_since},
     }
     sequence = SEQUENCES[job.action]
@@ -579,6 +614,8 @@ def plan(job: Job, history_since: str) -> list[dict[str, Any]]:
 
 
 def _guard(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    """Before any change: protected users, the policy delete's precondition, dry runs. The delete
+    breaker is its own step, after the deactivation (access first)."""
     if not isinstance(seen, PolicyView):
         raise _unexpected(job, seen)
     if seen.protected_by is not None:
@@ -603,8 +640,13 @@ def _guard(job: Job, seen: Observation, ctx: _Context) -> Decision:
             job=dataclasses.replace(job, plan=tuple(steps)),
             detail={"plan": steps},
         )
-    if job.action != "delete":
-        return Decision(step="drain")
+    return Decision(step="await_idle")
+
+
+def _breaker(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    """The delete breaker holds the *delete*: the user is inactive already (access first)."""
+    if not isinstance(seen, PolicyView):
+        raise _unexpected(job, seen)
     limit = seen.breaker_limit
     if not job.approved and limit is not None and seen.deletes_in_window >= limit:
         return Decision(
@@ -613,11 +655,22 @@ def _guard(job: Job, seen: Observation, ctx: _Context) -> Decision:
             events=(Tag.DEPROVISION_BREAKER_TRIPPED, Tag.DEPROVISION_JOB_HELD),
             waiting_on="approval",
             reason="breaker",
+            detail={"deletes_in_window": seen.deletes_in_window, "limit": limit},
         )
-    # It counts against the delete breaker from now. A deactivate upgraded to a delete after
-    # its guard already cut access goes on to verify.
-    counted = dataclasses.replace(job, guarded_for_delete=True, delete_counted_at=ctx.now)
-    return Decision(step="verify_before" if job.access_cut else "drain", job=counted)
+    # It counts against the delete breaker from now.
+    counted = dataclasses.replace(
+        job,
+        guarded_for_delete=True,
+        delete_counted_at=job.delete_counted_at if job.guarded_for_delete else ctx.now,
+    )
+    return Decision(step="drain", job=counted)
+
+
+def _after_drain(job: Job) -> Step:
+    """A deactivate upgraded to a delete after its breaker step would have come goes back to it."""
+    if job.action == "delete" and not job.guarded_for_delete:
+        return "breaker"
+    return _next(job.action, "drain")
 
 
 def _drain(job: Job, seen: Observation, ctx: _Context) -> Decision:
@@ -631,36 +684,52 @@ def _drain(job: Job, seen: Observation, ctx: _Context) -> Decision:
     gone = tuple(q for q in snapped if q.id not in seen.queue_ids and q.id not in recorded)
     known = {q.id: q for q in (*snapped, *seen.memberships)}
     effects = tuple(RemoveQueue(known.get(i, QueueRef(i))) for i in sorted(seen.queue_ids))
-    job, detail = _removed(job, tuple(RemoveQueue(q) for q in gone) + effects)
-    return Decision(
-        step="await_idle",
-        effects=effects,
-        events=(Tag.DEPROVISION_QUEUE_REMOVED,) if effects or gone else (),
-        job=job,
-        detail=detail,
-    )
+    job, detail = _applied(job, tuple(RemoveQueue(q) for q in gone) + effects, ctx.now)
+    events: tuple[Tag, ...] = (Tag.DEPROVISION_QUEUE_REMOVED,) if effects or gone else ()
+    if job.queues.unremoved:
+        # What an earlier try could not remove is gone now (left the group, or removed here).
+        detail["unremoved_resolved"] = [u.queue.id for u in job.queues.unremoved]
+        job = dataclasses.replace(job, queues=dataclasses.replace(job.queues, unremoved=()))
+    nxt = _after_drain(job)
+    if nxt == "done":
+        return _finish(*events, effects=effects, job=job, detail=detail)
+    return Decision(step=nxt, effects=effects, events=events, job=job, detail=detail)
 
 
-def _removed(job: Job, effects: tuple[Effect, ...]) -> tuple[Job, dict[str, Any]]:
-    """The record and detail once these effects' queue removals are done (reactivation
-    restores exactly what is recorded here)."""
+def _applied(job: Job, effects: tuple[Effect, ...], now: float) -> tuple[Job, dict[str, Any]]:
+    """The record and detail once these effects are done: queue removals (reactivation restores
+    exactly what is recorded here), the deactivation and the sessions revoked."""
+    detail: dict[str, Any] = {}
     removed = tuple(e.queue for e in effects if isinstance(e, RemoveQueue))
-    if not removed:
-        return job, {}
-    queues = dataclasses.replace(job.queues, removed=(*job.queues.removed, *removed))
-    return dataclasses.replace(job, queues=queues), {"queues_removed": [q.id for q in removed]}
+    if removed:
+        queues = dataclasses.replace(job.queues, removed=(*job.queues.removed, *removed))
+        job = dataclasses.replace(job, queues=queues)
+        detail["queues_removed"] = [q.id for q in removed]
+    if SetState("inactive") in effects and job.access_cut_at is None:
+        job = dataclasses.replace(job, access_cut_at=now)
+        detail["state_set"] = "inactive"
+    if RevokeSessions() in effects:
+        job = dataclasses.replace(job, sessions_revoked_at=now)
+        detail["sessions_revoked"] = True
+    return job, detail
 
 
 def _wait_for_conversation(job: Job, ctx: _Context) -> Decision:
+    """A bounded wait (ACTIVE_CONVERSATION_WAIT); when it runs out access is cut anyway: the
+    sessions at once, the deactivation as soon as Genesys allows it."""
     now = ctx.now
     started = job.waiting_since if job.waiting_since is not None else now
     if now - started >= ctx.rules.conversation_wait_max_s:
+        forced = ForcedCut(
+            by="policy:active-conversation-wait",
+            reason=f"ACTIVE_CONVERSATION_WAIT ({ctx.rules.conversation_wait_max_s:g} s) ran out",
+            at=now,
+        )
         return Decision(
-            step="await_idle",
-            state="held",
-            events=(Tag.DEPROVISION_JOB_HELD,),
-            waiting_on="active-conversation",
-            reason="conversation-timeout",
+            step="deactivate",
+            events=(Tag.DEPROVISION_CONVERSATION_WAIT_EXPIRED,),
+            job=dataclasses.replace(job, forced=forced),
+            detail={"waited_s": round(now - started, 3)},
         )
     first = job.waiting_since is None
     return Decision(
@@ -675,29 +744,41 @@ def _wait_for_conversation(job: Job, ctx: _Context) -> Decision:
 
 
 def _await_idle(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    if job.forced is not None:
+        # Cut access now (an operator, or the wait ran out): no more waiting.
+        return Decision(step="deactivate", detail={"forced_by": job.forced.by})
     if not isinstance(seen, ConversationsSeen):
         raise _unexpected(job, seen)
+    if seen.busy is None:
+        # No conversationSummary in Genesys's answer (best effort): not known is not "busy" and
+        # not an outage. Genesys itself refuses a deactivation during a live conversation (409),
+        # which then waits as any conversation does: so deactivate now.
+        return Decision(
+            step="deactivate",
+            events=(Tag.DEPROVISION_CONVERSATION_UNKNOWN,),
+            detail={"conversation_summary": "missing", "decided": "deactivate"},
+        )
     if seen.busy:
         return _wait_for_conversation(job, ctx)
     return Decision(step="deactivate", job=dataclasses.replace(job, waiting_since=None))
 
 
 def _deactivate(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    """Access is cut: the user inactive and every session ended. Forced (cut-access, or the wait
+    ran out), the sessions go first, so that they end even while Genesys still refuses the
+    deactivation for a live conversation, and again once it is done."""
     if not isinstance(seen, Ready):
         raise _unexpected(job, seen)
-    effects = (SetState("inactive"),)
-    detail = {"state_set": "inactive"}
-    if job.action == "deactivate":
-        return _finish(
-            Tag.DEPROVISION_USER_DEACTIVATED, effects=effects, access_cut=True, detail=detail
-        )
-    # An upgraded deactivate has not been through the delete guard (breaker) yet.
+    effects: tuple[Effect, ...] = (SetState("inactive"), RevokeSessions())
+    detail: dict[str, Any] = {"state_set": "inactive", "sessions_revoked": True}
+    if job.forced is not None:
+        effects = (RevokeSessions(), *effects)
+        detail["forced"] = {"by": job.forced.by, "reason": job.forced.reason}
+    events = (Tag.DEPROVISION_USER_DEACTIVATED, Tag.DEPROVISION_SESSIONS_REVOKED)
+    recorded = dataclasses.replace(job, sessions_revoked_at=ctx.now, waiting_since=None)
+    nxt = _next(job.action, "deactivate")
     return Decision(
-        step="verify_before" if job.guarded_for_delete else "guard",
-        effects=effects,
-        events=(Tag.DEPROVISION_USER_DEACTIVATED,),
-        access_cut=True,
-        detail=detail,
+        step=nxt, effects=effects, events=events, access_cut=True, job=recorded, detail=detail
     )
 
 
@@ -764,6 +845,8 @@ def _verify_before(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if waiting is not None:
         return waiting
     assert isinstance(seen, HistorySeen)
+    if job.history.before is not None:
+        return _recheck(job, seen)
     before = _evidence(seen)
     history = dataclasses.replace(
         job.history,
@@ -780,6 +863,39 @@ def _verify_before(job: Job, seen: Observation, ctx: _Context) -> Decision:
         events=(Tag.DEPROVISION_HISTORY_CAPTURED,),
         job=dataclasses.replace(job, history=history),
         detail={"evidence": evidence.shown(before)},
+    )
+
+
+def _missing(job: Job, seen: HistorySeen) -> frozenset[str]:
+    """What the original evidence holds that Genesys does not return now, less what operators
+    accepted as missing."""
+    before = job.history.before_ids if job.history.before_ids is not None else frozenset()
+    return before - seen.conversation_ids - job.history.accepted_ids
+
+
+def _recheck(job: Job, seen: HistorySeen) -> Decision:
+    """verify_before again after a held mismatch (a retry): against the *original* evidence,
+    which is never replaced. Still missing: held again; all back: the delete goes on."""
+    missing = _missing(job, seen)
+    shown = evidence.shown(_evidence(seen, missing))
+    history = dataclasses.replace(job.history, missing=missing, pending=None)
+    recorded = dataclasses.replace(job, history=history)
+    detail = {
+        "recheck": shown,
+        "against": job.history.before.sha256 if job.history.before else None,
+    }
+    if missing:
+        return Decision(
+            step="verify_before",
+            state="held",
+            events=(Tag.DEPROVISION_HISTORY_MISMATCH, Tag.DEPROVISION_JOB_HELD),
+            waiting_on="approval",
+            reason="history-mismatch",
+            job=recorded,
+            detail=detail,
+        )
+    return Decision(
+        step="delete", events=(Tag.DEPROVISION_HISTORY_VERIFIED,), job=recorded, detail=detail
     )
 
 
@@ -811,35 +927,72 @@ def _verify_after(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if waiting is not None:
         return waiting
     assert isinstance(seen, HistorySeen)
-    before = job.history.before_ids if job.history.before_ids is not None else frozenset()
-    missing = before - seen.conversation_ids
+    missing = _missing(job, seen)
     after = _evidence(seen, missing)
-    history = dataclasses.replace(job.history, after=after, pending=None)
+    history = dataclasses.replace(job.history, after=after, missing=missing, pending=None)
     recorded = dataclasses.replace(job, history=history)
+    detail: dict[str, Any] = {"evidence": evidence.shown(after)}
+    if job.history.accepted:
+        detail["accepted"] = sorted(job.history.accepted_ids)
     return Decision(
         step="restore" if missing else "tombstone",
         events=(
             (Tag.DEPROVISION_HISTORY_MISMATCH,) if missing else (Tag.DEPROVISION_HISTORY_VERIFIED,)
         ),
         job=recorded,
-        detail={"evidence": evidence.shown(after)},
+        detail=detail,
     )
 
 
 def _restore(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    """Undo the delete: an undelete brings the user back *active* (genesys-api.md 2.4), so the
+    same step deactivates at once and ends any session (the runner records the seconds active);
+    confirm_restored then reads the state back."""
     if not isinstance(seen, Ready):
         raise _unexpected(job, seen)
-    # Held at verify_before: an approve or retry re-captures the evidence and tries again;
-    # there is no path that deletes without the proof.
     return Decision(
-        step="verify_before",
-        state="held",
-        effects=(SetState("inactive"),),
-        events=(Tag.DEPROVISION_USER_RESTORED, Tag.DEPROVISION_JOB_HELD),
-        waiting_on="approval",
-        reason="history-mismatch",
-        detail={"state_set": "inactive"},
+        step="confirm_restored",
+        effects=(Undelete(), SetState("inactive"), RevokeSessions()),
+        events=(Tag.DEPROVISION_USER_RESTORED,),
+        job=dataclasses.replace(job, sessions_revoked_at=ctx.now),
+        detail={"state_set": "inactive", "sessions_revoked": True},
     )
+
+
+def _confirm_restored(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    """The restored user's state as Genesys reads it now: inactive, and the job is held for a
+    person (there is no path that deletes without the proof); anything else restores again."""
+    if not isinstance(seen, UserSeen):
+        raise _unexpected(job, seen)
+    if seen.state is None:
+        return _fail(job, "not-found")
+    missing = sorted(job.history.missing or ())
+    detail = {
+        "state_read_back": seen.state,
+        "missing_count": len(missing),
+        "missing_sample": missing[: evidence.SAMPLE_SIZE],
+    }
+    if seen.state == "inactive":
+        # Held at verify_before: a retry re-checks against the original evidence; an approval
+        # accepts the missing ids by name and the delete proceeds.
+        return Decision(
+            step="verify_before",
+            state="held",
+            events=(Tag.DEPROVISION_JOB_HELD,),
+            waiting_on="approval",
+            reason="history-mismatch",
+            detail=detail,
+        )
+    if job.attempts >= ctx.rules.confirm_delete_retries:
+        return Decision(
+            step="restore",
+            state="held",
+            events=(Tag.DEPROVISION_JOB_HELD,),
+            waiting_on="approval",
+            reason="restore-not-confirmed",
+            detail=detail,
+        )
+    return Decision(step="restore", reset_attempts=False, detail=detail)
 
 
 def iso_seconds(epoch: float) -> str:
@@ -1025,14 +1178,16 @@ def _verify_restore(job: Job, seen: Observation, ctx: _Context) -> Decision:
 _HANDLERS: dict[Step, Callable[[Job, Observation, _Context], Decision]] = {
     "snapshot": _snapshot,
     "guard": _guard,
-    "drain": _drain,
     "await_idle": _await_idle,
     "deactivate": _deactivate,
+    "breaker": _breaker,
+    "drain": _drain,
     "verify_before": _verify_before,
     "delete": _delete,
     "confirm_deleted": _confirm_deleted,
     "verify_after": _verify_after,
     "restore": _restore,
+    "confirm_restored": _confirm_restored,
     "tombstone": _tombstone,
     "activate": _activate,
     "restore_division": _restore_division,
@@ -1052,29 +1207,16 @@ _WAITING_ON: dict[ErrorKind, str] = {
 
 
 def _on_failure(job: Job, failure: Failure, ctx: _Context) -> Decision:
-    recorded, detail = _removed(job, failure.applied)
+    recorded, detail = _applied(job, failure.applied, ctx.now)
     if failure.error is not None:
         detail["error"] = dict(failure.error)
     kind = failure.kind
-    if job.step in RESTORE_STEPS and kind in ("permission", "not-found", "invalid"):
-        # Refused for good (a role deleted since, a permission missing): recorded, and the
-        # other parts go on; the check shows the part as missing and holds the job.
-        part = job.step.removeprefix("restore_")
-        error = dict(failure.error or {"kind": kind})
-        failed = {**recorded.restoration.failed, part: error}
-        recorded = dataclasses.replace(
-            recorded, restoration=dataclasses.replace(recorded.restoration, failed=failed)
-        )
-        detail["failed_part"] = part
-        decision = Decision(
-            step=_next(job.action, job.step),
-            events=(Tag.DEPROVISION_RESTORE_FAILED,),
-            job=recorded,
-        )
-        return dataclasses.replace(decision, detail={**detail, "error": error})
-    if kind == "active-conversation":
-        # Genesys refused the deactivation because a conversation started since the check.
-        decision = dataclasses.replace(_wait_for_conversation(recorded, ctx), reset_attempts=False)
+    if failure.refused and job.step == "drain":
+        decision = _drain_refused(recorded, failure, ctx)
+    elif job.step in RESTORE_STEPS and kind in ("permission", "not-found", "invalid"):
+        return _restore_part_failed(recorded, failure, detail)
+    elif kind == "active-conversation":
+        decision = _refused_for_conversation(recorded, ctx)
     elif kind in _WAITING_ON:
         # Transient: never a failure (DESIGN.md: a 429 is never turned into a failure).
         delay = failure.retry_after_s
@@ -1090,8 +1232,81 @@ def _on_failure(job: Job, failure: Failure, ctx: _Context) -> Decision:
         )
     else:
         decision = _fail(job, kind)
+    if RevokeSessions() in failure.applied and job.sessions_revoked_at is None:
+        # Sessions ended (a forced cut) although the deactivation was refused: audited once.
+        decision = dataclasses.replace(
+            decision, events=(Tag.DEPROVISION_SESSIONS_REVOKED, *decision.events)
+        )
     base = decision.job or recorded
     return dataclasses.replace(decision, job=base, detail={**detail, **decision.detail})
+
+
+def _restore_part_failed(job: Job, failure: Failure, detail: dict[str, Any]) -> Decision:
+    """Refused for good (a role deleted since, a permission missing): recorded, and the other
+    parts go on; the check shows the part as missing and holds the job."""
+    part = job.step.removeprefix("restore_")
+    error = dict(failure.error or {"kind": failure.kind})
+    failed = {**job.restoration.failed, part: error}
+    recorded = dataclasses.replace(
+        job, restoration=dataclasses.replace(job.restoration, failed=failed)
+    )
+    return Decision(
+        step=_next(job.action, job.step),
+        events=(Tag.DEPROVISION_RESTORE_FAILED,),
+        job=recorded,
+        detail={**detail, "failed_part": part, "error": error},
+    )
+
+
+def _refused_for_conversation(job: Job, ctx: _Context) -> Decision:
+    """Genesys refused the deactivation (409) for a live conversation. Unforced, it started since
+    the check: the bounded wait. Forced (or a restore's deactivation), the sessions are revoked
+    already: the deactivation is tried again every poll until Genesys allows it."""
+    if job.forced is None and job.step == "deactivate":
+        return dataclasses.replace(_wait_for_conversation(job, ctx), reset_attempts=False)
+    return Decision(
+        step=job.step,
+        state="waiting",
+        events=(Tag.DEPROVISION_CONVERSATION_WAITING,) if job.attempts == 0 else (),
+        waiting_on="active-conversation",
+        retry_in_s=ctx.rules.conversation_poll_s,
+        reset_attempts=False,
+    )
+
+
+def _drain_refused(job: Job, failure: Failure, ctx: _Context) -> Decision:
+    """Memberships Genesys refused to remove (memberBy=group: 400). The user is inactive
+    already, so this never holds access: recorded on the job and in the audit trail, retried
+    with backoff (``Rules.drain_attempts``), then left recorded while the job goes on."""
+    unremoved = tuple(Unremoved(q, dict(error)) for q, error in failure.refused)
+    recorded = dataclasses.replace(job, queues=dataclasses.replace(job.queues, unremoved=unremoved))
+    tried = job.attempts + 1
+    detail = {
+        "unremoved": [{"queue": u.queue.id, "error": dict(u.error)} for u in unremoved],
+        "drain_attempts": tried,
+    }
+    if tried < ctx.rules.drain_attempts:
+        return Decision(
+            step="drain",
+            state="waiting",
+            events=(Tag.DEPROVISION_QUEUE_REMOVE_FAILED,) if job.attempts == 0 else (),
+            waiting_on="queue-drain",
+            retry_in_s=backoff(ctx.rules, job.attempts),
+            reset_attempts=False,
+            job=recorded,
+            detail=detail,
+        )
+    nxt = _after_drain(recorded)
+    if nxt == "done":
+        return _finish(
+            Tag.DEPROVISION_QUEUE_DRAIN_INCOMPLETE,
+            job=recorded,
+            detail=detail,
+            reason="queues-not-removed",
+        )
+    return Decision(
+        step=nxt, events=(Tag.DEPROVISION_QUEUE_DRAIN_INCOMPLETE,), job=recorded, detail=detail
+    )
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -1108,6 +1323,10 @@ def _approve(job: Job, cmd: Command, now: float) -> Transition:
     assert isinstance(cmd, Approve)
     if job.state != "held":
         raise NotAllowed(f"job {job.id} is {job.state}, not held")
+    if job.reason == "history-mismatch":
+        return _accept_missing(job, cmd, now)
+    if cmd.accept:
+        raise NotAllowed(f"job {job.id} is held for {job.reason}, not a history mismatch")
     new = dataclasses.replace(
         job,
         state="pending",
@@ -1120,6 +1339,54 @@ def _approve(job: Job, cmd: Command, now: float) -> Transition:
     )
     detail = {"step": job.step, "held_for": job.reason}
     return Transition(new, events=(Tag.DEPROVISION_JOB_APPROVED,), detail=detail, actor=cmd.actor)
+
+
+def _accept_missing(job: Job, cmd: Approve, now: float) -> Transition:
+    """Approving a held mismatch is accepting, by id, every conversation found missing: recorded
+    with who and why; the delete then proceeds and its check does not look for them again. The
+    before-evidence stays as captured."""
+    missing = job.history.missing
+    if missing is None:
+        raise NotAllowed(f"job {job.id}: the missing conversations are not recorded; retry first")
+    if not cmd.reason.strip():
+        raise NotAllowed("accepting missing conversations needs a reason")
+    unnamed = missing - cmd.accept
+    if unnamed:
+        raise NotAllowed(
+            f"job {job.id}: accept every missing conversation by id ({len(unnamed)} not named)"
+        )
+    strangers = cmd.accept - (job.history.before_ids or frozenset())
+    if strangers:
+        raise NotAllowed(f"job {job.id}: not in the evidence: {', '.join(sorted(strangers))}")
+    acceptance = Acceptance(ids=frozenset(cmd.accept), by=cmd.actor, reason=cmd.reason, at=now)
+    history = dataclasses.replace(
+        job.history, accepted=(*job.history.accepted, acceptance), missing=frozenset()
+    )
+    new = dataclasses.replace(
+        job,
+        state="pending",
+        step="delete",
+        approved_by=cmd.actor,
+        history=history,
+        due_at=now,
+        waiting_on=None,
+        reason=None,
+        attempts=0,
+        updated_at=now,
+    )
+    detail = {
+        "step": job.step,
+        "held_for": job.reason,
+        "accepted": sorted(cmd.accept),
+        "accepted_reason": cmd.reason,
+        "evidence_sha256": job.history.before.sha256 if job.history.before else None,
+    }
+    return Transition(
+        new,
+        events=(Tag.DEPROVISION_HISTORY_ACCEPTED, Tag.DEPROVISION_JOB_APPROVED),
+        detail=detail,
+        actor=cmd.actor,
+    )
 
 
 def _retry(job: Job, cmd: Command, now: float) -> Transition:
@@ -1170,19 +1437,33 @@ def _upgrade(job: Job, cmd: Command, now: float) -> Transition:
 
 
 def _cut_access(job: Job, cmd: Command, now: float) -> Transition:
-    """Today's deactivation, now: the runner sets the user inactive and records it."""
+    """Cut access now: the job is due at once and skips any wait for a conversation; its
+    deactivate step revokes the sessions first (they end even while Genesys refuses the
+    deactivation) and retries the deactivation until Genesys allows it."""
     assert isinstance(cmd, CutAccess)
     if not job.open or job.action == "reactivate":
         raise NotAllowed(f"job {job.id} is a {job.state} {job.action}; nothing to cut")
+    if not cmd.reason.strip():
+        raise NotAllowed("cutting access needs a reason")
+    detail: dict[str, Any] = {"step": job.step, "reason": cmd.reason}
     if job.access_cut:
-        return Transition(job, detail={"step": job.step, "already_cut": True}, actor=cmd.actor)
-    new = dataclasses.replace(job, access_cut_at=now, updated_at=now)
+        detail["already_cut"] = True
+        return Transition(
+            job, events=(Tag.DEPROVISION_ACCESS_CUT_REQUESTED,), detail=detail, actor=cmd.actor
+        )
+    if job.state == "running":
+        raise NotAllowed(f"job {job.id} is running a step right now; ask again in a moment")
+    new = dataclasses.replace(
+        job,
+        forced=ForcedCut(by=cmd.actor, reason=cmd.reason, at=now),
+        state="pending",
+        due_at=now,
+        waiting_on=None,
+        attempts=0,
+        updated_at=now,
+    )
     return Transition(
-        new,
-        effects=(SetState("inactive"),),
-        events=(Tag.DEPROVISION_USER_DEACTIVATED,),
-        detail={"step": job.step, "state_set": "inactive", "reason": cmd.reason},
-        actor=cmd.actor,
+        new, events=(Tag.DEPROVISION_ACCESS_CUT_REQUESTED,), detail=detail, actor=cmd.actor
     )
 
 

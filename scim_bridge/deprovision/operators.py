@@ -1,7 +1,9 @@
-"""What an operator may do to a job (admin API and ``scim-bridge jobs``): approve, retry, look.
+"""What an operator may do to a job (admin API and ``scim-bridge jobs``): approve (accepting
+named missing conversations for a held history mismatch), retry, cut access now, look.
 
-No Genesys call here: approving or retrying only makes the job due again; the worker runs it.
-The commands themselves are model transitions (``model.command``); this stores them.
+No Genesys call here: every command only changes the job's record and makes it due; the worker
+runs it (cut access: at its deactivate step, sessions first). The commands themselves are model
+transitions (``model.command``); this stores them.
 """
 
 from __future__ import annotations
@@ -72,10 +74,30 @@ def record(recorder: Recorder, job: Job, transition: m.Transition) -> None:
         )
 
 
-def approve(engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, now: float) -> Job:
-    """Release a held job: past the delete breaker, after a conversation timeout, or (after a
-    history mismatch) to capture the evidence and try the delete again."""
-    return apply(engine, audit, job_id, m.Approve(actor), now=now).job
+def approve(
+    engine: sa.Engine,
+    audit: AuditLog,
+    job_id: str,
+    *,
+    actor: str,
+    now: float,
+    accept: frozenset[str] = frozenset(),
+    reason: str = "",
+) -> Job:
+    """Release a held job: past the delete breaker, after a lost history job, or (a history
+    mismatch) by accepting every missing conversation by id (``accept``, with a ``reason``):
+    the delete then proceeds against the original evidence less those ids."""
+    cmd = m.Approve(actor, accept=frozenset(accept), reason=reason)
+    return apply(engine, audit, job_id, cmd, now=now, reason=reason or None).job
+
+
+def cut_access(
+    engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, reason: str, now: float
+) -> Job:
+    """Cut access now (``model.CutAccess``): the job is due at once; its sessions are revoked
+    even while Genesys refuses the deactivation for a live conversation, which follows as soon
+    as Genesys allows it. ``reason`` is required."""
+    return apply(engine, audit, job_id, m.CutAccess(actor, reason), now=now, reason=reason).job
 
 
 def retry(engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, now: float) -> Job:
@@ -108,6 +130,16 @@ def describe(job: Job) -> dict[str, Any]:
         "lease_expires_at": iso(job.lease_expires_at),
         "due_at": iso(job.due_at),
         "access_cut_at": iso(job.access_cut_at),
+        "sessions_revoked_at": iso(job.sessions_revoked_at),
+        "forced": (
+            {"by": job.forced.by, "reason": job.forced.reason, "at": iso(job.forced.at)}
+            if job.forced is not None
+            else None
+        ),
+        # What the drain could not remove (memberBy=group), shown to operators (issue 10).
+        "unremoved_queues": data.get("unremoved_queues", []),
+        "missing_conversations": data.get("history_missing"),
+        "accepted_missing": data.get("history_accepted", []),
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
         "finished_at": iso(job.finished_at),
@@ -132,4 +164,14 @@ def tombstone(engine: sa.Engine, user_id: str) -> dict[str, Any] | None:
     return jobs.tombstone(engine, user_id)
 
 
-__all__ = ["NotAllowed", "apply", "approve", "describe", "details", "iso", "retry", "tombstone"]
+__all__ = [
+    "NotAllowed",
+    "apply",
+    "approve",
+    "cut_access",
+    "describe",
+    "details",
+    "iso",
+    "retry",
+    "tombstone",
+]

@@ -26,14 +26,16 @@ JobState = Literal["pending", "running", "waiting", "held", "done", "failed", "c
 Step = Literal[
     "snapshot",
     "guard",
-    "drain",
     "await_idle",
     "deactivate",
+    "breaker",
+    "drain",
     "verify_before",
     "delete",
     "confirm_deleted",
     "verify_after",
     "restore",
+    "confirm_restored",
     "tombstone",
     "activate",
     "restore_division",
@@ -192,15 +194,59 @@ class History:
     before_lake_window: Window | None = None
     before_tail_window: Window | None = None
     pending: PendingJob | None = None
+    # The ids the last check found missing (a held mismatch names them), and what operators
+    # accepted as missing. ``before`` and ``before_ids`` are never replaced once captured.
+    missing: frozenset[str] | None = None
+    accepted: tuple[Acceptance, ...] = ()
+
+    @property
+    def accepted_ids(self) -> frozenset[str]:
+        found: frozenset[str] = frozenset()
+        return found.union(*(a.ids for a in self.accepted))
+
+
+@dataclasses.dataclass(frozen=True)
+class Unremoved:
+    """A queue membership Genesys refused to remove (a ``memberBy=group`` membership answers 400,
+    genesys-api.md 3), with what it answered. The user is inactive already: it is recorded,
+    retried with backoff, and shown to operators, never a reason to keep access."""
+
+    queue: QueueRef
+    error: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
 class Memberships:
-    """Queue memberships the job removed, is to restore (reactivate) and restored."""
+    """Queue memberships the job removed, is to restore (reactivate) and restored, and those the
+    last drain could not remove (``unremoved``)."""
 
     removed: tuple[QueueRef, ...] = ()
     to_restore: tuple[QueueRef, ...] | None = None
     restored: tuple[QueueRef, ...] | None = None
+    unremoved: tuple[Unremoved, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ForcedCut:
+    """Access is to be cut without waiting any longer for a live conversation: an operator's
+    ``cut-access`` (``by`` is the operator) or ``ACTIVE_CONVERSATION_WAIT`` run out (``by`` is
+    ``policy:active-conversation-wait``). Sessions are revoked at once; the deactivation is
+    retried until Genesys allows it."""
+
+    by: str
+    reason: str
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Acceptance:
+    """An operator accepted these conversations as missing after a delete (a held history
+    mismatch): who, why, when. The check after the next delete does not look for them again."""
+
+    ids: frozenset[str]
+    by: str
+    reason: str
+    at: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,6 +274,8 @@ class Job:
     guarded_for_delete: bool = False  # the guard ran (and passed) for a delete
     delete_counted_at: float | None = None  # counts against the delete breaker from then
     access_cut_at: float | None = None  # the deactivate step succeeded
+    sessions_revoked_at: float | None = None  # DELETE /api/v2/tokens/{userId} succeeded
+    forced: ForcedCut | None = None  # cut access without waiting (operator or the wait ran out)
     waiting_since: float | None = None  # when the wait for an active conversation began
     finished_at: float | None = None
     claimed_by: str | None = None

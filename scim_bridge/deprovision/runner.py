@@ -186,6 +186,16 @@ class _Reads:
     conversations: ConversationStatus | None = None
     # The DELETE answered: confirm_deleted in the same run needs no read to know it.
     deleted: bool = False
+    # A restore's undelete (``m.Undelete``): when Genesys answered it, and the seconds the user
+    # was active until the deactivation right after it answered (the audit trail shows them).
+    undeleted_at: float | None = None
+    active_s: float | None = None
+
+
+# Steps whose queue listing (the snapshot's) the next steps of the same run reuse for the drain.
+_CARRY_QUEUES: tuple[m.Step, ...] = ("guard", "await_idle", "deactivate", "breaker", "drain")
+# Steps that read the policies in the breaker's transaction.
+_POLICY_STEPS: tuple[m.Step, ...] = ("guard", "breaker")
 
 
 def crash_point() -> Callable[[Job], None] | None:
@@ -328,7 +338,7 @@ class Runner:
         if carried.read is not None:
             calls.extend(carried.read.calls)
         try:
-            if job.step == "guard":
+            if job.step in _POLICY_STEPS:
                 # Observed and recorded in one transaction: the breaker's count cannot race.
                 with write_transaction(self.engine) as conn:
                     if not is_sqlite(conn):
@@ -347,7 +357,7 @@ class Runner:
         keep = new.state == "running" and "error" not in transition.detail
         return new, _Reads(
             user=reads.user if keep else None,
-            queues=reads.queues if keep and new.step in ("guard", "drain") else None,
+            queues=reads.queues if keep and new.step in _CARRY_QUEUES else None,
             fresh=reads.fresh if keep and new.step == "deactivate" else None,
             conversations=(
                 reads.conversations
@@ -365,11 +375,19 @@ class Runner:
         self, job: Job, reads: _Reads, answer: HistoryResult | None, deadline: float
     ) -> tuple[m.Transition, _Reads]:
         done: list[m.Effect] = []
+        refused: list[tuple[QueueRef, Mapping[str, Any]]] = []
         try:
             seen, reads = self._observe(job, reads, answer, deadline)
             transition = self._decide(job, seen)
             for effect in transition.effects:
-                reads = self._apply(job, effect, reads, deadline)
+                try:
+                    reads = self._apply(job, effect, reads, deadline)
+                except GenesysError as error:
+                    if not isinstance(effect, m.RemoveQueue) or error.transient:
+                        raise
+                    # Refused for good (memberBy=group: 400): the other removals go on.
+                    refused.append((effect.queue, error.describe()))
+                    continue
                 done.append(effect)
         except GenesysError as error:
             failure = m.Failure(
@@ -379,6 +397,13 @@ class Runner:
                 error=error.describe(),
             )
             return self._decide(job, failure), reads
+        if refused:
+            first = refused[0][1]
+            failure = m.Failure("invalid", applied=tuple(done), error=first, refused=tuple(refused))
+            return self._decide(job, failure), reads
+        if reads.active_s is not None:
+            detail = {**transition.detail, "active_s": round(reads.active_s, 3)}
+            transition = dataclasses.replace(transition, detail=detail)
         return transition, reads
 
     # -- reading ------------------------------------------------------------------------------------
@@ -408,12 +433,8 @@ class Runner:
                 queues = self.gateway.user_queues(job.user_id, deadline=deadline)
             held = m.QueuesSeen(frozenset(q.queue_id for q in queues), _refs(queues))
             return held, dataclasses.replace(reads, queues=queues)
-        if step == "await_idle":
-            status = reads.conversations  # the snapshot's read, in the same run
-            if status is None:
-                status = self.gateway.conversation_status(job.user_id, deadline=deadline)
-            seen = m.ConversationsSeen(status.busy)
-            return seen, dataclasses.replace(reads, fresh=status.user, conversations=None)
+        if step in ("await_idle", "confirm_restored"):
+            return self._observe_state(job, reads, deadline)
         if step == "verify_restore":
             current = self.gateway.user_footprint(job.user_id, deadline=deadline)
             memberships = self.gateway.user_queues(job.user_id, deadline=deadline)
@@ -422,6 +443,22 @@ class Runner:
             found = answer if answer is not None else self._history_alone(job, deadline)
             return history_seen(found), reads
         return m.Ready(), reads
+
+    def _observe_state(
+        self, job: Job, reads: _Reads, deadline: float
+    ) -> tuple[m.Observation, _Reads]:
+        """await_idle: the live conversations (with the user, whose version the deactivate
+        uses); confirm_restored: the state a restore left, read back."""
+        if job.step == "confirm_restored":
+            user = self._read_user(job, deadline)
+            return m.UserSeen(user.state if user else None), reads
+        if job.forced is not None:
+            return m.Ready(), reads  # cut access now: nothing to wait for
+        status = reads.conversations  # the snapshot's read, in the same run (issue 11)
+        if status is None:
+            status = self.gateway.conversation_status(job.user_id, deadline=deadline)
+        seen = m.ConversationsSeen(status.busy)
+        return seen, dataclasses.replace(reads, fresh=status.user, conversations=None)
 
     def _observe_user(
         self, job: Job, reads: _Reads, deadline: float
@@ -562,9 +599,10 @@ class Runner:
         elif isinstance(effect, m.AddQueue):
             q = effect.queue
             self.gateway.add_queue_member(q.id, uid, joined=q.joined, deadline=deadline)
-        elif isinstance(effect, m.SetState):
-            user = self.gateway.set_state(uid, effect.state, current=reads.fresh, deadline=deadline)
-            return dataclasses.replace(reads, user=user)
+        elif isinstance(effect, m.SetState | m.Undelete):
+            return self._apply_state(uid, effect, reads, deadline)
+        elif isinstance(effect, m.RevokeSessions):
+            self.gateway.revoke_sessions(uid, deadline=deadline)
         elif isinstance(effect, m.DeleteUser):
             self.gateway.delete_user(uid, deadline=deadline)
             return dataclasses.replace(reads, deleted=True)
@@ -580,6 +618,23 @@ class Runner:
             languages = [Proficiency(v.id, v.proficiency) for v in effect.languages]
             self.gateway.assign_languages(uid, languages, deadline=deadline)
         return reads
+
+    def _apply_state(
+        self, uid: str, effect: m.SetState | m.Undelete, reads: _Reads, deadline: float
+    ) -> _Reads:
+        """A state change. After an undelete, the seconds until the deactivation answered."""
+        if isinstance(effect, m.Undelete):
+            user = self.gateway.restore_user(uid, deadline=deadline)
+            # Genesys brings an undeleted user back active (2.4): from now until the
+            # deactivation right after it answers, the person could sign in.
+            at = self.clock() if user.state == "active" else None
+            return dataclasses.replace(reads, user=user, undeleted_at=at, active_s=0.0)
+        current = reads.user if reads.undeleted_at is not None else reads.fresh
+        user = self.gateway.set_state(uid, effect.state, current=current, deadline=deadline)
+        if reads.undeleted_at is not None:
+            active_s = max(self.clock() - reads.undeleted_at, 0.0)
+            return dataclasses.replace(reads, user=user, undeleted_at=None, active_s=active_s)
+        return dataclasses.replace(reads, user=user)
 
     # -- recording -------------------------------------------------------------------------------
 

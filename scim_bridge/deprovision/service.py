@@ -288,8 +288,30 @@ class JobService:
 
     # -- operators -------------------------------------------------------------------------------
 
-    def approve(self, job_id: str, *, actor: str) -> Job:
-        job = operators.approve(self.engine, self.audit, job_id, actor=actor, now=self.clock())
+    def approve(
+        self,
+        job_id: str,
+        *,
+        actor: str,
+        accept: frozenset[str] = frozenset(),
+        reason: str = "",
+    ) -> Job:
+        job = operators.approve(
+            self.engine,
+            self.audit,
+            job_id,
+            actor=actor,
+            now=self.clock(),
+            accept=accept,
+            reason=reason,
+        )
+        self._wake()
+        return job
+
+    def cut_access(self, job_id: str, *, actor: str, reason: str) -> Job:
+        job = operators.cut_access(
+            self.engine, self.audit, job_id, actor=actor, reason=reason, now=self.clock()
+        )
         self._wake()
         return job
 

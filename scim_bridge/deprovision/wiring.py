@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from scim_bridge.audit import AuditLog
 from scim_bridge.config import Settings
+from scim_bridge.deprovision.model import Rules
 from scim_bridge.deprovision.policies import Policies
 from scim_bridge.deprovision.service import JobService
 from scim_bridge.deprovision.worker import Worker, WorkerThread
@@ -57,6 +58,7 @@ def build(
         Policies.from_settings(settings),
         sync_budget_s=settings.sync_budget_s,
         lease_s=lease_s,
+        rules=Rules(conversation_wait_max_s=settings.active_conversation_wait_s),
     )
     worker = Worker(service, batch=batch, concurrency=concurrency)
     built = JobEngine(service, worker, in_process=start_thread)

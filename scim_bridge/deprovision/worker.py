@@ -47,6 +47,7 @@ POLICY_INTERVAL_S = 60.0
 # Shared stops in a round: snapshot read, verify_before, confirm read, verify_after, and slack.
 _MAX_BARRIERS = 6
 _STOPS = ("needs-history", "needs-read")
+_FOOTPRINT_CHUNK = 50  # users per bulk footprint read in a round (one GET, then a grants read each)
 # What a bulk read may settle for a step; anything else the step reads for itself, alone.
 _SETTLES: dict[str, tuple[str, ...]] = {
     "snapshot": ("active", "inactive"),
@@ -288,12 +289,16 @@ class Worker:
                 found, calls = self.runner.calls_of(
                     lambda: gateway.get_users(user_ids, deadline=time.monotonic() + 120)
                 )
-            if snapshots:
-                footprints, more = self.runner.calls_of(
-                    lambda: gateway.footprints(snapshots, deadline=time.monotonic() + 120)
-                )
+            # In chunks, each with its own deadline: a round's footprints are one grants read a
+            # user, and a chunk that runs out of budget keeps what the chunks before it read (its
+            # users and the rest are read alone, as they would be).
+            for i in range(0, len(snapshots), _FOOTPRINT_CHUNK):
+                chunk = snapshots[i : i + _FOOTPRINT_CHUNK]
+                read = functools.partial(gateway.footprints, chunk, deadline=time.monotonic() + 120)
+                got, more = self.runner.calls_of(read)
                 calls += more
-                found.update({uid: fp.user for uid, fp in footprints.items()})
+                footprints.update(got)
+                found.update({uid: fp.user for uid, fp in got.items()})
         except GenesysError as error:
             log.warning("batched user read failed", extra={"error": error.describe()})
         answers: dict[tuple[str, str], BatchedRead] = {}

@@ -186,7 +186,8 @@ class Gateway(Protocol):
         self, user_id: str, *, deadline: float | None = None
     ) -> ConversationStatus:
         """GET /api/v2/users/{id}?expand=conversationSummary, summed over media; ``.user`` is
-        the user that GET returned."""
+        the user that GET returned. A summary Genesys left out (best effort) is ``known=False``
+        (``busy`` None), never an error."""
 
     # --- the footprint: roles, divisions, skills, languages (issue 12) ----------------------
     def user_footprint(self, user_id: str, *, deadline: float | None = None) -> Footprint:

@@ -615,9 +615,10 @@ class SdkGateway:
         )
         counts = mapping.conversation_counts(model)
         if counts is None:
-            # Expands are "best effort" (PYDOCS get_user): no summary is not "no conversations".
-            raise Unavailable(
-                "GET /api/v2/users/{userId}: conversationSummary was not returned", status=0
+            # Expands are "best effort" (PYDOCS get_user): no summary is not "no conversations",
+            # and not an outage to wait on either: the caller decides from what is known.
+            return ConversationStatus(
+                user_id=user_id, active=0, acw=0, user=mapping.user(model), known=False
             )
         return ConversationStatus(
             user_id=user_id, active=counts[0], acw=counts[1], user=mapping.user(model)

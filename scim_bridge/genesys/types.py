@@ -106,9 +106,14 @@ class ConversationStatus:
     # The user as the same GET returned it (state, version): a caller about to change the user's
     # state may use it instead of reading again (``Gateway.set_state(current=...)``).
     user: GenesysUser | None = None
+    # False: Genesys answered without ``conversationSummary`` (expands are best effort, PYDOCS
+    # ``get_user``): the counts are 0 but not known; ``busy`` is then None.
+    known: bool = True
 
     @property
-    def busy(self) -> bool:
+    def busy(self) -> bool | None:
+        if not self.known:
+            return None
         return self.active > 0 or self.acw > 0
 
 

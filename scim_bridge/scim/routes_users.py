@@ -327,6 +327,14 @@ def replace_user(user_id: str) -> Response:
 def patch_user(user_id: str) -> Response:
     ctx = context()
     operations = parse_operations(quirks.normalise_patch(http.json_body(), resource_id=user_id))
+    job = _open_job(ctx, user_id)
+    if job is not None and job.action == "delete" and _deactivation_only(operations):
+        # Being deleted (GET answers 404), and inactive already or about to be (access first):
+        # a deactivation joins the delete and is answered as one, never a 404 that would leave
+        # the IdP unable to deactivate the user (issue 10).
+        ctx.directory.check_user(user_id)
+        request_job(ctx, "deactivate", user_id)
+        return Response(status=204)
 
     def patch(before: Resource) -> Resource:
         return _validated(apply_patch(before, operations, "User"))

@@ -1,8 +1,9 @@
 """Genesys calls per deleted user, counted by the sandbox (``/sandbox/stats``), alone and batched.
 
 Alone (one job, nothing to share): snapshot (the user with the footprint's expands and the
-conversation summary, the grants, 2 queue listings), one DELETE per queue, await_idle (no call:
-the snapshot's read, whose user also serves the deactivate's version), the PATCH, verify_before (an async
+conversation summary, the grants, 2 queue listings), await_idle (no call: the snapshot's read,
+whose user also serves the deactivate's version), the PATCH and the session revocation
+(``DELETE /api/v2/tokens/{userId}``, issue 10), one DELETE per queue, verify_before (an async
 details job: submit, status until FULFILLED, one results page; the synchronous tail from a week
 before the lake date: its live interval read to the empty page), the DELETE, confirm (no call:
 the DELETE's answer), verify_after (an async job for the users whose lake part found
@@ -28,6 +29,7 @@ QUEUES = "GET /api/v2/users/<user_id>/queues"
 REMOVE = "DELETE /api/v2/routing/queues/<queue_id>/members/<user_id>"
 PATCH = "PATCH /api/v2/users/<user_id>"
 DELETE = "DELETE /api/v2/users/<user_id>"
+TOKENS = "DELETE /api/v2/tokens/<user_id>"
 DETAILS = "POST /api/v2/analytics/conversations/details/query"
 # The footprint snapshot (issue 12): the snapshot's user read asks for skills, languages and
 # groups as expands, and the role grants are one more read.
@@ -81,6 +83,7 @@ def test_a_delete_alone_makes_only_the_calls_that_prove_it(deprov: Engine) -> No
         QUEUES: {"200": 2},  # joined=true and joined=false (genesys-api.md 3)
         REMOVE: {"204": queues},
         PATCH: {"200": 1},  # with await_idle's version: no GET of its own
+        TOKENS: {"204": 1},  # every deactivation ends the user's sessions (issue 10)
         DELETE: {"200": 1},
     }
     # One async job a side (the lake held this user's history), one results page each.
@@ -147,6 +150,7 @@ def test_batched_deletes_share_their_user_reads(deprov: Engine) -> None:
     assert delta[QUEUES] == {"200": 2 * len(ids)}
     assert delta[REMOVE] == {"204": queues}
     assert delta[PATCH] == {"200": len(ids)}
+    assert delta[TOKENS] == {"204": len(ids)}
     assert delta[DELETE] == {"200": len(ids)}
     data = [jobs.dump_data(j) for j in found if j is not None]
     windows = {d["evidence"]["before"]["window"]["until"] for d in data}

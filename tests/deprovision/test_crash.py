@@ -193,3 +193,45 @@ def test_sigkill_at_every_step_of_every_sequence_then_resume(
             assert after is not None
             assert before.sha256 == after.sha256
     assert audit.verify().ok
+
+
+def test_sigkill_in_the_restore_after_a_history_mismatch_then_resume(
+    sandbox: Sandbox, engine: sa.Engine, db_url: str
+) -> None:
+    """The mismatch branch (restore, confirm_restored: issue 10) killed at each of its steps:
+    the user ends restored and inactive, never active again but inside the undelete, the job
+    held once with its evidence, and every event of the branch recorded exactly once."""
+    gateway = make_gateway(sandbox)
+    audit = AuditLog(engine)
+    service = JobService(engine, gateway, audit, Policies())
+    sandbox.faults(purge_history_on_delete=True)
+    uid = next(u for u in users(sandbox, gateway) if sandbox.user(u)["conversationCount"] > 0)
+    job, _ = service.enqueue("delete", uid, requester=Requester(actor="okta", idp="okta"))
+
+    for step in ("restore", "confirm_restored"):
+        worker = start_worker(sandbox, db_url, kill_at=step)
+        try:
+            code = worker.wait(KILL_TIMEOUT_S)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        assert code == -signal.SIGKILL, (step, code)
+    finish_all(sandbox, db_url, engine)
+
+    held = jobs.find(engine, job.id)
+    assert held is not None
+    assert (held.state, held.step, held.reason) == ("held", "verify_before", "history-mismatch")
+    states = [state for state, _ in sandbox.state_history(uid)]
+    # A restore done again after a crash finds the user restored already: no second undelete.
+    assert states == ["active", "inactive", "deleted", "active", "inactive"]
+    tags = Counter(e.tag for e in audit.events(job_id=job.id, limit=1000))
+    for once in (
+        Tag.DEPROVISION_USER_DEACTIVATED,
+        Tag.DEPROVISION_USER_DELETED,
+        Tag.DEPROVISION_HISTORY_MISMATCH,
+        Tag.DEPROVISION_USER_RESTORED,
+        Tag.DEPROVISION_JOB_HELD,
+    ):
+        assert tags[once] == 1, (once, tags)
+    assert audit.verify().ok

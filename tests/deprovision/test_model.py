@@ -29,16 +29,21 @@ from scim_bridge.deprovision.model import (
     Ready,
     RemoveQueue,
     Retry,
+    RevokeSessions,
     Rules,
     SetState,
     Transition,
+    Undelete,
     Upgrade,
     UserSeen,
     WriteTombstone,
     decide,
 )
 from scim_bridge.deprovision.record import (
+    Acceptance,
+    Evidence,
     Footprint,
+    ForcedCut,
     Grant,
     History,
     Job,
@@ -47,6 +52,7 @@ from scim_bridge.deprovision.record import (
     QueueRef,
     Restoration,
     Snapshot,
+    Unremoved,
 )
 
 RULES = Rules(
@@ -90,6 +96,14 @@ def job_at(action: str, step: str, **kw: Any) -> Job:
     )
 
 
+FORCED = ForcedCut("admin:ops", "left the company", 990.0)
+HELD_HISTORY = History(
+    before=Evidence(2, "ab" * 32, ("a", "b"), m.HistorySeen(frozenset()).window, 1, 1),
+    before_ids=frozenset({"a", "b"}),
+    missing=frozenset({"b"}),
+)
+
+
 def tags(t: Transition) -> tuple[str, ...]:
     return tuple(t.events)
 
@@ -107,24 +121,32 @@ HAPPY_PATHS = [
         (),
         (Tag.DEPROVISION_USER_SNAPSHOT,),
     ),
-    (job_at("deactivate", "guard"), CLEAR, "drain", "running", (), ()),
-    (
-        job_at("deactivate", "drain"),
-        QueuesSeen(Q),
-        "await_idle",
-        "running",
-        (RemoveQueue(QueueRef("q1")), RemoveQueue(QueueRef("q2"))),
-        (Tag.DEPROVISION_QUEUE_REMOVED,),
-    ),
-    (job_at("deactivate", "drain"), QueuesSeen(frozenset()), "await_idle", "running", (), ()),
+    (job_at("deactivate", "guard"), CLEAR, "await_idle", "running", (), ()),
     (job_at("deactivate", "await_idle"), ConversationsSeen(False), "deactivate", "running", (), ()),
+    # access first (issue 10): the user inactive and every session ended, then the drain
     (
         job_at("deactivate", "deactivate"),
         Ready(),
+        "drain",
+        "running",
+        (SetState("inactive"), RevokeSessions()),
+        (Tag.DEPROVISION_USER_DEACTIVATED, Tag.DEPROVISION_SESSIONS_REVOKED),
+    ),
+    (
+        job_at("deactivate", "drain"),
+        QueuesSeen(Q),
         "done",
         "done",
-        (SetState("inactive"),),
-        (Tag.DEPROVISION_USER_DEACTIVATED, Tag.DEPROVISION_JOB_COMPLETED),
+        (RemoveQueue(QueueRef("q1")), RemoveQueue(QueueRef("q2"))),
+        (Tag.DEPROVISION_QUEUE_REMOVED, Tag.DEPROVISION_JOB_COMPLETED),
+    ),
+    (
+        job_at("deactivate", "drain"),
+        QueuesSeen(frozenset()),
+        "done",
+        "done",
+        (),
+        (Tag.DEPROVISION_JOB_COMPLETED,),
     ),
     # delete
     (
@@ -135,14 +157,23 @@ HAPPY_PATHS = [
         (),
         (Tag.DEPROVISION_USER_SNAPSHOT,),
     ),
-    (job_at("delete", "guard"), CLEAR, "drain", "running", (), ()),
+    (job_at("delete", "guard"), CLEAR, "await_idle", "running", (), ()),
     (
-        job_at("delete", "deactivate", guarded_for_delete=True),
+        job_at("delete", "deactivate"),
         Ready(),
+        "breaker",
+        "running",
+        (SetState("inactive"), RevokeSessions()),
+        (Tag.DEPROVISION_USER_DEACTIVATED, Tag.DEPROVISION_SESSIONS_REVOKED),
+    ),
+    (job_at("delete", "breaker", access_cut=True), CLEAR, "drain", "running", (), ()),
+    (
+        job_at("delete", "drain", guarded_for_delete=True, access_cut=True),
+        QueuesSeen(Q),
         "verify_before",
         "running",
-        (SetState("inactive"),),
-        (Tag.DEPROVISION_USER_DEACTIVATED,),
+        (RemoveQueue(QueueRef("q1")), RemoveQueue(QueueRef("q2"))),
+        (Tag.DEPROVISION_QUEUE_REMOVED,),
     ),
     (
         job_at("delete", "verify_before"),
@@ -304,6 +335,7 @@ def test_each_sequence_walks_to_done() -> None:
     good: dict[str, m.Observation] = {
         "snapshot": UserSeen("active"),
         "guard": CLEAR,
+        "breaker": CLEAR,
         "drain": QueuesSeen(Q),
         "await_idle": ConversationsSeen(False),
         "deactivate": Ready(),
@@ -369,17 +401,26 @@ EDGES = [
         "protected",
         None,
     ),
+    # the breaker holds the delete, after the deactivation (access first)
     (
-        job_at("delete", "guard"),
-        PolicyView(None, "active", deletes_in_window=3, breaker_limit=3),
-        "guard",
+        job_at("delete", "breaker", access_cut=True),
+        PolicyView(None, "inactive", deletes_in_window=3, breaker_limit=3),
+        "breaker",
         "held",
         "breaker",
         "approval",
     ),
     (
-        job_at("delete", "guard", approved=True),
-        PolicyView(None, "active", deletes_in_window=30, breaker_limit=3),
+        job_at("delete", "breaker", approved=True, access_cut=True),
+        PolicyView(None, "inactive", deletes_in_window=30, breaker_limit=3),
+        "drain",
+        "running",
+        None,
+        None,
+    ),
+    (
+        job_at("delete", "breaker", access_cut=True),
+        PolicyView(None, "inactive", deletes_in_window=2, breaker_limit=3),
         "drain",
         "running",
         None,
@@ -387,16 +428,8 @@ EDGES = [
     ),
     (
         job_at("delete", "guard"),
-        PolicyView(None, "active", deletes_in_window=2, breaker_limit=3),
-        "drain",
-        "running",
-        None,
-        None,
-    ),
-    (
-        job_at("deactivate", "guard"),
         PolicyView(None, "active", deletes_in_window=9, breaker_limit=3),
-        "drain",
+        "await_idle",
         "running",
         None,
         None,
@@ -412,16 +445,15 @@ EDGES = [
     (
         job_at("delete", "guard", from_policy=True),
         PolicyView(None, "inactive"),
-        "drain",
+        "await_idle",
         "running",
         None,
         None,
     ),
     (job_at("delete", "guard", dry_run=True), CLEAR, "done", "done", None, None),
-    # an upgraded deactivate (delete asked for after access was cut) goes through the guard
-    (job_at("delete", "deactivate"), Ready(), "guard", "running", None, None),
-    (job_at("delete", "guard", access_cut=True), CLEAR, "verify_before", "running", None, None),
-    # active conversations: wait (bounded), then hold
+    # a deactivate upgraded to a delete after its deactivation goes through the breaker
+    (job_at("delete", "drain", access_cut=True), QueuesSeen(Q), "breaker", "running", None, None),
+    # active conversations: wait (bounded), then cut access anyway
     (
         job_at("delete", "await_idle"),
         ConversationsSeen(True),
@@ -441,9 +473,20 @@ EDGES = [
     (
         job_at("delete", "await_idle", waiting_since=900),
         ConversationsSeen(True),
-        "await_idle",
-        "held",
-        "conversation-timeout",
+        "deactivate",
+        "running",
+        None,
+        None,
+    ),
+    # no conversationSummary in Genesys's answer: deactivate (Genesys refuses during a call)
+    (job_at("delete", "await_idle"), ConversationsSeen(None), "deactivate", "running", None, None),
+    # forced (cut-access, or the wait ran out): Genesys's 409 is retried at the deactivate
+    (
+        job_at("delete", "deactivate", forced=FORCED),
+        Failure("active-conversation", applied=(RevokeSessions(),)),
+        "deactivate",
+        "waiting",
+        None,
         "active-conversation",
     ),
     (
@@ -481,7 +524,58 @@ EDGES = [
         None,
         None,
     ),
-    (job_at("delete", "restore"), Ready(), "verify_before", "held", "history-mismatch", "approval"),
+    (job_at("delete", "restore"), Ready(), "confirm_restored", "running", None, None),
+    (
+        job_at("delete", "confirm_restored"),
+        UserSeen("inactive"),
+        "verify_before",
+        "held",
+        "history-mismatch",
+        "approval",
+    ),
+    (job_at("delete", "confirm_restored"), UserSeen("active"), "restore", "running", None, None),
+    # a held mismatch retried: checked against the original evidence, never re-captured
+    (
+        job_at("delete", "verify_before", history=HELD_HISTORY),
+        HistorySeen(frozenset({"a"})),
+        "verify_before",
+        "held",
+        "history-mismatch",
+        "approval",
+    ),
+    (
+        job_at("delete", "verify_before", history=HELD_HISTORY),
+        HistorySeen(frozenset({"a", "b"})),
+        "delete",
+        "running",
+        None,
+        None,
+    ),
+    # a drain Genesys refuses (memberBy=group: 400): retried with backoff, then given up on
+    (
+        job_at("delete", "drain", guarded_for_delete=True),
+        Failure("invalid", refused=((QueueRef("q1"), {"status": 400}),)),
+        "drain",
+        "waiting",
+        None,
+        "queue-drain",
+    ),
+    (
+        job_at("delete", "drain", guarded_for_delete=True, attempts=7),
+        Failure("invalid", refused=((QueueRef("q1"), {"status": 400}),)),
+        "verify_before",
+        "running",
+        None,
+        None,
+    ),
+    (
+        job_at("deactivate", "drain", attempts=7),
+        Failure("invalid", refused=((QueueRef("q1"), {"status": 400}),)),
+        "done",
+        "done",
+        "queues-not-removed",
+        None,
+    ),
     # transient failures wait; permanent ones fail
     (
         job_at("delete", "drain"),
@@ -550,9 +644,19 @@ def test_mismatch_names_the_missing_conversations() -> None:
     assert after is not None
     assert (after.missing_count, after.missing_sample) == (1, ("b",))
     assert tags(t) == (Tag.DEPROVISION_HISTORY_MISMATCH,)
-    restore = decide(job_at("delete", "restore"), Ready(), RULES)
-    assert restore.effects == (SetState("inactive"),)
-    assert tags(restore) == (Tag.DEPROVISION_USER_RESTORED, Tag.DEPROVISION_JOB_HELD)
+    assert t.job.history.missing == {"b"}
+    restore = decide(t.job, Ready(), RULES)  # at restore
+    # An undelete comes back active (2.4): deactivated at once, sessions ended, read back.
+    assert restore.effects == (Undelete(), SetState("inactive"), RevokeSessions())
+    assert tags(restore) == (Tag.DEPROVISION_USER_RESTORED,)
+    held = decide(restore.job, UserSeen("inactive"), RULES)
+    assert (held.job.state, held.job.step, tags(held)) == (
+        "held",
+        "verify_before",
+        (Tag.DEPROVISION_JOB_HELD,),
+    )
+    # The before-evidence is the one captured first, whatever happens after.
+    assert held.job.history.before_ids == {"a", "b"}
 
 
 @pytest.mark.parametrize(
@@ -579,6 +683,7 @@ def test_dry_run_records_the_plan_and_changes_nothing() -> None:
     # The plan follows ``SEQUENCES``: every step after the guard, confirm_deleted included.
     steps = [p["step"] for p in t.job.plan]
     assert steps == [s for s in m.SEQUENCES["delete"][2:] if s != "done"]
+    assert steps[:3] == ["await_idle", "deactivate", "breaker"]
     assert tags(t) == (Tag.DEPROVISION_JOB_PLANNED, Tag.DEPROVISION_JOB_COMPLETED)
 
 
@@ -625,7 +730,7 @@ def _record_checks() -> list[tuple[Job, m.Observation, Any]]:
             lambda j: j.queues.to_restore == (q1,),
         ),
         (
-            job_at("delete", "guard"),
+            job_at("delete", "breaker"),
             CLEAR,
             lambda j: j.guarded_for_delete and j.delete_counted_at == 1000,
         ),
@@ -635,9 +740,17 @@ def _record_checks() -> list[tuple[Job, m.Observation, Any]]:
             lambda j: j.queues.removed == (q1, QueueRef("q9")),
         ),
         (
-            job_at("delete", "deactivate", guarded_for_delete=True),
+            job_at("delete", "deactivate"),
             Ready(),
-            lambda j: j.access_cut_at == 1000,
+            lambda j: j.access_cut_at == 1000 and j.sessions_revoked_at == 1000,
+        ),
+        (
+            job_at("delete", "drain"),
+            Failure("invalid", refused=((q1, {"status": 400, "code": "bad.request"}),)),
+            lambda j: (
+                j.queues.unremoved == (Unremoved(q1, {"status": 400, "code": "bad.request"}),)
+                and j.queues.removed == ()
+            ),
         ),
         (
             job_at("delete", "verify_before"),
@@ -680,7 +793,7 @@ def test_a_failed_removal_still_records_the_queues_removed_before_it() -> None:
 # (job, command) -> (state, events, effects, what else changed) or NotAllowed
 COMMANDS: list[tuple[Job, m.Command, Any]] = [
     (
-        job_at("delete", "guard", state="held", reason="breaker", waiting_on="approval"),
+        job_at("delete", "breaker", state="held", reason="breaker", waiting_on="approval"),
         Approve("admin:ops"),
         ("pending", (Tag.DEPROVISION_JOB_APPROVED,), (), lambda j: j.approved_by == "admin:ops"),
     ),
@@ -724,19 +837,43 @@ COMMANDS: list[tuple[Job, m.Command, Any]] = [
         job_at("delete", "await_idle", state="waiting", waiting_on="active-conversation"),
         CutAccess("admin:ops", "left the company"),
         (
-            "waiting",
-            (Tag.DEPROVISION_USER_DEACTIVATED,),
-            (SetState("inactive"),),
-            lambda j: j.access_cut_at == 1000,
+            "pending",
+            (Tag.DEPROVISION_ACCESS_CUT_REQUESTED,),
+            (),
+            lambda j: (
+                j.forced == ForcedCut("admin:ops", "left the company", 1000) and j.due_at == 1000
+            ),
         ),
     ),
     (
         job_at("delete", "verify_before", state="held", access_cut=True),
-        CutAccess("admin:ops"),
-        ("held", (), (), lambda j: j.access_cut_at == 1.0),
+        CutAccess("admin:ops", "ticket 7"),
+        ("held", (Tag.DEPROVISION_ACCESS_CUT_REQUESTED,), (), lambda j: j.forced is None),
     ),
-    (job_at("reactivate", "activate"), CutAccess("admin:ops"), NotAllowed),
-    (job_at("delete", "done", state="done"), CutAccess("admin:ops"), NotAllowed),
+    (job_at("delete", "await_idle", state="waiting"), CutAccess("admin:ops", " "), NotAllowed),
+    (job_at("delete", "await_idle"), CutAccess("admin:ops", "now"), NotAllowed),  # running
+    (job_at("reactivate", "activate"), CutAccess("admin:ops", "x"), NotAllowed),
+    (job_at("delete", "done", state="done"), CutAccess("admin:ops", "x"), NotAllowed),
+    # a held mismatch: approved only by accepting every missing id by name, with a reason
+    (
+        job_at("delete", "verify_before", state="held", reason="history-mismatch"),
+        Approve("admin:ops"),
+        NotAllowed,
+    ),
+    (
+        job_at(
+            "delete", "verify_before", state="held", reason="history-mismatch", history=HELD_HISTORY
+        ),
+        Approve("admin:ops", frozenset({"b"})),
+        NotAllowed,  # no reason
+    ),
+    (
+        job_at(
+            "delete", "verify_before", state="held", reason="history-mismatch", history=HELD_HISTORY
+        ),
+        Approve("admin:ops", frozenset({"z"}), "x"),
+        NotAllowed,  # "b" not named, "z" not in the evidence
+    ),
 ]
 
 
@@ -751,7 +888,7 @@ def test_commands(case: tuple[Job, m.Command, Any]) -> None:
     t = m.command(job, cmd, now=1000)
     assert (t.job.state, tags(t), t.effects) == (state, events, effects)
     assert check(t.job), t.job
-    assert t.job.step == job.step  # commands never move a job along its sequence
+    assert t.job.step == job.step  # commands never move a job along its sequence (but accept)
     if events:
         assert t.actor == getattr(cmd, "actor", None)
 
@@ -773,8 +910,28 @@ def test_every_event_the_model_emits_is_an_audit_tag() -> None:
     assert {t.value for t in emitted} <= {t.value for t in Tag if t.name.startswith("DEPROVISION")}
 
 
+def test_accepting_the_missing_conversations_records_who_why_and_proceeds_to_delete() -> None:
+    job = job_at(
+        "delete", "verify_before", state="held", reason="history-mismatch", history=HELD_HISTORY
+    )
+    t = m.command(job, Approve("operator:alice", frozenset({"b"}), "purged by legal"), now=1000)
+    assert (t.job.state, t.job.step, t.job.approved_by) == ("pending", "delete", "operator:alice")
+    assert tags(t) == (Tag.DEPROVISION_HISTORY_ACCEPTED, Tag.DEPROVISION_JOB_APPROVED)
+    assert t.detail["accepted"] == ["b"]
+    history = t.job.history
+    assert history.accepted == (
+        Acceptance(frozenset({"b"}), "operator:alice", "purged by legal", 1000),
+    )
+    assert (history.before, history.before_ids) == (HELD_HISTORY.before, {"a", "b"})
+    # The check after the next delete does not look for "b" again, and still for "a".
+    after = dataclasses.replace(t.job, step="verify_after", state="running")
+    assert decide(after, HistorySeen(frozenset({"a"})), RULES).job.step == "tombstone"
+    assert decide(after, HistorySeen(frozenset()), RULES).job.step == "restore"
+
+
 def test_the_transition_table_covers_every_step_and_command() -> None:
-    steps = {s for seq in m.SEQUENCES.values() for s in seq if s != "done"} | {"restore"}
+    steps = {s for seq in m.SEQUENCES.values() for s in seq if s != "done"}
+    steps |= {"restore", "confirm_restored"}
     assert set(m._HANDLERS) == steps
     assert set(m._COMMANDS) == {Approve, Retry, Cancel, Upgrade, CutAccess}
 
@@ -790,7 +947,7 @@ def test_a_drain_that_died_before_recording_records_what_it_had_removed() -> Non
     assert set(again.job.queues.removed) == {q1, q2}
     none_left = decide(job, QueuesSeen(frozenset()), RULES)
     assert (none_left.effects, set(none_left.job.queues.removed)) == ((), {q1, q2})
-    assert tags(none_left) == (Tag.DEPROVISION_QUEUE_REMOVED,)
+    assert tags(none_left) == (Tag.DEPROVISION_QUEUE_REMOVED, Tag.DEPROVISION_JOB_COMPLETED)
 
 
 # --- the footprint (issue 12) ------------------------------------------------------------------

@@ -77,7 +77,14 @@ def _drive_admin_api(
     shown = client.get(f"/admin/jobs/{job_id}", headers=auth).get_json()
     assert shown["reason"] == "breaker"
     assert Tag.DEPROVISION_BREAKER_TRIPPED in [e["tag"] for e in shown["audit_events"]]
-    assert [s["step"] for s in shown["steps"]] == ["snapshot", "guard"]
+    # Held by the breaker after the deactivation (access first, issue 10).
+    assert [s["step"] for s in shown["steps"]] == [
+        "snapshot",
+        "guard",
+        "await_idle",
+        "deactivate",
+        "breaker",
+    ]
     assert client.post(f"/admin/jobs/{job_id}/retry", headers=auth).status_code == 200
     worker.run_until_idle()
     assert jobs.find(deprov.engine, job_id).state == "held"  # retry is not approval

@@ -17,7 +17,7 @@ def tags_for(deprov: Engine, job_id: str) -> list[str]:
     return [e.tag for e in deprov.audit.events(job_id=job_id)]
 
 
-def test_deactivate_drains_queues_then_cuts_access(deprov: Engine) -> None:
+def test_deactivate_cuts_access_then_drains_queues(deprov: Engine) -> None:
     service, _ = deprov.build()
     uid = with_queues(deprov.sandbox, deprov.gateway)[0]
     queues_before = {q["id"] for q in deprov.sandbox.user(uid)["queues"]}
@@ -35,9 +35,10 @@ def test_deactivate_drains_queues_then_cuts_access(deprov: Engine) -> None:
         Tag.DEPROVISION_JOB_CREATED,
         Tag.DEPROVISION_USER_SNAPSHOT,
         Tag.DEPROVISION_JOB_STEP,  # guard
-        Tag.DEPROVISION_QUEUE_REMOVED,
         Tag.DEPROVISION_JOB_STEP,  # await_idle
-        Tag.DEPROVISION_USER_DEACTIVATED,
+        Tag.DEPROVISION_USER_DEACTIVATED,  # access first (issue 10)
+        Tag.DEPROVISION_SESSIONS_REVOKED,
+        Tag.DEPROVISION_QUEUE_REMOVED,
         Tag.DEPROVISION_JOB_COMPLETED,
     ]
     assert deprov.audit.verify().ok
@@ -53,8 +54,9 @@ def test_every_step_names_its_genesys_correlation_ids(deprov: Engine) -> None:
         if e.tag == Tag.DEPROVISION_USER_DEACTIVATED
     )
     calls = deactivated.detail["calls"]
-    # The PATCH carries the version await_idle's GET (recorded on that step) just read.
-    assert [c["method"] for c in calls] == ["PATCH"]
+    # The PATCH carries the version await_idle's GET (recorded on that step) just read; the
+    # sessions end in the same step (DELETE /api/v2/tokens/{userId}).
+    assert [c["method"] for c in calls] == ["PATCH", "DELETE"]
     assert all(c["correlation_id"] for c in calls)
     for event in deprov.audit.events(job_id=outcome.job_id):
         assert all(c["correlation_id"] for c in event.detail.get("calls", []))

@@ -58,16 +58,17 @@ def test_dry_run_records_the_plan_and_changes_nothing(deprov: Engine) -> None:
     assert job.dry_run
     steps = [p["step"] for p in jobs.dump_data(job)["plan"]]
     assert steps == [
-        "drain",
         "await_idle",
         "deactivate",
+        "breaker",
+        "drain",
         "verify_before",
         "delete",
         "confirm_deleted",
         "verify_after",
         "tombstone",
     ]
-    assert jobs.dump_data(job)["plan"][0]["remove_queues"] == [q["id"] for q in record["queues"]]
+    assert jobs.dump_data(job)["plan"][3]["remove_queues"] == [q["id"] for q in record["queues"]]
     assert Tag.DEPROVISION_JOB_PLANNED in [
         e.tag for e in deprov.audit.events(job_id=outcome.job_id)
     ]
@@ -76,13 +77,20 @@ def test_dry_run_records_the_plan_and_changes_nothing(deprov: Engine) -> None:
 def test_delete_breaker_holds_further_deletes_until_approved(deprov: Engine) -> None:
     service, worker = deprov.build(breaker=breaker(2))
     a, b, c, d = users(deprov.sandbox, deprov.gateway)[:4]
+    deprov.sandbox.sign_in(c)
 
     assert service.request("delete", a, requester=OKTA).state == "done"
     assert service.request("delete", b, requester=OKTA).state == "done"
     held = service.request("delete", c, requester=OKTA)
 
-    assert (held.state, held.access_cut, held.waiting_on) == ("held", False, "approval")
-    assert deprov.sandbox.user(c)["state"] == "active"  # held before any change
+    # Access first (issue 10): the breaker holds the *delete*; the user is inactive already,
+    # their sessions ended, and only then is the delete held for an operator.
+    assert (held.state, held.access_cut, held.waiting_on) == ("held", True, "approval")
+    record = deprov.sandbox.user(c)
+    assert (record["state"], record["activeSessions"]) == ("inactive", 0)
+    job = jobs.find(deprov.engine, held.job_id)
+    assert job is not None
+    assert (job.step, job.sessions_revoked_at is not None) == ("breaker", True)
     assert Tag.DEPROVISION_BREAKER_TRIPPED in [
         e.tag for e in deprov.audit.events(job_id=held.job_id)
     ]

@@ -3,6 +3,7 @@ and a record survives a round trip through the ``jobs`` row unchanged."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -148,3 +149,56 @@ def test_an_empty_data_document_loads_as_a_fresh_job() -> None:
     assert job.history.before is None
     assert job.queues.removed == ()
     assert jobs.changes(job, job) == {}
+
+
+# Rows of schema 2 (before access first, issue 10): the breaker held a delete at ``guard`` with
+# the user still active; the drain came before the deactivation.
+V2_HELD_BY_BREAKER: dict[str, Any] = {
+    **V1_ROW,
+    "step": "guard",
+    "state": "held",
+    "reason": "breaker",
+    "waiting_on": "approval",
+    "guarded_for_delete": 0,
+    "delete_counted_at": None,
+    "access_cut_at": None,
+    "data": json.dumps({"schema": 2, "snapshot": V1_DATA["snapshot"]}),
+}
+
+
+def test_a_schema_2_delete_held_by_the_breaker_is_deactivated_first_then_held_again() -> None:
+    job = jobs.from_row(V2_HELD_BY_BREAKER)
+    # It runs again from the guard: deactivate, then the breaker step holds the delete.
+    assert (job.state, job.step, job.reason, job.waiting_on) == ("pending", "guard", None, None)
+    assert json.loads(jobs.to_row(job)["data"])["schema"] == jobs.SCHEMA_VERSION
+
+
+def test_a_schema_2_job_at_its_drain_deactivates_before_draining() -> None:
+    row = {**V2_HELD_BY_BREAKER, "step": "drain", "state": "waiting", "reason": None}
+    job = jobs.from_row(row)
+    assert (job.state, job.step) == ("waiting", "await_idle")
+    # Access cut already, or finished: nothing to move.
+    cut = jobs.from_row({**row, "access_cut_at": 1764500002.0})
+    assert cut.step == "drain"
+    done = jobs.from_row({**row, "state": "done", "step": "done"})
+    assert done.step == "done"
+
+
+def test_what_access_first_adds_to_the_record_survives_a_round_trip() -> None:
+    from scim_bridge.deprovision.record import Acceptance, ForcedCut, Unremoved
+
+    job = jobs.from_row({**V1_ROW, "data": json.dumps({**V1_DATA, "schema": 3})})
+    q = QueueRef("q7", "Billing", False)
+    job = dataclasses.replace(
+        job,
+        sessions_revoked_at=1764500003.0,
+        forced=ForcedCut("admin:ops", "left", 1764500004.0),
+        queues=dataclasses.replace(job.queues, unremoved=(Unremoved(q, {"status": 400}),)),
+        history=dataclasses.replace(
+            job.history,
+            missing=frozenset({"c2"}),
+            accepted=(Acceptance(frozenset({"c2"}), "operator:alice", "purged", 1764500005.0),),
+        ),
+    )
+    again = jobs.from_row(jobs.to_row(job))
+    assert again == job

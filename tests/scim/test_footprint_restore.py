@@ -150,6 +150,7 @@ def no_grant_add(sandbox: Any, tmp_path: Path) -> Iterator[Bridge]:
         "directory:user:delete", "routing:queue:view", "routing:queueMember:manage",
         "routing:queue:join", "analytics:conversationDetail:view", "authorization:grant:view",
         "routing:skill:assign", "routing:language:assign", "directory:group:edit",
+        "oauth:token:delete",  # every deactivation ends the user's sessions (issue 10)
     ]  # fmt: skip
     sandbox.control.add_client("no-grant", "no-grant-secret", everything)
     (tmp_path / "no-grant").mkdir()
