@@ -113,6 +113,9 @@ class BatchedRead:
     user: GenesysUser | None
     calls: tuple[CallRecord, ...] = ()
     footprint: GenesysFootprint | None = None  # a snapshot's, when the bulk read had it
+    # A snapshot's queue memberships, when the round read them for all its users at once
+    # (``Gateway.queue_memberships``: through the org's queues when that costs fewer calls).
+    queues: tuple[QueueMembership, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -477,7 +480,8 @@ class Runner:
         queues = reads.queues
         live = user.state != "deleted"
         if live and job.action != "reactivate":
-            queues = self.gateway.user_queues(job.user_id, deadline=deadline)
+            shared = reads.read.queues if reads.read is not None else None
+            queues = shared if shared is not None else self._user_queues(job, deadline)
             if footprint is None and footprint_error is None:
                 footprint, footprint_error = self._footprint_alone(job, deadline)
         restorable: tuple[QueueRef, ...] = ()
@@ -523,6 +527,9 @@ class Runner:
         if user is None:
             user = self._read_user(job, deadline, expect_deleted=confirm)
         return user, footprint, footprint_error
+
+    def _user_queues(self, job: Job, deadline: float) -> tuple[QueueMembership, ...]:
+        return self.gateway.user_queues(job.user_id, deadline=deadline)
 
     def _footprint_alone(
         self, job: Job, deadline: float

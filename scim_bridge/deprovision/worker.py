@@ -38,7 +38,7 @@ from scim_bridge.deprovision.runner import (
 from scim_bridge.deprovision.service import JobService, owner_id
 from scim_bridge.genesys.errors import GenesysError
 from scim_bridge.genesys.history import MAX_USERS_PER_QUERY
-from scim_bridge.genesys.types import CallRecord, Footprint, GenesysUser
+from scim_bridge.genesys.types import CallRecord, Footprint, GenesysUser, QueueMembership
 from scim_bridge.store import schema
 
 log = logging.getLogger(__name__)
@@ -282,6 +282,7 @@ class Worker:
         user_ids = sorted({r.job.user_id for r in needing if not _with_footprint(r)})
         found: dict[str, GenesysUser] = {}
         footprints: dict[str, Footprint] = {}
+        memberships: dict[str, tuple[QueueMembership, ...]] = {}
         calls: tuple[CallRecord, ...] = ()
         gateway = self.runner.gateway
         try:
@@ -299,6 +300,12 @@ class Worker:
                 calls += more
                 footprints.update(got)
                 found.update({uid: fp.user for uid, fp in got.items()})
+            if footprints:  # and the memberships of those users, all at once (issue 11)
+                listing = functools.partial(
+                    gateway.queue_memberships, sorted(footprints), deadline=time.monotonic() + 120
+                )
+                memberships, more = self.runner.calls_of(listing)
+                calls += more
         except GenesysError as error:
             log.warning("batched user read failed", extra={"error": error.describe()})
         answers: dict[tuple[str, str], BatchedRead] = {}
@@ -310,7 +317,10 @@ class Worker:
             if _with_footprint(r) and footprint is None:
                 user = None  # read alone, footprint included
             answers[(r.job.id, r.job.step)] = BatchedRead(
-                user, calls if user is not None else (), footprint=footprint
+                user,
+                calls if user is not None else (),
+                footprint=footprint,
+                queues=memberships.get(r.job.user_id) if footprint is not None else None,
             )
         return answers
 
