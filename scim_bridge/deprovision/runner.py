@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -60,7 +60,7 @@ _BREAKER_LOCK = zlib.crc32(b"scim_bridge.deprovision.breaker")
 KILL_AT_STEP_ENV = "SCIM_BRIDGE_TEST_KILL_AT_STEP"
 STEP_DEADLINE_S = 120.0  # one step's Genesys calls, in the worker (leases are renewed meanwhile)
 # Steps whose one user read the worker may answer for many jobs with one bulk read.
-READ_STEPS: tuple[m.Step, ...] = ("snapshot", "confirm_deleted")
+READ_STEPS: tuple[m.Step, ...] = ("snapshot", "confirm_deleted", "drain")
 
 
 HistoryResult = proof.Answer  # a history step's answer, from the job alone or a worker's batch
@@ -116,6 +116,9 @@ class BatchedRead:
     # A snapshot's queue memberships, when the round read them for all its users at once
     # (``Gateway.queue_memberships``: through the org's queues when that costs fewer calls).
     queues: tuple[QueueMembership, ...] | None = None
+    # A drain's removals, done by the worker for the round's users in bulk (issue 11:
+    # ``Gateway.remove_queue_members``), per queue id: None removed, else Genesys's error.
+    removals: Mapping[str, GenesysError | None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +130,7 @@ class RunResult:
     job: Job
     claim: Claim
     stopped: str
+    queues: tuple[QueueMembership, ...] | None = None  # read in this run (a drain's, at its stop)
 
 
 # Genesys errors as the model sees them; the first class that matches wins.
@@ -298,7 +302,7 @@ class Runner:
             if stop is not None:
                 if stop in ("stopping", "budget"):
                     jobs.release(self.engine, claim, now=self.clock())
-                return RunResult(job, claim, stop)
+                return RunResult(job, claim, stop, queues=carried.queues)
             answer = (history or {}).get((job.id, job.step))
             try:
                 job, carried = self._step(
@@ -432,6 +436,8 @@ class Runner:
             return self._observe_user(job, reads, deadline)
         if step in ("drain", "restore_queues"):
             queues = reads.queues
+            if queues is None and reads.read is not None:
+                queues = reads.read.queues  # the worker's, for its bulk removal
             if queues is None:
                 queues = self.gateway.user_queues(job.user_id, deadline=deadline)
             held = m.QueuesSeen(frozenset(q.queue_id for q in queues), _refs(queues))
@@ -602,7 +608,7 @@ class Runner:
         """One Genesys effect (local ones run in the commit); the reads it makes stale updated."""
         uid = job.user_id
         if isinstance(effect, m.RemoveQueue):
-            self.gateway.remove_queue_member(effect.queue.id, uid, deadline=deadline)
+            self._remove(effect.queue.id, uid, reads, deadline)
         elif isinstance(effect, m.AddQueue):
             q = effect.queue
             self.gateway.add_queue_member(q.id, uid, joined=q.joined, deadline=deadline)
@@ -626,6 +632,14 @@ class Runner:
             self.gateway.assign_languages(uid, languages, deadline=deadline)
         return reads
 
+    def _remove(self, queue_id: str, uid: str, reads: _Reads, deadline: float) -> None:
+        """One removal, or its outcome in the worker's bulk removal for the round."""
+        done = reads.read.removals if reads.read is not None else None
+        if done is None or queue_id not in done:
+            self.gateway.remove_queue_member(queue_id, uid, deadline=deadline)
+        elif (error := done[queue_id]) is not None:
+            raise error  # Genesys's answer for this user in the bulk request
+
     def _apply_state(
         self, uid: str, effect: m.SetState | m.Undelete, reads: _Reads, deadline: float
     ) -> _Reads:
@@ -642,6 +656,28 @@ class Runner:
             active_s = max(self.clock() - reads.undeleted_at, 0.0)
             return dataclasses.replace(reads, user=user, undeleted_at=None, active_s=active_s)
         return dataclasses.replace(reads, user=user)
+
+    # -- a round's drains in bulk (the worker) ------------------------------------------------------
+
+    def drain_plan(self, job: Job, queues: tuple[QueueMembership, ...]) -> tuple[str, ...]:
+        """The queues the model removes for this job at its drain, given these memberships."""
+        seen = m.QueuesSeen(frozenset(q.queue_id for q in queues), _refs(queues))
+        effects = m.decide(job, seen, self.rules, now=self.clock(), jitter=1.0).effects
+        return tuple(e.queue.id for e in effects if isinstance(e, m.RemoveQueue))
+
+    def remove_in_bulk(
+        self, by_queue: Mapping[str, Sequence[str]], *, deadline: float
+    ) -> dict[tuple[str, str], GenesysError | None]:
+        """Each queue's users removed with one request per 100 (``remove_queue_members``): per
+        (queue, user), None when removed, else the error (a refusal, or the whole request's)."""
+        outcomes: dict[tuple[str, str], GenesysError | None] = {}
+        for queue_id, user_ids in by_queue.items():
+            try:
+                refused = self.gateway.remove_queue_members(queue_id, user_ids, deadline=deadline)
+            except GenesysError as error:
+                refused = dict.fromkeys(user_ids, error)
+            outcomes.update({(queue_id, uid): refused.get(uid) for uid in user_ids})
+        return outcomes
 
     # -- recording -------------------------------------------------------------------------------
 

@@ -274,6 +274,11 @@ class Worker:
         every other job gets an empty answer and reads its user itself, as it would alone."""
         if not needing:
             return {}
+        drains = [r for r in needing if r.job.step == "drain"]
+        needing = [r for r in needing if r.job.step != "drain"]
+        answers = self._drains_for(drains)
+        if not needing:
+            return answers
         # A deactivate's or delete's snapshot takes the footprint too (issue 12): its bulk read
         # asks for the footprint's expands and reads each user's grants.
         snapshots = sorted(
@@ -308,7 +313,6 @@ class Worker:
                 calls += more
         except GenesysError as error:
             log.warning("batched user read failed", extra={"error": error.describe()})
-        answers: dict[tuple[str, str], BatchedRead] = {}
         for r in needing:
             user = found.get(r.job.user_id)
             if user is not None and user.state not in _SETTLES.get(r.job.step, ()):
@@ -323,6 +327,52 @@ class Worker:
                 queues=memberships.get(r.job.user_id) if footprint is not None else None,
             )
         return answers
+
+    # -- batched drains --------------------------------------------------------------------------------
+
+    def _drains_for(self, drains: list[RunResult]) -> dict[tuple[str, str], BatchedRead]:
+        """The round's drains in bulk (issue 11): the memberships the run read (or one read for
+        the users it did not), the removals the model decides for each job, then one request per
+        queue and 100 users (``POST /routing/queues/{q}/members?delete=true``). Each job's drain
+        step then records its own outcome (a refusal as it would alone)."""
+        if not drains:
+            return {}
+        memberships = {r.job.user_id: r.queues for r in drains if r.queues is not None}
+        missing = sorted({r.job.user_id for r in drains} - set(memberships))
+        calls: tuple[CallRecord, ...] = ()
+        try:
+            if missing:
+                listing = functools.partial(
+                    self.runner.gateway.queue_memberships,
+                    missing,
+                    deadline=time.monotonic() + 120,
+                )
+                read, calls = self.runner.calls_of(listing)
+                memberships.update(read)
+        except GenesysError as error:
+            log.warning("batched membership read failed", extra={"error": error.describe()})
+        plans = {
+            r.job.id: self.runner.drain_plan(r.job, memberships[r.job.user_id])
+            for r in drains
+            if r.job.user_id in memberships
+        }
+        by_queue: dict[str, list[str]] = {}
+        for r in drains:
+            for queue_id in plans.get(r.job.id, ()):
+                by_queue.setdefault(queue_id, []).append(r.job.user_id)
+        remove = functools.partial(
+            self.runner.remove_in_bulk, by_queue, deadline=time.monotonic() + 120
+        )
+        outcomes, more = self.runner.calls_of(remove)
+        return {
+            (r.job.id, r.job.step): BatchedRead(
+                None,
+                calls + more,
+                queues=memberships.get(r.job.user_id),
+                removals={q: outcomes[(q, r.job.user_id)] for q in plans.get(r.job.id, ())},
+            )
+            for r in drains
+        }
 
     # -- batched history ------------------------------------------------------------------------------
 

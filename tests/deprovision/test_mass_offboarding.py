@@ -12,13 +12,17 @@ from typing import Any
 import urllib3
 
 from scim_bridge.deprovision import jobs
+from scim_bridge.deprovision.api import Requester
 from scim_bridge.deprovision.proof import JOB_API
 from scim_bridge.deprovision.worker import Worker
 from scim_bridge.sandbox.server import ServerThread
+from tests.deprovision.conftest import Engine, finish, users
+from tests.deprovision.test_call_counts import BULK_REMOVE, REMOVE, _delta
 from tests.fixtures.bridge import close_bridge, make_bridge
 from tests.fixtures.sandbox import Sandbox
 
 USERS = 16
+OKTA = Requester(actor="okta", idp="okta", scim_id="scim-1")
 CLIENTS = 4
 
 
@@ -105,3 +109,37 @@ def _delete_over_http(bridge: Any, ids: list[str]) -> Counter[int]:
             t.join()
         http.clear()
     return statuses
+
+
+def test_a_batched_drain_removes_in_bulk_and_a_group_membership_refuses_only_its_user(
+    deprov: Engine,
+) -> None:
+    """The worker drains a round's users with one bulk removal a queue (issue 11); a membership
+    a group gives (400 for the whole request, UNCONFIRMED) is recorded on its own job only, and
+    the others of that queue are still removed."""
+    service, worker = deprov.build()
+    gateway = deprov.gateway
+    everyone = users(deprov.sandbox, gateway)
+    queue_id = next(q["id"] for u in everyone[:12] for q in deprov.sandbox.user(u)["queues"])
+    group = max(gateway.list_groups(page_size=100).items, key=lambda g: g.member_count)
+    by_group = set(deprov.sandbox.route_group(queue_id, group.id))
+    grouped = [u for u in everyone if u in by_group]
+    assert grouped, "no active member of the group is in the queue through it"
+    ids = [u for u in everyone if u not in by_group][:12]  # members of their own only
+    batch = [*ids, grouped[0]]
+    direct = [u for u in ids if queue_id in {q["id"] for q in deprov.sandbox.user(u)["queues"]}]
+    before = deprov.sandbox.stats()
+    job_ids = [service.enqueue("delete", uid, requester=OKTA)[0].id for uid in batch]
+    for job_id in job_ids:
+        finish(worker, job_id)
+
+    found = {j.user_id: j for j in (jobs.find(deprov.engine, i) for i in job_ids) if j}
+    assert {j.state for j in found.values()} == {"done"}
+    assert not any(deprov.sandbox.user(u)["queues"] for u in ids)  # drained, direct members too
+    refused = found[grouped[0]]
+    assert [u.queue.id for u in refused.queues.unremoved] == [queue_id]
+    assert all(not found[u].queues.unremoved for u in ids)
+    assert all(queue_id in {q.id for q in found[u].queues.removed} for u in direct)
+    delta = _delta(before, deprov.sandbox.stats())
+    assert delta[BULK_REMOVE].get("400", 0) >= 1  # the group's member refused the request
+    assert REMOVE in delta  # which was then narrowed one user at a time
