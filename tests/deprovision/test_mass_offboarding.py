@@ -35,7 +35,10 @@ def _active(sandbox: Sandbox, bridge: Any, count: int) -> list[str]:
 
 def test_an_idps_deletes_share_one_async_job_a_side(sandbox: Sandbox, tmp_path: Path) -> None:
     sandbox.reset(users=40, history_days=1095)
-    sandbox.faults(async_job_delay_s=0.05, data_availability_lag_s=3600)
+    # A first request that finds no other delete at a check runs its own; its async job outlasts
+    # the request's budget (5 s), so that it is still at its check when the others reach theirs
+    # however slowly the machine serves them (no wall-clock race).
+    sandbox.faults(async_job_delay_s=6.0, data_availability_lag_s=3600)
     # The gathering window never ends within the test (no wall-clock race): the checks go when
     # no other delete is on its way to its own.
     bridge = make_bridge(sandbox, tmp_path, history_job_poll_s=0.05, history_batch_window_s=600.0)
@@ -51,6 +54,7 @@ def test_an_idps_deletes_share_one_async_job_a_side(sandbox: Sandbox, tmp_path: 
         # Access was cut before each answer; the proofs wait for the worker (but for a first
         # request that found no other delete at its check, and ran its own inline).
         assert all(sandbox.user(uid)["state"] in ("inactive", "deleted") for uid in ids)
+        sandbox.faults(async_job_delay_s=0.05)  # the worker's jobs: quick
         worker.run_until_idle(timeout_s=120)
     finally:
         close_bridge(bridge)
