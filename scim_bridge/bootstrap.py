@@ -28,7 +28,7 @@ from scim_bridge.config import Settings
 from scim_bridge.deprovision import wiring
 from scim_bridge.deprovision.wiring import JobEngine
 from scim_bridge.directory.service import Directory
-from scim_bridge.genesys.budget import RateBudget, SharedBudget, SlidingWindowBudget
+from scim_bridge.genesys.budget import BatchedBudget, RateBudget, SlidingWindowBudget
 from scim_bridge.store.engine import make_engine
 from scim_bridge.store.migrate import upgrade
 from scim_bridge.store.rate_budget import SlotTable
@@ -165,8 +165,12 @@ class Components:
                 settings.rate_limit_per_minute,
                 window_s=settings.rate_limit_window_s + BUDGET_MARGIN_S,
             )
-            budget = SharedBudget(
-                settings.rate_limit_per_minute, slots.try_take, reserve=settings.deprovision_reserve
+            # Slots a few at a time (one transaction for as many as the last half second used):
+            # the database stays the arbiter between processes (genesys/budget.py).
+            budget = BatchedBudget(
+                settings.rate_limit_per_minute,
+                slots.take_many,
+                reserve=settings.deprovision_reserve,
             )
         else:
             budget = SlidingWindowBudget(

@@ -9,7 +9,7 @@ layer audits it, throttled). What a token writes becomes its own (``Records.clai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scim_bridge.directory import mapping
@@ -19,6 +19,7 @@ from scim_bridge.directory.queries import GroupQuery, UserQuery
 from scim_bridge.directory.service import (
     Directory,
     GroupView,
+    Recheck,
     Resource,
     Transform,
     UserUpdate,
@@ -63,7 +64,11 @@ class ScopedDirectory:
         return None
 
     def _group_reason(self, view: GroupView) -> str | None:
-        owner = view.local.owner if view.local else None
+        return self._group_owner_reason(view.local.owner if view.local else None)
+
+    def _group_owner_reason(self, owner: str | None) -> str | None:
+        """Whether the token may reach a group follows from its owner alone (the bridge's own
+        record): no Genesys read is needed to refuse or allow it."""
         if not self.access.owns_or_unowned(owner):
             return "owned-by-another-token"
         if not self.access.may_see_group(owner):
@@ -155,29 +160,51 @@ class ScopedDirectory:
         render: Callable[[UserView], Resource],
         expected_version: int | None = None,
     ) -> UserUpdate:
-        current = self.get_user(user_id)
+        """``Directory.update_user`` with this token's checks on the base it writes against: no
+        read of its own (the directory's read, or its remembered answer, is the one checked)."""
+        _require_id("User", user_id)
+        base: list[UserView] = []
+
+        def check(view: UserView, fresh: bool) -> None:
+            reason = self._user_reason(view)
+            if reason is not None:
+                if not fresh:
+                    raise Recheck  # refuse on what Genesys says now, not on what it said
+                raise self._deny("User", user_id, reason)
+            base[:] = [view]
 
         def guarded(before: Resource) -> Resource:
             after = transform(before)
             if not self.access.whole_org:
-                self._require_in_scope(after, current)
+                self._require_in_scope(after, base[0])
             return after
 
         result = self.inner.update_user(
-            user_id, guarded, render=render, expected_version=expected_version
+            user_id,
+            guarded,
+            render=render,
+            expected_version=expected_version,
+            check=check,
+            # A scope is checked on the user's email and division: a job is requested on what
+            # Genesys says now, never on what it said (ownership is the bridge's own record).
+            state_from_memory=self.access.whole_org,
         )
         self.inner.claim("User", user_id, self.access.owner)
         return result
 
     # --- groups --------------------------------------------------------------------------
 
-    def get_group(self, group_id: str, *, with_members: bool = True) -> GroupView:
+    def _check_group(self, group_id: str) -> None:
+        """``NotFound`` unless the token may reach the group (from the bridge's record)."""
         _require_id("Group", group_id)
-        view = self.inner.get_group(group_id, with_members=False)
-        reason = self._group_reason(view)
+        local = self.inner.records.get("Group", group_id)
+        reason = self._group_owner_reason(local.owner if local else None)
         if reason is not None:
             raise self._deny("Group", group_id, reason)
-        return self.inner.get_group(group_id) if with_members else view
+
+    def get_group(self, group_id: str, *, with_members: bool = True) -> GroupView:
+        self._check_group(group_id)
+        return self.inner.get_group(group_id, with_members=with_members)
 
     def list_groups(
         self,
@@ -217,12 +244,21 @@ class ScopedDirectory:
         )
 
     def _require_members_visible(self, member_ids: list[str]) -> None:
-        """A token may add to a group only users it can see (one bulk read when restricted)."""
+        """A token may add to a group only users it can see: for a token of the whole org that
+        is the bridge's record of their owners; a scope needs one bulk read of them."""
         if not member_ids or not self._restricted("User"):
             return
-        query = UserQuery(ids=tuple(member_ids), residual=lambda _: True)
-        _, views = self.list_users(query, start_index=1, count=MAX_KEYED, render=lambda _: {})
-        missing = sorted(set(member_ids) - {v.user.id for v in views})
+        if self.access.whole_org:
+            local = self.inner.records.get_many("User", member_ids)
+            missing = sorted(
+                uid
+                for uid in set(member_ids)
+                if uid in local and not self.access.owns_or_unowned(local[uid].owner)
+            )
+        else:
+            query = UserQuery(ids=tuple(member_ids), residual=lambda _: True)
+            _, views = self.list_users(query, start_index=1, count=MAX_KEYED, render=lambda _: {})
+            missing = sorted(set(member_ids) - {v.user.id for v in views})
         if missing:
             for user_id in missing:
                 self._on_denied("User", user_id, "group-member-out-of-reach")
@@ -240,7 +276,7 @@ class ScopedDirectory:
         render: Callable[[GroupView], Resource],
         expected_version: int | None = None,
     ) -> GroupView:
-        self.get_group(group_id, with_members=False)
+        self._check_group(group_id)
 
         def guarded(before: Resource) -> Resource:
             after = transform(before)
@@ -256,6 +292,29 @@ class ScopedDirectory:
         self.inner.claim("Group", group_id, self.access.owner)
         return view
 
+    def change_group_members(
+        self,
+        group_id: str,
+        added: Sequence[str],
+        removed: Sequence[str],
+        *,
+        transform: Transform | None = None,
+        render: Callable[[GroupView], Resource],
+        expected_version: int | None = None,
+    ) -> GroupView | None:
+        self._check_group(group_id)
+        self._require_members_visible(list(added))
+        view = self.inner.change_group_members(
+            group_id,
+            added,
+            removed,
+            transform=transform,
+            render=render,
+            expected_version=expected_version,
+        )
+        self.inner.claim("Group", group_id, self.access.owner)
+        return view
+
     def delete_group(self, group_id: str) -> None:
-        self.get_group(group_id, with_members=False)
+        self._check_group(group_id)
         self.inner.delete_group(group_id)

@@ -26,6 +26,7 @@ from scim_bridge.directory.errors import (
     VersionMismatch,
     translated,
 )
+from scim_bridge.directory.known import Known
 from scim_bridge.directory.queries import GroupQuery, UserQuery
 from scim_bridge.directory.records import LocalFields, LocalRecord, Records
 from scim_bridge.genesys import errors as gerrors
@@ -54,12 +55,24 @@ class GroupView:
     local: LocalRecord | None
 
 
+class Recheck(Exception):
+    """Raised by an update's ``check`` to have a remembered base replaced by a fresh read."""
+
+
 @dataclasses.dataclass(frozen=True)
 class UserUpdate:
     view: UserView
     active_before: bool
     active_after: bool | None  # what the request asks for (None: not stated)
     changed: bool
+
+
+# An update's guard: (the base the change applies to, whether it was read just now).
+Check = Callable[[UserView, bool], None]
+
+
+def _external(local: LocalRecord | None) -> str | None:
+    return local.external_id if local else None
 
 
 def _window(
@@ -86,6 +99,9 @@ class Directory:
         self.gateway = gateway
         self.records = Records(engine)
         self.call_budget_s = call_budget_s
+        # Genesys's last answers, to write against (never served: known.py).
+        self.known_users: Known[GenesysUser] = Known()
+        self.known_groups: Known[Group] = Known()
 
     def _deadline(self) -> float:
         """The next gateway call's deadline, charged to the request's limits (``limits.py``)."""
@@ -94,15 +110,24 @@ class Directory:
     # --- users -----------------------------------------------------------------------------
 
     def get_user(self, user_id: str) -> UserView:
-        with translated("User"):
-            user = self.gateway.get_user(user_id, deadline=self._deadline())
+        try:
+            with translated("User"):
+                user = self.gateway.get_user(user_id, deadline=self._deadline())
+        except NotFound:
+            self.known_users.drop(user_id)
+            raise
         if user.state == "deleted":
+            self.known_users.drop(user_id)
             raise NotFound("User: not found in Genesys Cloud.")
+        self.known_users.put(user.id, user)
         return UserView(user, self.records.get("User", user.id))
 
     def _views(self, users: list[GenesysUser]) -> list[UserView]:
         local = self.records.get_many("User", [u.id for u in users])
-        return [UserView(u, local.get(u.id)) for u in users if u.state != "deleted"]
+        kept = [u for u in users if u.state != "deleted"]
+        for user in kept:
+            self.known_users.put(user.id, user)
+        return [UserView(u, local.get(u.id)) for u in kept]
 
     def list_users(
         self,
@@ -240,17 +265,25 @@ class Directory:
     ) -> UserView:
         """The steps after the POST (manager, employeeNumber: a PATCH), then the record."""
         if resumed or created is None:
-            current = self.get_user(user_id).user
-            rest = mapping.user_fields(resource, keep=current.addresses)
+            user = self.get_user(user_id).user
+            rest = mapping.user_fields(resource, keep=user.addresses)
             self._check_manager(rest.manager_id)
         else:
+            user = created
             full = mapping.create_fields(resource)
             rest = UserFields(manager_id=full.manager_id, employee_id=full.employee_id)
-        user = created
         if resumed or rest != UserFields():
+            # With the version the POST (or the read) answered: no read of its own. A 409 here
+            # (someone else changed the new user already) re-reads, as any version race does.
+            base = user
             with translated("User"):
-                user = self.gateway.update_user(user_id, rest, deadline=self._deadline())
-        assert user is not None
+                try:
+                    user = self.gateway.update_user(
+                        user_id, rest, version=base.version, deadline=self._deadline()
+                    )
+                except gerrors.VersionConflict:
+                    user = self.gateway.update_user(user_id, rest, deadline=self._deadline())
+        self.known_users.put(user.id, user)
         local = self.records.save("User", user_id, mapping.local_fields(resource))
         return UserView(user, local)
 
@@ -312,52 +345,122 @@ class Directory:
         *,
         render: Callable[[UserView], Resource],
         expected_version: int | None = None,
+        check: Check | None = None,
+        state_from_memory: bool = True,
     ) -> UserUpdate:
         """Read, ``transform`` the SCIM form, write what changed (one Genesys PATCH).
 
-        ``transform`` is re-applied to a fresh read when a concurrent writer wins the version.
+        The read is the last answer Genesys gave this process for the user, when there is one
+        (``known.py``): the PATCH carries its version, so Genesys refuses it if the user changed
+        since. ``transform`` is re-applied to a fresh read when the version is refused (a
+        concurrent writer, or a remembered answer gone stale); a change that would write nothing
+        to Genesys is decided on a fresh read only. ``check`` sees each base before anything is
+        written (a scoped token's reach) and may raise ``Recheck`` to have a remembered one
+        replaced by a fresh read. ``state_from_memory``: a change of ``active`` alone may be
+        handed on from a remembered user (``_state_change``).
         """
-        for _attempt in range(WRITE_ATTEMPTS):
-            view = self.get_user(user_id)
-            if expected_version is not None and view.user.version != expected_version:
-                raise VersionMismatch(
-                    f"If-Match names version {expected_version}; the current one is "
-                    f"{view.user.version}."
+        remembered = self.known_users.get(user_id)
+        if remembered is not None and expected_version not in (None, remembered.version):
+            remembered = None
+        for _attempt in range(WRITE_ATTEMPTS + (remembered is not None)):
+            if remembered is not None:
+                view, fresh = UserView(remembered, self.records.get("User", user_id)), False
+                remembered = None
+            else:
+                view, fresh = self.get_user(user_id), True
+            try:
+                done = self._apply_user(
+                    view, fresh, transform, render, expected_version, check, state_from_memory
                 )
-            before = render(view)
-            after = transform(copy.deepcopy(before))
-            fields = mapping.changed_fields(view.user, before, after)
-            local_before = mapping.local_fields(before)
-            local_after = mapping.local_fields(after)
-            if local_after.user_name != local_before.user_name:
-                self._check_user_name(user_id, local_after.user_name)
-            user = view.user
-            if fields is not None:
-                try:
-                    with translated("User"):
-                        user = self.gateway.update_user(
-                            user_id, fields, version=view.user.version, deadline=self._deadline()
-                        )
-                except Busy as e:
-                    if not isinstance(e.__cause__, gerrors.VersionConflict):
-                        raise
-                    if expected_version is not None:
-                        raise VersionMismatch("The user changed since the If-Match version.") from e
-                    continue
-                except AlreadyExists as e:
-                    raise AlreadyExists(
-                        f"Another Genesys Cloud user already has userName {fields.email!r}."
-                    ) from e
-            local = view.local
-            if fields is not None or local_after != local_before:
-                local = self.records.save("User", user_id, local_after)
-            return UserUpdate(
-                view=UserView(user, local),
-                active_before=view.user.state == "active",
-                active_after=mapping.wanted_active(after),
-                changed=fields is not None or local_after != local_before,
-            )
+            except Recheck:
+                if fresh:
+                    raise
+                continue
+            if done is not None:
+                return done
         raise Busy("The user kept changing concurrently in Genesys Cloud; try again.")
+
+    def _apply_user(
+        self,
+        view: UserView,
+        fresh: bool,
+        transform: Transform,
+        render: Callable[[UserView], Resource],
+        expected_version: int | None,
+        check: Check | None,
+        state_from_memory: bool,
+    ) -> UserUpdate | None:
+        """One attempt of ``update_user`` on ``view``; None: go again on a fresh read."""
+        if check is not None:
+            check(view, fresh)
+        if expected_version is not None and view.user.version != expected_version:
+            raise VersionMismatch(
+                f"If-Match names version {expected_version}; the current one is "
+                f"{view.user.version}."
+            )
+        before = render(view)
+        after = transform(copy.deepcopy(before))
+        fields = mapping.changed_fields(view.user, before, after)
+        local_before = mapping.local_fields(before)
+        local_after = mapping.local_fields(after)
+        if fields is None and not fresh:
+            return self._state_change(view, after, local_after != local_before, state_from_memory)
+        if local_after.user_name != local_before.user_name:
+            self._check_user_name(view.user.id, local_after.user_name)
+        user = view.user
+        if fields is not None:
+            patched = self._patch_user(user, fields, conditional=expected_version is not None)
+            if patched is None:
+                return None
+            user = patched
+        local = view.local
+        if fields is not None or local_after != local_before:
+            local = self.records.save("User", view.user.id, local_after)
+        return UserUpdate(
+            view=UserView(user, local),
+            active_before=view.user.state == "active",
+            active_after=mapping.wanted_active(after),
+            changed=fields is not None or local_after != local_before,
+        )
+
+    @staticmethod
+    def _state_change(
+        view: UserView, after: Resource, local_changed: bool, state_from_memory: bool
+    ) -> UserUpdate | None:
+        """A change of ``active`` alone, decided on a remembered user: handed on as it is (the
+        deprovisioning job reads the user itself before acting, so a stale memory costs at most
+        a job that finds nothing to do). Anything else: None, to go again on a fresh read (a
+        remembered "already so" is never trusted: that would answer for Genesys unasked)."""
+        wanted = mapping.wanted_active(after)
+        if not state_from_memory or local_changed or wanted is None:
+            return None
+        if wanted == (view.user.state == "active"):
+            return None
+        return UserUpdate(view=view, active_before=not wanted, active_after=wanted, changed=False)
+
+    def _patch_user(
+        self, base: GenesysUser, fields: UserFields, *, conditional: bool
+    ) -> GenesysUser | None:
+        """PATCH ``fields`` with ``base``'s version: the user Genesys answers, or None when the
+        version is no longer the current one (``VersionMismatch`` for an If-Match write)."""
+        try:
+            with translated("User"):
+                user = self.gateway.update_user(
+                    base.id, fields, version=base.version, deadline=self._deadline()
+                )
+        except Busy as e:
+            if not isinstance(e.__cause__, gerrors.VersionConflict):
+                raise
+            self.known_users.drop(base.id)
+            if conditional:
+                raise VersionMismatch("The user changed since the If-Match version.") from e
+            return None
+        except AlreadyExists as e:
+            raise AlreadyExists(
+                f"Another Genesys Cloud user already has userName {fields.email!r}."
+            ) from e
+        self.known_users.put(user.id, user)
+        return user
 
     # --- groups ----------------------------------------------------------------------------
 
@@ -366,10 +469,16 @@ class Directory:
             return tuple(self.gateway.group_member_ids(group_id, deadline=self._deadline()))
 
     def get_group(self, group_id: str, *, with_members: bool = True) -> GroupView:
-        with translated("Group"):
-            group = self.gateway.get_group(group_id, deadline=self._deadline())
+        try:
+            with translated("Group"):
+                group = self.gateway.get_group(group_id, deadline=self._deadline())
+        except NotFound:
+            self.known_groups.drop(group_id)
+            raise
         if group.state == "deleted":
+            self.known_groups.drop(group_id)
             raise NotFound("Group: not found in Genesys Cloud.")
+        self.known_groups.put(group.id, group)
         members = self._members(group.id) if with_members else None
         return GroupView(group, members, self.records.get("Group", group.id))
 
@@ -487,8 +596,12 @@ class Directory:
             group = self.gateway.create_group(name, deadline=self._deadline())
             members = mapping.group_member_ids(resource)
             if members:
-                self.gateway.add_group_members(group.id, members, deadline=self._deadline())
+                self.gateway.add_group_members(
+                    group.id, members, version=group.version, deadline=self._deadline()
+                )
+                # The members' POST answers nothing: the 201 needs the group's new version.
                 group = self.gateway.get_group(group.id, deadline=self._deadline())
+        self.known_groups.put(group.id, group)
         local = self.records.save(
             "Group",
             group.id,
@@ -496,6 +609,66 @@ class Directory:
             owner=owner,
         )
         return GroupView(group, tuple(members), local)
+
+    def _write_group_fields(
+        self, view: GroupView, after: Resource, expected_version: int | None
+    ) -> tuple[Group, LocalRecord | None]:
+        """The name (one PUT, with the version just read) and externalId ``after`` asks for."""
+        group = view.group
+        name = mapping.group_name(after)
+        if name and name != group.name:
+            if name.lower() != group.name.lower() and self._name_taken(name, other_than=group.id):
+                raise AlreadyExists(f"A group named {name!r} already exists.")
+            try:
+                with translated("Group"):
+                    group = self.gateway.update_group(
+                        group.id,
+                        name=name,
+                        description=group.description,
+                        version=group.version,
+                        deadline=self._deadline(),
+                    )
+            except Busy as e:
+                self.known_groups.drop(group.id)
+                if (
+                    isinstance(e.__cause__, gerrors.VersionConflict)
+                    and expected_version is not None
+                ):
+                    raise VersionMismatch("The group changed since the If-Match version.") from e
+                raise
+            self.known_groups.put(group.id, group)
+        external = mapping.local_fields(after).external_id
+        local = view.local
+        if group is not view.group or external != (local.external_id if local else None):
+            local = self.records.save("Group", group.id, LocalFields(external_id=external))
+        return group, local
+
+    def _change_members(
+        self, group_id: str, added: Sequence[str], removed: Sequence[str], version: int | None
+    ) -> None:
+        """Add (with ``version`` when known: Genesys refuses a stale one, and the gateway then
+        reads it) and remove members; the group's version is unknown afterwards."""
+        with translated("Group members"):
+            if added:
+                self.gateway.add_group_members(
+                    group_id, added, version=version, deadline=self._deadline()
+                )
+            if removed:
+                self.gateway.remove_group_members(group_id, removed, deadline=self._deadline())
+        if added or removed:
+            self.known_groups.drop(group_id)
+
+    def _group_base(
+        self, group_id: str, expected_version: int | None, *, with_members: bool = True
+    ) -> GroupView:
+        """The group read afresh, refused when it is not at the If-Match version."""
+        view = self.get_group(group_id, with_members=with_members)
+        if expected_version is not None and view.group.version != expected_version:
+            raise VersionMismatch(
+                f"If-Match names version {expected_version}; the current one is "
+                f"{view.group.version}."
+            )
+        return view
 
     def update_group(
         self,
@@ -505,52 +678,57 @@ class Directory:
         render: Callable[[GroupView], Resource],
         expected_version: int | None = None,
     ) -> GroupView:
-        view = self.get_group(group_id)
-        if expected_version is not None and view.group.version != expected_version:
-            raise VersionMismatch(
-                f"If-Match names version {expected_version}; the current one is "
-                f"{view.group.version}."
-            )
+        """Replace the group's SCIM form with ``transform``'s (PUT, and PATCHes that replace the
+        member list): the members are read, and the answer is read again after the change."""
+        view = self._group_base(group_id, expected_version)
         before = render(view)
         after = transform(copy.deepcopy(before))
-        group = view.group
-        name = mapping.group_name(after)
-        if name and name != group.name:
-            if name.lower() != group.name.lower() and self._name_taken(name, other_than=group_id):
-                raise AlreadyExists(f"A group named {name!r} already exists.")
-            try:
-                with translated("Group"):
-                    group = self.gateway.update_group(
-                        group_id,
-                        name=name,
-                        description=group.description,
-                        version=group.version,
-                        deadline=self._deadline(),
-                    )
-            except Busy as e:
-                if (
-                    isinstance(e.__cause__, gerrors.VersionConflict)
-                    and expected_version is not None
-                ):
-                    raise VersionMismatch("The group changed since the If-Match version.") from e
-                raise
+        group, local = self._write_group_fields(view, after, expected_version)
         old = list(view.member_ids or ())
         new = mapping.group_member_ids(after)
         added = [m for m in new if m not in old]
         removed = [m for m in old if m not in new]
-        with translated("Group members"):
-            if added:
-                self.gateway.add_group_members(group_id, added, deadline=self._deadline())
-            if removed:
-                self.gateway.remove_group_members(group_id, removed, deadline=self._deadline())
-            if added or removed:
+        self._change_members(group_id, added, removed, group.version)
+        if added or removed:
+            with translated("Group"):
                 group = self.gateway.get_group(group_id, deadline=self._deadline())
-        external = mapping.local_fields(after).external_id
-        local = view.local
-        changed = group is not view.group or added or removed
-        if changed or external != (local.external_id if local else None):
-            local = self.records.save("Group", group_id, LocalFields(external_id=external))
+            self.known_groups.put(group.id, group)
+            local = self.records.save("Group", group_id, LocalFields(external_id=_external(local)))
         return GroupView(group, tuple(new), local)
+
+    def change_group_members(
+        self,
+        group_id: str,
+        added: Sequence[str],
+        removed: Sequence[str],
+        *,
+        transform: Transform | None = None,
+        render: Callable[[GroupView], Resource],
+        expected_version: int | None = None,
+    ) -> GroupView | None:
+        """A PATCH that names the members it adds and removes (how Okta and Entra push
+        membership, idp-behaviour.md 1(g), 2(g)): those changes as Genesys calls, without listing
+        the group's members. ``transform`` (the PATCH's other operations) is applied to the group
+        read afresh, without members. The group as Genesys answered, or None when members changed
+        (Genesys's answer to a member change carries no version: the group was not read again).
+        """
+        version = None
+        view = None
+        if transform is not None or expected_version is not None:
+            view = self._group_base(group_id, expected_version, with_members=False)
+            after = transform(render(view)) if transform is not None else render(view)
+            group, local = self._write_group_fields(view, after, expected_version)
+            view = GroupView(group, None, local)
+            version = group.version
+        else:
+            known = self.known_groups.get(group_id)
+            version = known.version if known is not None else None
+        self._change_members(group_id, added, removed, version)
+        if not (added or removed):
+            return view if view is not None else self.get_group(group_id, with_members=False)
+        local = self.records.get("Group", group_id)
+        self.records.save("Group", group_id, LocalFields(external_id=_external(local)))
+        return None
 
     def delete_group(self, group_id: str) -> None:
         self.get_group(group_id, with_members=False)

@@ -324,9 +324,15 @@ class Gateway(Protocol):
     ) -> tuple[str, ...]: ...
 
     def add_group_members(
-        self, group_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+        self,
+        group_id: str,
+        user_ids: Sequence[str],
+        *,
+        version: int | None = None,
+        deadline: float | None = None,
     ) -> None:
-        """POST /groups/{id}/members with the group's current version (re-read on 409)."""
+        """POST /groups/{id}/members with the group's current version: ``version`` when the
+        caller knows it (Genesys's last answer), else read; re-read on 409."""
 
     def remove_group_members(
         self, group_id: str, user_ids: Sequence[str], *, deadline: float | None = None

@@ -17,7 +17,7 @@ import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from scim_bridge.genesys.errors import RateLimited
@@ -182,6 +182,92 @@ class SharedBudget:
             now = time.monotonic()
             if wait <= 0:
                 return now - started
+            if now + wait > deadline:
+                raise RateLimited(
+                    f"shared rate budget of {self.per_minute}/min spent; "
+                    f"next slot in {wait:.1f}s is past the deadline",
+                    retry_after_s=wait,
+                )
+            time.sleep(wait)
+
+
+# A slot taken from the database in a batch must be used within this long (it is marked taken
+# at the end of it, so that it frees a full window after its use: store/rate_budget.py).
+HOLD_S = 0.5
+MAX_BATCH = 16
+
+# (n, keep, hold_s, release: (slot, mark) pairs) -> (slots, wait, their mark)
+TakeMany = Callable[[int, int, float, Sequence[tuple[int, float]]], tuple[list[int], float, float]]
+
+
+class BatchedBudget:
+    """:class:`SharedBudget`'s rule, with slots taken from the database a few at a time.
+
+    One transaction per Genesys call is most of a read's cost in the bridge (a write lock, and
+    on SQLite a commit). Here a process takes as many slots as it used in the last ``hold_s``
+    (at least one, at most ``max_batch``) in one transaction and hands them to its threads; a
+    slot not used within ``hold_s`` is given back with the next batch (it was never spent). The
+    database stays the arbiter: every slot handed out was granted there, marked taken until the
+    end of its hold, so replicas together still never exceed the budget in any window; a
+    process holds at most ``max_batch`` slots for at most ``hold_s``.
+    ``take_many(n, keep, hold_s, release)``: ``SlotTable.take_many``.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        take_many: TakeMany,
+        *,
+        reserve: float = 0.0,
+        hold_s: float = HOLD_S,
+        max_batch: int = MAX_BATCH,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_minute = per_minute
+        self.reserve = reserve
+        self.hold_s = hold_s
+        self.max_batch = max_batch
+        self._take_many = take_many
+        self._clock = clock
+        # keep -> (in-process end of hold, slot, its mark in the database)
+        self._held: dict[int, collections.deque[tuple[float, int, float]]] = {}
+        self._expired: list[tuple[int, float]] = []
+        self._recent: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def _from_hand(self, keep: int, now: float) -> tuple[bool, int, list[tuple[int, float]]]:
+        """(a held slot was taken, the batch to ask for otherwise, slots to give back)."""
+        with self._lock:
+            self._recent.append(now)
+            while self._recent and self._recent[0] <= now - self.hold_s:
+                self._recent.popleft()
+            held = self._held.setdefault(keep, collections.deque())
+            while held and held[0][0] <= now:
+                _, slot, mark = held.popleft()
+                self._expired.append((slot, mark))
+            if held:
+                held.popleft()
+                return True, 0, []
+            give_back, self._expired = self._expired, []
+            return False, min(max(len(self._recent), 1), self.max_batch), give_back
+
+    def acquire(self, deadline: float) -> float:
+        started = self._clock()
+        keep = reserved_slots(self.per_minute, self.reserve)
+        while True:
+            now = self._clock()
+            handed, batch, give_back = self._from_hand(keep, now)
+            if handed:
+                return now - started
+            taken, wait, mark = self._take_many(batch, keep, self.hold_s, give_back)
+            if taken:
+                # From before the transaction: the database's mark is no earlier than this.
+                until = now + self.hold_s
+                if len(taken) > 1:
+                    with self._lock:
+                        self._held[keep].extend((until, slot, mark) for slot in taken[1:])
+                return self._clock() - started
+            now = self._clock()
             if now + wait > deadline:
                 raise RateLimited(
                     f"shared rate budget of {self.per_minute}/min spent; "

@@ -332,7 +332,10 @@ class SdkGateway:
         rest = mapping.post_create_fields(fields)
         if not mapping.has_update(rest):
             return created
-        return self.update_user(created.id, rest, deadline=deadline)
+        try:  # with the version the POST answered: no read of its own
+            return self.update_user(created.id, rest, version=created.version, deadline=deadline)
+        except VersionConflict:
+            return self.update_user(created.id, rest, deadline=deadline)
 
     def update_user(
         self,
@@ -1046,12 +1049,23 @@ class SdkGateway:
         return tuple(dict.fromkeys(mapping.user_ids(members)))
 
     def add_group_members(
-        self, group_id: str, user_ids: Sequence[str], *, deadline: float | None = None
+        self,
+        group_id: str,
+        user_ids: Sequence[str],
+        *,
+        version: int | None = None,
+        deadline: float | None = None,
     ) -> None:
         _check_ids(group_id)
         _check_ids(*user_ids)
         deadline = self._deadline(deadline)
         unique = list(dict.fromkeys(user_ids))
+        given = [version] if version is not None else []
+
+        def read_version() -> int:
+            # The caller's version serves the first POST; after it (or a 409) the group is read.
+            return given.pop() if given else self.get_group(group_id, deadline=deadline).version
+
         for i in range(0, len(unique), _GROUP_MEMBER_CHUNK):
             chunk = unique[i : i + _GROUP_MEMBER_CHUNK]
 
@@ -1063,9 +1077,7 @@ class SdkGateway:
                     deadline,
                 )
 
-            self._versioned(
-                lambda: self.get_group(group_id, deadline=deadline).version, post, deadline
-            )
+            self._versioned(read_version, post, deadline)
 
     def remove_group_members(
         self, group_id: str, user_ids: Sequence[str], *, deadline: float | None = None

@@ -9,6 +9,7 @@ says ``excludedAttributes=members``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -20,7 +21,8 @@ from scim_bridge.scim import filters, http, quirks
 from scim_bridge.scim.context import context, token_name
 from scim_bridge.scim.discovery import base_url
 from scim_bridge.scim.errors import Mutability, PreconditionFailed, scim_response
-from scim_bridge.scim.patch import apply_patch, parse_operations
+from scim_bridge.scim.filters import AttrPath, Compare
+from scim_bridge.scim.patch import Operation, apply_patch, parse_operations
 from scim_bridge.scim.schemas import load_resource
 
 Resource = dict[str, Any]
@@ -119,9 +121,97 @@ def replace_group(group_id: str) -> Response:
     return _respond(view)
 
 
+@dataclasses.dataclass(frozen=True)
+class MemberDelta:
+    """A PATCH's member operations as the ids it adds and removes, and its other operations."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    others: tuple[Operation, ...]
+
+
+def _member_ids(value: Any) -> list[str] | None:
+    items = value if isinstance(value, list) else [value]
+    ids = [i.get("value") if isinstance(i, dict) else None for i in items]
+    return [i for i in ids if isinstance(i, str) and i] if all(ids) and ids else None
+
+
+def _removed_id(path: AttrPath) -> str | None:
+    """The id of ``members[value eq "id"]``, or None for any other member path."""
+    f = path.value_filter
+    if path.sub is None and isinstance(f, Compare) and f.op == "eq" and f.path.name == "value":
+        return f.value or None
+    return None
+
+
+def member_delta(operations: list[Operation]) -> MemberDelta | None:
+    """The operations as named member additions and removals (Okta's and Entra's membership
+    pushes, idp-behaviour.md 1(g) and 2(g)), or None when one of them needs the member list:
+    a replace of ``members``, a remove of every member, anything but a plain list of ids. In
+    order: a later operation on the same member wins."""
+    final: dict[str, bool] = {}
+    others: list[Operation] = []
+    for op in operations:
+        path = op.path
+        if path is None:
+            if isinstance(op.value, dict) and any(k.lower() == "members" for k in op.value):
+                return None
+            others.append(op)
+            continue
+        if (path.attr or "").lower() != "members" or path.uri is not None:
+            others.append(op)
+            continue
+        if op.op == "add" and path.value_filter is None and path.sub is None:
+            ids = _member_ids(op.value)
+            if ids is None:
+                return None
+            final.update(dict.fromkeys(ids, True))
+        elif op.op == "remove" and (removed := _removed_id(path)) is not None:
+            final[removed] = False
+        else:
+            return None
+    return MemberDelta(
+        added=tuple(m for m, present in final.items() if present),
+        removed=tuple(m for m, present in final.items() if not present),
+        others=tuple(others),
+    )
+
+
+def _patch_members(group_id: str, delta: MemberDelta) -> Response:
+    """Member changes without listing the group's members. The answer is 204 once members
+    changed (RFC 7644 §3.5.2; Entra expects it, Okta accepts it: idp-behaviour.md 1(g) 4,
+    2(g)): Genesys answers a member change with no version, and reading the group again only
+    to answer would cost a call. ``?attributes=`` asks for the group: it is read then."""
+    ctx = context()
+    others = list(delta.others)
+
+    def patch(before: Resource) -> Resource:
+        return _validated(apply_patch(before, others, "Group"))
+
+    view = ctx.directory.change_group_members(
+        group_id,
+        delta.added,
+        delta.removed,
+        transform=patch if others else None,
+        render=render,
+        expected_version=http.if_match(),
+    )
+    if view is None and not request.args.get("attributes"):
+        return Response(status=204)
+    if view is None or _wants_members():
+        view = ctx.directory.get_group(group_id, with_members=_wants_members())
+    return _respond(view)
+
+
 def patch_group(group_id: str) -> Response:
     ctx = context()
     operations = parse_operations(quirks.normalise_patch(http.json_body(), resource_id=group_id))
+    detail: dict[str, object] = {"method": "PATCH", "operations": [o.op for o in operations]}
+    delta = member_delta(operations)
+    if delta is not None:
+        response = _patch_members(group_id, delta)
+        ctx.record(Tag.SCIM_GROUP_UPDATED, scim_id=group_id, detail=detail)
+        return response
 
     def patch(before: Resource) -> Resource:
         return _validated(apply_patch(before, operations, "Group"))
@@ -129,11 +219,7 @@ def patch_group(group_id: str) -> Response:
     view = ctx.directory.update_group(
         group_id, patch, render=render, expected_version=http.if_match()
     )
-    ctx.record(
-        Tag.SCIM_GROUP_UPDATED,
-        scim_id=group_id,
-        detail={"method": "PATCH", "operations": [o.op for o in operations]},
-    )
+    ctx.record(Tag.SCIM_GROUP_UPDATED, scim_id=group_id, detail=detail)
     if not _wants_members():
         view = GroupView(view.group, None, view.local)
     return _respond(view)

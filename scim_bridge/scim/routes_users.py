@@ -168,7 +168,7 @@ def _changed_names(before: Resource, after: Resource) -> list[str]:
 
 def _update(ctx: ScimContext, user_id: str, transform: Callable[[Resource], Resource]) -> Response:
     expected = http.if_match()
-    _visible(ctx, user_id)
+    job = _visible(ctx, user_id)
     changed: list[str] = []
 
     def tracked(before: Resource) -> Resource:
@@ -180,10 +180,13 @@ def _update(ctx: ScimContext, user_id: str, transform: Callable[[Resource], Reso
     if result.changed:
         ctx.record(Tag.SCIM_USER_UPDATED, scim_id=user_id, detail={"attributes": changed})
     wanted = result.active_after
-    if wanted is not None and (wanted != result.active_before or _open_job(ctx, user_id)):
+    view = result.view  # what Genesys answered the write (or the read, when nothing changed)
+    if wanted is not None and (wanted != result.active_before or job is not None):
         request_job(ctx, "reactivate" if wanted else "deactivate", user_id)
-    view = ctx.directory.get_user(user_id)
-    return _respond(_with_job(render(view), _visible(ctx, user_id)), view.user.version)
+        # The job changed the user's state (and version) since: answer what Genesys holds now.
+        view = ctx.directory.get_user(user_id)
+        job = _visible(ctx, user_id)
+    return _respond(_with_job(render(view), job), view.user.version)
 
 
 def _deactivation_only(operations: list[Operation]) -> bool:

@@ -19,6 +19,8 @@ import hmac
 import json
 import re
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +36,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PREFIX = "scimb_"
 MIN_IMPORTED_LENGTH = 20
 MAX_TOKEN_LENGTH = 512
+MAX_VERIFIED = 1000  # tokens remembered as verified (a handful in practice: one per IdP)
 IDPS = ("okta", "entra", "other")
 DEFAULT_IDP = "other"
 
@@ -93,9 +96,30 @@ def _check_value(token: str) -> None:
         raise TokenError("an imported token must be printable, without spaces")
 
 
+# How long a process trusts a token it verified (``TokenStore.identify``): a token revoked, rotated
+# or expired elsewhere (the ``tokens`` command is another process) stops working in a serving
+# process within this many seconds; one changed through the same store stops at once.
+VERIFIED_TTL_S = 5.0
+
+
 class TokenStore:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        verified_ttl_s: float = VERIFIED_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = engine
+        self.verified_ttl_s = verified_ttl_s
+        self.clock = clock  # for the TTL; a test steps it rather than waiting
+        # sha256 of a presented token -> (trusted until, its identity, the end of its validity)
+        self._verified: dict[str, tuple[float, TokenIdentity, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._verified.clear()
 
     def create(
         self,
@@ -142,6 +166,7 @@ class TokenStore:
                     ),
                 )
             )
+        self._forget()
         return token
 
     @staticmethod
@@ -182,6 +207,7 @@ class TokenStore:
         stays owned by its name: ``transfer`` it first, or nobody else will see it."""
         with write_transaction(self.engine) as conn:
             done = conn.execute(table.delete().where(table.c.name == name))
+        self._forget()
         return bool(done.rowcount)
 
     def rotate(self, name: str, *, overlap_s: float, token: str | None = None) -> tuple[str, str]:
@@ -209,6 +235,7 @@ class TokenStore:
                     previous_valid_until=until if overlap_s > 0 else None,
                 )
             )
+        self._forget()
         return token, until
 
     def transfer(
@@ -249,14 +276,37 @@ class TokenStore:
 
     def identify(self, presented: str) -> TokenIdentity | None:
         """The live, unexpired token ``presented`` is (its current secret, or its previous one
-        inside a rotation's overlap), or None."""
+        inside a rotation's overlap), or None.
+
+        A token found is trusted for ``verified_ttl_s`` (5 s) without reading the database again,
+        never past its expiry or the end of its rotation overlap; one refused is not remembered
+        (a token created a moment ago works at once)."""
         if not presented or len(presented) > MAX_TOKEN_LENGTH:
             return None
         wanted = digest(presented)
+        now_s = self.clock()
+        with self._lock:
+            known = self._verified.get(wanted)
+        if known is not None:
+            until, identity, valid_until = known
+            if now_s < until and (valid_until is None or iso(_now()) < valid_until):
+                return identity
+        found = self._lookup(wanted)
+        with self._lock:
+            if found is None:
+                self._verified.pop(wanted, None)
+            else:
+                if len(self._verified) >= MAX_VERIFIED:
+                    self._verified.clear()
+                self._verified[wanted] = (now_s + self.verified_ttl_s, *found)
+        return None if found is None else found[0]
+
+    def _lookup(self, wanted: str) -> tuple[TokenIdentity, str | None] | None:
+        """The identity the digest ``wanted`` is now, and when that ends (None: no end)."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(table).where(table.c.revoked_at.is_(None))).all()
         now = iso(_now())
-        found: TokenIdentity | None = None
+        found: tuple[TokenIdentity, str | None] | None = None
         for row in rows:
             m = row._mapping
             current = hmac.compare_digest(m["token_sha256"], wanted)
@@ -265,5 +315,9 @@ class TokenStore:
             )
             live = m["expires_at"] is None or now < m["expires_at"]
             if (current or previous) and live:
-                found = TokenIdentity(m["name"], _scopes(m["scopes"]), m["idp"] or DEFAULT_IDP)
+                ends = [m["expires_at"]] + ([m["previous_valid_until"]] if not current else [])
+                found = (
+                    TokenIdentity(m["name"], _scopes(m["scopes"]), m["idp"] or DEFAULT_IDP),
+                    min((e for e in ends if e), default=None),
+                )
         return found

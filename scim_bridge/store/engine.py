@@ -113,3 +113,30 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
             conn.execution_options(**{_IMMEDIATE: True})
         with conn.begin():
             yield conn
+
+
+@contextlib.contextmanager
+def light_write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """``write_transaction`` for records a power cut may lose without harm (a rate-budget slot):
+    the commit does not wait for the disk. SQLite: ``synchronous = NORMAL`` for this commit (in
+    WAL mode the database stays consistent; the next FULL commit, an audit event or a job, syncs
+    the log and with it this one). PostgreSQL: ``synchronous_commit = off`` for the transaction
+    (other sessions see it at once; a crash may lose it). Locks and isolation are unchanged.
+    """
+    with engine.connect() as conn:
+        if not is_sqlite(conn):
+            with conn.begin():
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                yield conn
+            return
+        # The safety level cannot change inside a transaction: set it on the driver's connection
+        # (autocommit) before SQLAlchemy begins one, and put FULL back before the pool has it.
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.execute("PRAGMA synchronous = NORMAL")
+        try:
+            conn.execution_options(**{_IMMEDIATE: True})
+            with conn.begin():
+                yield conn
+        finally:
+            driver.execute("PRAGMA synchronous = FULL")

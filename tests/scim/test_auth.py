@@ -9,7 +9,7 @@ import pytest
 
 from scim_bridge.cli import main
 from scim_bridge.scim.auth import presented_token
-from scim_bridge.scim.tokens import TokenError, TokenStore
+from scim_bridge.scim.tokens import VERIFIED_TTL_S, TokenError, TokenStore
 from tests.fixtures.bridge import Bridge
 
 
@@ -81,3 +81,21 @@ def test_tokens_command(
     db = (tmp_path / "cli.db").read_bytes()
     assert token.encode() not in db
     assert b"y" * 32 not in db
+
+
+def test_a_verified_token_is_trusted_for_a_few_seconds_and_no_longer(bridge: Bridge) -> None:
+    """Issue 15: the serving process does not read the tokens table for every request; a token
+    revoked by another process (the ``tokens`` command) is refused within VERIFIED_TTL_S, one
+    revoked through the serving process's own store at once."""
+    serving = bridge.app.extensions["scim_bridge"].tokens
+    elsewhere = TokenStore(bridge.engine)  # another process's store: shares only the database
+    assert bridge.get("/Users?count=1").status_code == 200
+    assert elsewhere.revoke("okta-test")
+    assert bridge.get("/Users?count=1").status_code == 200  # still trusted, inside the TTL
+    started = serving.clock
+    serving.clock = lambda: started() + VERIFIED_TTL_S + 0.001
+    assert bridge.get("/Users?count=1").status_code == 401
+    # The entra token, revoked through the serving store itself: refused on the next request.
+    assert bridge.entra.get("/Users?count=1").status_code == 200
+    assert serving.revoke("entra-test")
+    assert bridge.entra.get("/Users?count=1").status_code == 401

@@ -208,13 +208,14 @@ def test_entra_group_with_non_urn_schema_and_legacy_member_removal(
     r = bridge.entra.patch(
         f"/Groups/{gid}", json=load("entra-group-add-members.json", add=a, add2=b)
     )
-    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.status_code == 204, r.get_data(as_text=True)  # E-TUT: "Add members" -> 204
     assert {g["id"] for g in _user(sandbox, a)["groups"]} == {gid}
     r = bridge.entra.patch(
         f"/Groups/{gid}", json=load("entra-group-remove-members-legacy.json", remove=a)
     )
-    assert r.status_code == 200
-    assert [m["value"] for m in r.get_json()["members"]] == [b]
+    assert r.status_code == 204
+    members = bridge.entra.get(f"/Groups/{gid}").get_json()["members"]
+    assert [m["value"] for m in members] == [b]
     assert _user(sandbox, a)["groups"] == []
     assert [g["id"] for g in _user(sandbox, b)["groups"]] == [gid]
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from scim_bridge.cli import main
 from scim_bridge.console.operators import OperatorStore
-from scim_bridge.scim.tokens import PREFIX, TokenError, TokenStore
+from scim_bridge.scim.tokens import PREFIX, VERIFIED_TTL_S, TokenError, TokenStore
 from scim_bridge.store.schema import scim_tokens
 from tests.fixtures.bridge import Bridge, Client, close_bridge, make_bridge
 from tests.scim.replay import load
@@ -239,6 +239,12 @@ def test_groups_owned_by_another_token_do_not_exist(bridge: Bridge, sandbox: Any
     assert members == []
 
 
+def _step(store: TokenStore, seconds: float) -> None:
+    """Move the serving token store's clock past ``seconds`` (its verified-token TTL)."""
+    before = store.clock
+    store.clock = lambda: before() + seconds + 0.001
+
+
 def test_rotation_keeps_the_old_secret_for_the_stated_overlap(
     bridge: Bridge, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -251,18 +257,25 @@ def test_rotation_keeps_the_old_secret_for_the_stated_overlap(
     assert "(1h)" in captured.err
     assert bridge.get("/Users?count=1", auth=f"Bearer {new}").status_code == 200
     assert bridge.get("/Users?count=1", auth=f"Bearer {old}").status_code == 200
-    # The overlap ends: the old secret stops working, the new one goes on.
+    # The overlap ends: the old secret stops working, the new one goes on. The serving
+    # process trusts a token it verified for VERIFIED_TTL_S (issue 15): a change made by
+    # another process (the tokens command, this UPDATE) reaches it within that.
+    serving = bridge.app.extensions["scim_bridge"].tokens
     with bridge.engine.begin() as conn:
         conn.execute(
             scim_tokens.update()
             .where(scim_tokens.c.name == "okta-test")
             .values(previous_valid_until="2000-01-01T00:00:00.000000Z")
         )
+    assert bridge.get("/Users?count=1", auth=f"Bearer {old}").status_code == 200
+    _step(serving, VERIFIED_TTL_S)
     assert bridge.get("/Users?count=1", auth=f"Bearer {old}").status_code == 401
     assert bridge.get("/Users?count=1", auth=f"Bearer {new}").status_code == 200
-    # No overlap: the old secret ends at once. Ownership stays with the name.
+    # No overlap: the old secret ends at once (in this process, within the TTL). Ownership
+    # stays with the name.
     assert main(["tokens", "rotate", "okta-test", "--overlap", "0"]) == 0
     newer = _printed_token(capsys.readouterr().out)
+    _step(serving, VERIFIED_TTL_S)
     assert bridge.get("/Users?count=1", auth=f"Bearer {new}").status_code == 401
     assert bridge.get("/Users?count=1", auth=f"Bearer {newer}").status_code == 200
     assert "scim:token:rotated" in bridge.tags()
