@@ -31,7 +31,7 @@ surfaced to the IdP. Wall time runs from the first DELETE until the last job is 
 Printed: wall time beside the bound the budget sets (calls / budget) and the floor of a sliding
 window (the budget may be spent at once, then once per window), calls per user alone and batched
 (every call the sandbox answered but the token's, footprint and async polling included) and where
-they go (user reads, footprint, queue listings, removals, state, delete, history, the rest),
+they go (user reads, footprint, queue listings, removals, state, delete, sessions, history, the rest),
 429s received, failures to the IdP, jobs not done, and the audit chain verification.
 """
 
@@ -179,6 +179,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("user reads", ("GET /api/v2/users",)),
     ("state (PATCH)", ("PATCH /api/v2/users/<user_id>",)),
     ("delete", ("DELETE /api/v2/users/<user_id>",)),
+    ("sessions", ("/api/v2/tokens/",)),  # every deactivation ends the sessions (issue 10)
 )
 
 

@@ -90,6 +90,12 @@ def _parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def _by_endpoint(stats: dict[str, Any], status: str) -> str:
+    """Where the sandbox answered ``status``: a per-token rate limit, or the async jobs' own."""
+    found = {e: by[status] for e, by in stats["endpoints"].items() if status in by}
+    return ", ".join(f"{e}: {n}" for e, n in sorted(found.items())) or "none"
+
+
 def main() -> None:
     args = _parse_args()
     db_url = create_pg_database()
@@ -309,7 +315,10 @@ def _rows(
         ("SCIM answers", ", ".join(f"{s}: {n}" for s, n in sorted(run.load.statuses.items()))),
         ("jobs", f"{jobs_total} ({states})"),
         ("jobs run more than once", f"{twice}"),
-        ("429s received (sandbox)", f"{run.stats['rate_limited']}"),
+        (
+            "429s received (sandbox)",
+            f"{run.stats['rate_limited']} ({_by_endpoint(run.stats, '429')})",
+        ),
         ("steps run inline / by workers", steps),
         ("audit chain", "verified" if run.chain_ok else "BROKEN"),
         ("exit codes (replicas, workers)", f"{run.codes}"),

@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -43,6 +43,7 @@ from scim_bridge.genesys.errors import (
 )
 from scim_bridge.genesys.types import (
     CallRecord,
+    ConversationStatus,
     GenesysUser,
     Proficiency,
     QueueMembership,
@@ -59,7 +60,7 @@ _BREAKER_LOCK = zlib.crc32(b"scim_bridge.deprovision.breaker")
 KILL_AT_STEP_ENV = "SCIM_BRIDGE_TEST_KILL_AT_STEP"
 STEP_DEADLINE_S = 120.0  # one step's Genesys calls, in the worker (leases are renewed meanwhile)
 # Steps whose one user read the worker may answer for many jobs with one bulk read.
-READ_STEPS: tuple[m.Step, ...] = ("snapshot", "confirm_deleted")
+READ_STEPS: tuple[m.Step, ...] = ("snapshot", "confirm_deleted", "drain")
 
 
 HistoryResult = proof.Answer  # a history step's answer, from the job alone or a worker's batch
@@ -112,6 +113,12 @@ class BatchedRead:
     user: GenesysUser | None
     calls: tuple[CallRecord, ...] = ()
     footprint: GenesysFootprint | None = None  # a snapshot's, when the bulk read had it
+    # A snapshot's queue memberships, when the round read them for all its users at once
+    # (``Gateway.queue_memberships``: through the org's queues when that costs fewer calls).
+    queues: tuple[QueueMembership, ...] | None = None
+    # A drain's removals, done by the worker for the round's users in bulk (issue 11:
+    # ``Gateway.remove_queue_members``), per queue id: None removed, else Genesys's error.
+    removals: Mapping[str, GenesysError | None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +130,7 @@ class RunResult:
     job: Job
     claim: Claim
     stopped: str
+    queues: tuple[QueueMembership, ...] | None = None  # read in this run (a drain's, at its stop)
 
 
 # Genesys errors as the model sees them; the first class that matches wins.
@@ -179,6 +187,12 @@ class _Reads:
     queues: tuple[QueueMembership, ...] | None = None
     fresh: GenesysUser | None = None
     read: BatchedRead | None = None
+    # The snapshot's read carries the conversation summary (issue 11): await_idle in the same
+    # run takes it instead of reading again. A conversation routed meanwhile is still caught:
+    # Genesys refuses the deactivation (409, ActiveConversation) and the job waits.
+    conversations: ConversationStatus | None = None
+    # The DELETE answered: confirm_deleted in the same run needs no read to know it.
+    deleted: bool = False
     # A restore's undelete (``m.Undelete``): when Genesys answered it, and the seconds the user
     # was active until the deactivation right after it answered (the audit trail shows them).
     undeleted_at: float | None = None
@@ -282,12 +296,13 @@ class Runner:
             stop = self._stop_reason(job, deadline, history, stop_before_history, should_stop)
             if stop is None:
                 read = (reads or {}).get((job.id, job.step)) if job.step in READ_STEPS else None
-                if job.step in READ_STEPS and read is None and stop_before_reads:
+                answered = job.step == "confirm_deleted" and carried.deleted
+                if job.step in READ_STEPS and read is None and stop_before_reads and not answered:
                     stop = "needs-read"
             if stop is not None:
                 if stop in ("stopping", "budget"):
                     jobs.release(self.engine, claim, now=self.clock())
-                return RunResult(job, claim, stop)
+                return RunResult(job, claim, stop, queues=carried.queues)
             answer = (history or {}).get((job.id, job.step))
             try:
                 job, carried = self._step(
@@ -337,7 +352,9 @@ class Runner:
                         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_BREAKER_LOCK)))
                     seen = self._policy_view(conn, job, carried)
                     new = self._commit(conn, claim, self._decide(job, seen), calls)
-                return new, _Reads(user=carried.user, queues=carried.queues)
+                return new, _Reads(
+                    user=carried.user, queues=carried.queues, conversations=carried.conversations
+                )
             transition, reads = self._decide_and_act(job, carried, answer, step_deadline)
         finally:
             self._local.calls = None
@@ -349,6 +366,12 @@ class Runner:
             user=reads.user if keep else None,
             queues=reads.queues if keep and new.step in _CARRY_QUEUES else None,
             fresh=reads.fresh if keep and new.step == "deactivate" else None,
+            conversations=(
+                reads.conversations
+                if keep and new.step in ("guard", "drain", "await_idle")
+                else None
+            ),
+            deleted=reads.deleted and keep and new.step == "confirm_deleted",
         )
 
     def _decide(self, job: Job, seen: m.Observation) -> m.Transition:
@@ -413,6 +436,8 @@ class Runner:
             return self._observe_user(job, reads, deadline)
         if step in ("drain", "restore_queues"):
             queues = reads.queues
+            if queues is None and reads.read is not None:
+                queues = reads.read.queues  # the worker's, for its bulk removal
             if queues is None:
                 queues = self.gateway.user_queues(job.user_id, deadline=deadline)
             held = m.QueuesSeen(frozenset(q.queue_id for q in queues), _refs(queues))
@@ -438,8 +463,11 @@ class Runner:
             return m.UserSeen(user.state if user else None), reads
         if job.forced is not None:
             return m.Ready(), reads  # cut access now: nothing to wait for
-        status = self.gateway.conversation_status(job.user_id, deadline=deadline)
-        return m.ConversationsSeen(status.busy), dataclasses.replace(reads, fresh=status.user)
+        status = reads.conversations  # the snapshot's read, in the same run (issue 11)
+        if status is None:
+            status = self.gateway.conversation_status(job.user_id, deadline=deadline)
+        seen = m.ConversationsSeen(status.busy)
+        return seen, dataclasses.replace(reads, fresh=status.user, conversations=None)
 
     def _observe_user(
         self, job: Job, reads: _Reads, deadline: float
@@ -447,29 +475,19 @@ class Runner:
         """snapshot and confirm_deleted: the user (from the worker's bulk read when it settles
         the step). confirm_deleted asks ?state=deleted first (one call, not a 404 and two)."""
         confirm = job.step == "confirm_deleted"
-        shared = reads.read.user if reads.read is not None else None
-        footprint: GenesysFootprint | None = reads.read.footprint if reads.read else None
-        footprint_error: str | None = None
-        user = shared
-        if user is None and not confirm and job.action != "reactivate":
-            # The snapshot before the first change includes the footprint (issue 12): one user
-            # read with expands serves both; a client that may not read grants still deprovisions.
-            try:
-                footprint = self.gateway.user_footprint(job.user_id, deadline=deadline)
-                user = footprint.user
-            except NotFound:
-                footprint = None
-            except PermissionDenied as e:
-                footprint, footprint_error = None, e.message
-        if user is None:
-            user = self._read_user(job, deadline, expect_deleted=confirm)
-        reads = dataclasses.replace(reads, user=user)
+        if confirm and reads.deleted:
+            return m.UserSeen("deleted"), reads  # the DELETE's answer (no re-read)
+        user, footprint, footprint_error = self._user_read(job, reads, deadline)
+        reads = dataclasses.replace(
+            reads, user=user, conversations=footprint.conversations if footprint else None
+        )
         if user is None or confirm:
             return m.UserSeen(user.state if user else None), reads
         queues = reads.queues
         live = user.state != "deleted"
         if live and job.action != "reactivate":
-            queues = self.gateway.user_queues(job.user_id, deadline=deadline)
+            shared = reads.read.queues if reads.read is not None else None
+            queues = shared if shared is not None else self._user_queues(job, deadline)
             if footprint is None and footprint_error is None:
                 footprint, footprint_error = self._footprint_alone(job, deadline)
         restorable: tuple[QueueRef, ...] = ()
@@ -493,6 +511,31 @@ class Runner:
             restorable_footprint=first,
         )
         return seen, dataclasses.replace(reads, queues=queues)
+
+    def _user_read(
+        self, job: Job, reads: _Reads, deadline: float
+    ) -> tuple[GenesysUser | None, GenesysFootprint | None, str | None]:
+        """The user, from the worker's bulk read or one of its own: for a deactivate's or
+        delete's snapshot the read with the footprint's expands (issue 12), which serves both; a
+        client that may not read grants still deprovisions (``footprint_error``)."""
+        confirm = job.step == "confirm_deleted"
+        user = reads.read.user if reads.read is not None else None
+        footprint: GenesysFootprint | None = reads.read.footprint if reads.read else None
+        footprint_error: str | None = None
+        if user is None and not confirm and job.action != "reactivate":
+            try:
+                footprint = self.gateway.user_footprint(job.user_id, deadline=deadline)
+                user = footprint.user
+            except NotFound:
+                footprint = None
+            except PermissionDenied as e:
+                footprint, footprint_error = None, e.message
+        if user is None:
+            user = self._read_user(job, deadline, expect_deleted=confirm)
+        return user, footprint, footprint_error
+
+    def _user_queues(self, job: Job, deadline: float) -> tuple[QueueMembership, ...]:
+        return self.gateway.user_queues(job.user_id, deadline=deadline)
 
     def _footprint_alone(
         self, job: Job, deadline: float
@@ -565,7 +608,7 @@ class Runner:
         """One Genesys effect (local ones run in the commit); the reads it makes stale updated."""
         uid = job.user_id
         if isinstance(effect, m.RemoveQueue):
-            self.gateway.remove_queue_member(effect.queue.id, uid, deadline=deadline)
+            self._remove(effect.queue.id, uid, reads, deadline)
         elif isinstance(effect, m.AddQueue):
             q = effect.queue
             self.gateway.add_queue_member(q.id, uid, joined=q.joined, deadline=deadline)
@@ -575,6 +618,7 @@ class Runner:
             self.gateway.revoke_sessions(uid, deadline=deadline)
         elif isinstance(effect, m.DeleteUser):
             self.gateway.delete_user(uid, deadline=deadline)
+            return dataclasses.replace(reads, deleted=True)
         elif isinstance(effect, m.MoveDivision):
             self.gateway.move_to_division(uid, effect.division_id, deadline=deadline)
         elif isinstance(effect, m.GrantRoles):
@@ -587,6 +631,14 @@ class Runner:
             languages = [Proficiency(v.id, v.proficiency) for v in effect.languages]
             self.gateway.assign_languages(uid, languages, deadline=deadline)
         return reads
+
+    def _remove(self, queue_id: str, uid: str, reads: _Reads, deadline: float) -> None:
+        """One removal, or its outcome in the worker's bulk removal for the round."""
+        done = reads.read.removals if reads.read is not None else None
+        if done is None or queue_id not in done:
+            self.gateway.remove_queue_member(queue_id, uid, deadline=deadline)
+        elif (error := done[queue_id]) is not None:
+            raise error  # Genesys's answer for this user in the bulk request
 
     def _apply_state(
         self, uid: str, effect: m.SetState | m.Undelete, reads: _Reads, deadline: float
@@ -604,6 +656,28 @@ class Runner:
             active_s = max(self.clock() - reads.undeleted_at, 0.0)
             return dataclasses.replace(reads, user=user, undeleted_at=None, active_s=active_s)
         return dataclasses.replace(reads, user=user)
+
+    # -- a round's drains in bulk (the worker) ------------------------------------------------------
+
+    def drain_plan(self, job: Job, queues: tuple[QueueMembership, ...]) -> tuple[str, ...]:
+        """The queues the model removes for this job at its drain, given these memberships."""
+        seen = m.QueuesSeen(frozenset(q.queue_id for q in queues), _refs(queues))
+        effects = m.decide(job, seen, self.rules, now=self.clock(), jitter=1.0).effects
+        return tuple(e.queue.id for e in effects if isinstance(e, m.RemoveQueue))
+
+    def remove_in_bulk(
+        self, by_queue: Mapping[str, Sequence[str]], *, deadline: float
+    ) -> dict[tuple[str, str], GenesysError | None]:
+        """Each queue's users removed with one request per 100 (``remove_queue_members``): per
+        (queue, user), None when removed, else the error (a refusal, or the whole request's)."""
+        outcomes: dict[tuple[str, str], GenesysError | None] = {}
+        for queue_id, user_ids in by_queue.items():
+            try:
+                refused = self.gateway.remove_queue_members(queue_id, user_ids, deadline=deadline)
+            except GenesysError as error:
+                refused = dict.fromkeys(user_ids, error)
+            outcomes.update({(queue_id, uid): refused.get(uid) for uid in user_ids})
+        return outcomes
 
     # -- recording -------------------------------------------------------------------------------
 

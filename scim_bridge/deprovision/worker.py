@@ -38,7 +38,7 @@ from scim_bridge.deprovision.runner import (
 from scim_bridge.deprovision.service import JobService, owner_id
 from scim_bridge.genesys.errors import GenesysError
 from scim_bridge.genesys.history import MAX_USERS_PER_QUERY
-from scim_bridge.genesys.types import CallRecord, Footprint, GenesysUser
+from scim_bridge.genesys.types import CallRecord, Footprint, GenesysUser, QueueMembership
 from scim_bridge.store import schema
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ POLICY_INTERVAL_S = 60.0
 # Shared stops in a round: snapshot read, verify_before, confirm read, verify_after, and slack.
 _MAX_BARRIERS = 6
 _STOPS = ("needs-history", "needs-read")
+_FOOTPRINT_CHUNK = 50  # users per bulk footprint read in a round (one GET, then a grants read each)
 # What a bulk read may settle for a step; anything else the step reads for itself, alone.
 _SETTLES: dict[str, tuple[str, ...]] = {
     "snapshot": ("active", "inactive"),
@@ -273,6 +274,11 @@ class Worker:
         every other job gets an empty answer and reads its user itself, as it would alone."""
         if not needing:
             return {}
+        drains = [r for r in needing if r.job.step == "drain"]
+        needing = [r for r in needing if r.job.step != "drain"]
+        answers = self._drains_for(drains)
+        if not needing:
+            return answers
         # A deactivate's or delete's snapshot takes the footprint too (issue 12): its bulk read
         # asks for the footprint's expands and reads each user's grants.
         snapshots = sorted(
@@ -281,6 +287,7 @@ class Worker:
         user_ids = sorted({r.job.user_id for r in needing if not _with_footprint(r)})
         found: dict[str, GenesysUser] = {}
         footprints: dict[str, Footprint] = {}
+        memberships: dict[str, tuple[QueueMembership, ...]] = {}
         calls: tuple[CallRecord, ...] = ()
         gateway = self.runner.gateway
         try:
@@ -288,15 +295,24 @@ class Worker:
                 found, calls = self.runner.calls_of(
                     lambda: gateway.get_users(user_ids, deadline=time.monotonic() + 120)
                 )
-            if snapshots:
-                footprints, more = self.runner.calls_of(
-                    lambda: gateway.footprints(snapshots, deadline=time.monotonic() + 120)
-                )
+            # In chunks, each with its own deadline: a round's footprints are one grants read a
+            # user, and a chunk that runs out of budget keeps what the chunks before it read (its
+            # users and the rest are read alone, as they would be).
+            for i in range(0, len(snapshots), _FOOTPRINT_CHUNK):
+                chunk = snapshots[i : i + _FOOTPRINT_CHUNK]
+                read = functools.partial(gateway.footprints, chunk, deadline=time.monotonic() + 120)
+                got, more = self.runner.calls_of(read)
                 calls += more
-                found.update({uid: fp.user for uid, fp in footprints.items()})
+                footprints.update(got)
+                found.update({uid: fp.user for uid, fp in got.items()})
+            if footprints:  # and the memberships of those users, all at once (issue 11)
+                listing = functools.partial(
+                    gateway.queue_memberships, sorted(footprints), deadline=time.monotonic() + 120
+                )
+                memberships, more = self.runner.calls_of(listing)
+                calls += more
         except GenesysError as error:
             log.warning("batched user read failed", extra={"error": error.describe()})
-        answers: dict[tuple[str, str], BatchedRead] = {}
         for r in needing:
             user = found.get(r.job.user_id)
             if user is not None and user.state not in _SETTLES.get(r.job.step, ()):
@@ -305,9 +321,58 @@ class Worker:
             if _with_footprint(r) and footprint is None:
                 user = None  # read alone, footprint included
             answers[(r.job.id, r.job.step)] = BatchedRead(
-                user, calls if user is not None else (), footprint=footprint
+                user,
+                calls if user is not None else (),
+                footprint=footprint,
+                queues=memberships.get(r.job.user_id) if footprint is not None else None,
             )
         return answers
+
+    # -- batched drains --------------------------------------------------------------------------------
+
+    def _drains_for(self, drains: list[RunResult]) -> dict[tuple[str, str], BatchedRead]:
+        """The round's drains in bulk (issue 11): the memberships the run read (or one read for
+        the users it did not), the removals the model decides for each job, then one request per
+        queue and 100 users (``POST /routing/queues/{q}/members?delete=true``). Each job's drain
+        step then records its own outcome (a refusal as it would alone)."""
+        if not drains:
+            return {}
+        memberships = {r.job.user_id: r.queues for r in drains if r.queues is not None}
+        missing = sorted({r.job.user_id for r in drains} - set(memberships))
+        calls: tuple[CallRecord, ...] = ()
+        try:
+            if missing:
+                listing = functools.partial(
+                    self.runner.gateway.queue_memberships,
+                    missing,
+                    deadline=time.monotonic() + 120,
+                )
+                read, calls = self.runner.calls_of(listing)
+                memberships.update(read)
+        except GenesysError as error:
+            log.warning("batched membership read failed", extra={"error": error.describe()})
+        plans = {
+            r.job.id: self.runner.drain_plan(r.job, memberships[r.job.user_id])
+            for r in drains
+            if r.job.user_id in memberships
+        }
+        by_queue: dict[str, list[str]] = {}
+        for r in drains:
+            for queue_id in plans.get(r.job.id, ()):
+                by_queue.setdefault(queue_id, []).append(r.job.user_id)
+        remove = functools.partial(
+            self.runner.remove_in_bulk, by_queue, deadline=time.monotonic() + 120
+        )
+        outcomes, more = self.runner.calls_of(remove)
+        return {
+            (r.job.id, r.job.step): BatchedRead(
+                None,
+                calls + more,
+                queues=memberships.get(r.job.user_id),
+                removals={q: outcomes[(q, r.job.user_id)] for q in plans.get(r.job.id, ())},
+            )
+            for r in drains
+        }
 
     # -- batched history ------------------------------------------------------------------------------
 

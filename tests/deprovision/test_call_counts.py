@@ -1,13 +1,15 @@
 """Genesys calls per deleted user, counted by the sandbox (``/sandbox/stats``), alone and batched.
 
-Alone (one job, nothing to share): snapshot (user, 2 queue listings), await_idle (one GET that
-also serves the deactivate's version), the PATCH and the session revocation (``DELETE
-/api/v2/tokens/{userId}``, issue 10), one DELETE per queue, verify_before (an async
+Alone (one job, nothing to share): snapshot (the user with the footprint's expands and the
+conversation summary, the grants, 2 queue listings), await_idle (no call: the snapshot's read,
+whose user also serves the deactivate's version), the PATCH and the session revocation
+(``DELETE /api/v2/tokens/{userId}``, issue 10), one DELETE per queue, verify_before (an async
 details job: submit, status until FULFILLED, one results page; the synchronous tail from a week
-before the lake date: its live interval read to the empty page), the DELETE, confirm
-(``?state=deleted``: one read), verify_after (an async job for the users whose lake part found
+before the lake date: its live interval read to the empty page), the DELETE, confirm (no call:
+the DELETE's answer), verify_after (an async job for the users whose lake part found
 something; the tail only where it found something, until the ids are back). Batched (the
-worker): the snapshot and confirm reads are one bulk read for the round, each side's async job
+worker): the snapshot reads are one bulk read for the round (and the queue memberships of all
+its users through the org's queues when that is cheaper), the drains one bulk removal per queue, each side's async job
 and tail query serve every user of the round.
 """
 
@@ -26,6 +28,9 @@ GET_USER = "GET /api/v2/users/<user_id>"
 LIST_USERS = "GET /api/v2/users"
 QUEUES = "GET /api/v2/users/<user_id>/queues"
 REMOVE = "DELETE /api/v2/routing/queues/<queue_id>/members/<user_id>"
+BULK_REMOVE = "POST /api/v2/routing/queues/<queue_id>/members"  # ?delete=true
+LIST_QUEUES = "GET /api/v2/routing/queues"
+QUEUE_MEMBERS = "GET /api/v2/routing/queues/<queue_id>/members"
 PATCH = "PATCH /api/v2/users/<user_id>"
 DELETE = "DELETE /api/v2/users/<user_id>"
 TOKENS = "DELETE /api/v2/tokens/<user_id>"
@@ -74,7 +79,9 @@ def test_a_delete_alone_makes_only_the_calls_that_prove_it(deprov: Engine) -> No
     after_parts = _parts(data, "after")
     delta = _delta(before, deprov.sandbox.stats())
     reads = delta.pop(GET_USER)["200"] + delta.pop(LIST_USERS, {}).get("200", 0)
-    assert reads == 3  # snapshot, await_idle, confirm (the worker's read of its round): no 404
+    # One: the snapshot's, with the footprint's expands and the conversation summary, serves
+    # await_idle too; the DELETE's answer serves confirm (issue 11: no re-read an answer gave).
+    assert reads == 1
     assert {k: v for k, v in delta.items() if k not in HISTORY} == {
         SUBJECT: {"200": 1},  # the role grants, for the footprint snapshot (issue 12)
         QUEUES: {"200": 2},  # joined=true and joined=false (genesys-api.md 3)
@@ -129,7 +136,7 @@ def test_a_user_without_history_needs_no_check_after_the_delete(deprov: Engine) 
 def test_batched_deletes_share_their_user_reads(deprov: Engine) -> None:
     service, worker = deprov.build()
     ids = users(deprov.sandbox, deprov.gateway)[:12]
-    queues = sum(len(deprov.sandbox.user(u)["queues"]) for u in ids)
+    queues = {q["id"] for u in ids for q in deprov.sandbox.user(u)["queues"]}
     deprov.gateway.ensure_token()
     before = deprov.sandbox.stats()
     job_ids = [service.enqueue("delete", uid, requester=OKTA)[0].id for uid in ids]
@@ -141,11 +148,19 @@ def test_batched_deletes_share_their_user_reads(deprov: Engine) -> None:
     assert [j.state for j in found if j is not None] == ["done"] * len(ids)
     assert all(deprov.sandbox.user(u)["state"] == "deleted" for u in ids)
     delta = _delta(before, deprov.sandbox.stats())
-    assert delta[LIST_USERS] == {"200": 2}  # one bulk read at snapshot, one at confirm
-    assert delta[GET_USER] == {"200": len(ids)}  # await_idle only
+    assert delta[LIST_USERS] == {"200": 1}  # one bulk read at snapshot: confirm has the DELETE's
+    assert GET_USER not in delta  # await_idle takes the snapshot's read (conversationSummary)
     assert delta[SUBJECT] == {"200": len(ids)}  # the grants of each footprint snapshot
-    assert delta[QUEUES] == {"200": 2 * len(ids)}
-    assert delta[REMOVE] == {"204": queues}
+    # The memberships of the round's 12 users through the org's queues (fewer calls than the
+    # 24 listings a user each: Gateway.queue_memberships), none a user.
+    assert QUEUES not in delta
+    listing = delta[LIST_QUEUES]["200"] + delta[QUEUE_MEMBERS]["200"]
+    assert delta[LIST_QUEUES] == {"200": 1}
+    assert listing < 2 * len(ids)
+    # The drains in bulk: one request per queue for the round's users, none per membership.
+    assert REMOVE not in delta
+    assert delta[BULK_REMOVE] == {"204": len(queues)}
+    assert not any(deprov.sandbox.user(u)["queues"] for u in ids)
     assert delta[PATCH] == {"200": len(ids)}
     assert delta[TOKENS] == {"204": len(ids)}
     assert delta[DELETE] == {"200": len(ids)}
