@@ -1,7 +1,8 @@
 """A job's page and the actions on it.
 
-Every action (approve, retry, cancel) asks for a reason and a confirmation, and is audited as
-``operator:<name>`` with the reason (``operator_reason`` in the event's detail).
+Every action (approve, accept missing conversations, retry, cut access now, cancel) asks for a
+reason and a confirmation, and is audited as ``operator:<name>`` with the reason
+(``operator_reason`` in the event's detail).
 """
 
 from __future__ import annotations
@@ -22,7 +23,17 @@ MAX_REASON = 500
 # What an operator may do to a job from the console, and when (the model refuses the rest).
 ACTIONS: dict[str, tuple[str, str]] = {
     "approve": ("Approve", "Release the held job: it goes on from its step (past the breaker)."),
+    "accept": (
+        "Accept missing conversations",
+        "Accept the conversations listed as missing after the delete: recorded with your name and"
+        " reason, the original evidence kept; the delete then proceeds.",
+    ),
     "retry": ("Retry", "Run the job again now from its recorded step (not an approval)."),
+    "cut-access": (
+        "Cut access now",
+        "End the user's sessions at once and deactivate as soon as Genesys allows it, even"
+        " during a live conversation (no more waiting for it to end).",
+    ),
     "cancel": ("Cancel", "Stop the job; nothing further is done in Genesys."),
 }
 
@@ -35,19 +46,31 @@ def register(bp: Blueprint) -> None:
 def applicable(job: Job) -> list[str]:
     """The actions that apply to ``job`` in its state (as ``model.command`` allows them)."""
     found = []
-    if job.state == "held":
+    mismatch = job.state == "held" and job.reason == "history-mismatch"
+    if mismatch and job.history.missing:
+        found.append("accept")
+    elif job.state == "held" and not mismatch:
         found.append("approve")
     if job.state in ("held", "waiting", "failed"):
         found.append("retry")
+    # Once asked (``forced``), the job revokes and retries on its own: not offered again.
+    cuttable = not job.access_cut and job.forced is None and job.state != "running"
+    if job.open and job.action != "reactivate" and cuttable:
+        found.append("cut-access")
     if job.open:
         found.append("cancel")
     return found
 
 
-def command(name: str, job: Job, operator: str, now: float) -> m.Command:
+def command(name: str, job: Job, operator: str, now: float, reason: str = "") -> m.Command:
     who = actor(operator)
     if name == "approve":
         return m.Approve(who)
+    if name == "accept":
+        # What the page listed: the model refuses if the missing set changed since.
+        return m.Approve(who, accept=job.history.missing or frozenset(), reason=reason)
+    if name == "cut-access":
+        return m.CutAccess(who, reason)
     if name == "retry":
         return m.Retry(who)
     leased = job.lease_expires_at is not None and job.lease_expires_at >= now
@@ -110,7 +133,7 @@ def act(job_id: str) -> BaseResponse | tuple[str, int]:
             parts.engine,
             parts.audit,
             job.id,
-            command(name, job, web.session().operator, now),
+            command(name, job, web.session().operator, now, reason),
             now=now,
             reason=reason,
         )

@@ -1,0 +1,129 @@
+"""The console's access-first actions (issue 10), over HTTP (Flask's test client): "Cut access
+now" on a job waiting for a live conversation, and "Accept missing conversations" on a job held
+for a history mismatch; each with its reason and confirmation, audited under the operator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scim_bridge.audit import Tag
+from scim_bridge.console.operators import OperatorStore
+from scim_bridge.deprovision import jobs
+from tests.console.conftest import ADMIN_TOKEN
+from tests.console.test_pages import UI, sign_in
+from tests.deprovision.conftest import finish, make_gateway
+from tests.fixtures.bridge import Bridge, close_bridge, make_bridge
+
+DEACTIVATE = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [{"op": "replace", "value": {"active": False}}],
+}
+
+
+@pytest.fixture
+def console_bridge(sandbox: Any, tmp_path: Path) -> Iterator[Bridge]:
+    """The console on, no breaker, async history jobs polled as fast as the sandbox runs them;
+    the worker driven by the test."""
+    made = make_bridge(sandbox, tmp_path, admin_token=ADMIN_TOKEN, history_job_poll_s=0.05)
+    yield made
+    close_bridge(made)
+
+
+def _seeded(sandbox: Any, *, talked: bool) -> str:
+    for user in make_gateway(sandbox).list_users(page_size=100, state="active").items:
+        record = sandbox.user(user.id)
+        if any(q["memberBy"] == "group" for q in record["queues"]):
+            continue
+        if (record["conversationCount"] > 0) == talked:
+            return user.id
+    raise AssertionError("no such seeded user")
+
+
+def _act(client: Any, csrf: str, job_id: str, action: str, reason: str) -> Any:
+    url = f"{UI}/jobs/{job_id}/act"
+    asked = client.post(url, data={"csrf_token": csrf, "action": action, "reason": reason})
+    assert asked.status_code == 200, asked.get_data(as_text=True)
+    data = {"csrf_token": csrf, "action": action, "reason": reason, "confirmed": "yes"}
+    return asked, client.post(url, data=data)
+
+
+def test_cut_access_now_from_the_job_page(console_bridge: Bridge, sandbox: Any) -> None:
+    alice = OperatorStore(console_bridge.engine).create("alice")
+    uid = _seeded(sandbox, talked=False)
+    sandbox.set_conversation(uid, True)
+    sandbox.sign_in(uid)
+    assert console_bridge.patch(f"/Users/{uid}", json=DEACTIVATE).status_code == 200
+    (job,) = jobs.listing(console_bridge.engine, user_id=uid)
+    assert (job.state, job.waiting_on) == ("waiting", "active-conversation")
+    client = console_bridge.app.test_client()
+    csrf = sign_in(client, alice)
+    page = client.get(f"{UI}/jobs/{job.id}").get_data(as_text=True)
+    assert 'id="act-cut-access"' in page
+
+    asked, done = _act(client, csrf, job.id, "cut-access", "walked out, HR-88")
+    assert "Confirm: Cut access now" in asked.get_data(as_text=True)
+    assert done.status_code == 303
+    engine = console_bridge.app.extensions["scim_bridge"].deprovisioner
+    engine.worker.run_until_idle(timeout_s=30)
+
+    record = sandbox.user(uid)
+    assert (record["state"], record["activeSessions"]) == ("active", 0)  # the call goes on
+    cut = jobs.find(console_bridge.engine, job.id)
+    assert cut is not None
+    assert cut.forced is not None
+    assert (cut.forced.by, cut.forced.reason) == ("operator:alice", "walked out, HR-88")
+    shown = client.get(f"{UI}/jobs/{job.id}").get_data(as_text=True)
+    assert 'id="forced"' in shown
+    assert 'id="act-cut-access"' not in shown  # asked once is enough
+    events = [
+        e
+        for e in console_bridge.audit_events()
+        if e["tag"] == Tag.DEPROVISION_ACCESS_CUT_REQUESTED and e["job_id"] == job.id
+    ]
+    assert [(e["actor"], json.loads(e["detail"])["operator_reason"]) for e in events] == [
+        ("operator:alice", "walked out, HR-88")
+    ]
+
+
+def test_accept_missing_conversations_from_the_job_page(
+    console_bridge: Bridge, sandbox: Any
+) -> None:
+    alice = OperatorStore(console_bridge.engine).create("alice")
+    sandbox.faults(purge_history_on_delete=True)
+    uid = _seeded(sandbox, talked=True)
+    assert console_bridge.delete(f"/Users/{uid}").status_code == 204
+    (job,) = jobs.listing(console_bridge.engine, user_id=uid)
+    engine = console_bridge.app.extensions["scim_bridge"].deprovisioner
+    held = finish(engine.worker, job.id, timeout_s=60)
+    assert (held.state, held.reason) == ("held", "history-mismatch")
+    missing = sorted(held.history.missing or ())
+    assert missing
+    client = console_bridge.app.test_client()
+    csrf = sign_in(client, alice)
+    page = client.get(f"{UI}/jobs/{job.id}").get_data(as_text=True)
+    assert 'id="act-accept"' in page
+    assert 'id="act-approve"' not in page  # a mismatch is approved only by accepting ids
+    assert all(c in page for c in missing)
+
+    asked, done = _act(client, csrf, job.id, "accept", "purged under legal hold LH-12")
+    shown = asked.get_data(as_text=True)
+    assert "Confirm: Accept missing conversations" in shown
+    assert 'id="confirm-accept"' in shown
+    assert done.status_code == 303
+    finished = finish(engine.worker, job.id, timeout_s=60)
+
+    assert finished.state == "done"
+    assert sandbox.user(uid)["state"] == "deleted"
+    (accepted,) = finished.history.accepted
+    assert (sorted(accepted.ids), accepted.by, accepted.reason) == (
+        missing,
+        "operator:alice",
+        "purged under legal hold LH-12",
+    )
+    page = client.get(f"{UI}/jobs/{job.id}").get_data(as_text=True)
+    assert "Accepted as missing" in page
