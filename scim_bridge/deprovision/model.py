@@ -59,6 +59,7 @@ from scim_bridge.deprovision.record import (
     Unremoved,
     footprint_to,
 )
+from scim_bridge.timestamps import iso
 
 __all__ = ["FINISHED_STATES", "OPEN_STATES", "Action", "Job", "JobState", "Step"]
 
@@ -995,10 +996,6 @@ def _confirm_restored(job: Job, seen: Observation, ctx: _Context) -> Decision:
     return Decision(step="restore", reset_attempts=False, detail=detail)
 
 
-def iso_seconds(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def tombstone_row(job: Job, now: float) -> dict[str, Any]:
     """The ``tombstones`` row for a deleted user: who they were and the proof."""
     user = job.snapshot.user if job.snapshot else EMPTY
@@ -1011,7 +1008,7 @@ def tombstone_row(job: Job, now: float) -> dict[str, Any]:
         "email": user.get("email"),
         "department": user.get("department"),
         "title": user.get("title"),
-        "deleted_at": iso_seconds(now),
+        "deleted_at": iso(now, digits=0),
         "job_id": job.id,
         "evidence_sha256": before.get("sha256"),
         "evidence_count": before.get("count"),

@@ -9,11 +9,11 @@ transitions (``model.command``); this stores them.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from scim_bridge import timestamps
 from scim_bridge.audit import AuditLog
 from scim_bridge.audit.log import Recorder
 from scim_bridge.deprovision import jobs
@@ -24,10 +24,8 @@ from scim_bridge.store.engine import write_transaction
 
 
 def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    moment = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-    return moment.replace("+00:00", "Z")
+    """A job's time as the admin API shows it: ``timestamps.iso`` in milliseconds, None kept."""
+    return None if epoch is None else timestamps.iso(epoch, digits=3)
 
 
 def _get(conn: sa.Connection, job_id: str) -> Job:
