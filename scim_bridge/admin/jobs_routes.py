@@ -94,7 +94,9 @@ class _JobsApi:
         return self._operate(job_id, functools.partial(operators.cut_access, reason=reason))
 
     def retry(self, job_id: str) -> Response:
-        return self._operate(job_id, operators.retry)
+        body = request.get_json(silent=True) or {}
+        reason = " ".join(str(body.get("reason") or "").split())[:500]
+        return self._operate(job_id, functools.partial(operators.retry, reason=reason))
 
     def tombstone(self, user_id: str) -> Response:
         stone = operators.tombstone(self.engine, user_id)

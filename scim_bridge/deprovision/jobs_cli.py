@@ -1,5 +1,10 @@
-"""``scim-bridge jobs list|show|approve|retry|cut-access``: the admin API's job operations, from a
-shell."""
+"""``scim-bridge jobs list|show|approve|retry|cut-access|cancel``: the admin API's job operations,
+from a shell.
+
+The actions are an operator's, as in the console: ``--operator NAME`` must be a live operator
+(``scim-bridge operators list``) and ``--reason`` is required; both go on the audit trail as
+``operator:NAME`` with ``operator_reason``, the same as ``tokens transfer`` and the console's
+buttons. (``--by`` is the old spelling of ``--operator`` and is held to the same rule.)"""
 
 from __future__ import annotations
 
@@ -22,13 +27,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         ("approve", "release a held job (delete breaker, lost history job, history mismatch)"),
         ("retry", "run a held, waiting or failed job again from its recorded step"),
         ("cut-access", "cut access now: revoke sessions, deactivate as soon as Genesys allows"),
+        ("cancel", "stop an open job: nothing further is done in Genesys"),
     ):
         command = sub.add_parser(name, help=text)
         command.add_argument("job_id")
-        command.add_argument("--by", required=True, help="who is doing this (for the audit trail)")
         command.add_argument(
-            "--reason", required=name == "cut-access", default="", help="why (audited)"
+            "--operator",
+            "--by",
+            dest="operator",
+            required=True,
+            metavar="NAME",
+            help="who is doing this: a live operator (scim-bridge operators list)",
         )
+        command.add_argument("--reason", required=True, help="why (on the audit trail)")
         if name == "approve":
             command.add_argument(
                 "--accept",
@@ -84,22 +95,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _operate(engine: Any, audit: Any, args: argparse.Namespace, *, now: float) -> Any:
+    from scim_bridge.console.operators import OperatorStore, actor
     from scim_bridge.deprovision import operators
 
-    actor = f"cli:{args.by}"
+    if not OperatorStore(engine).live(args.operator):
+        raise operators.NotAllowed(
+            f"no live operator named {args.operator!r} (scim-bridge operators list)"
+        )
+    reason = " ".join(args.reason.split())[:500]
+    if not reason:
+        raise operators.NotAllowed(f"{args.jobs_command} needs a reason (--reason)")
+    who = actor(args.operator)
     if args.jobs_command == "approve":
+        accept = frozenset(args.accept)
         return operators.approve(
-            engine,
-            audit,
-            args.job_id,
-            actor=actor,
-            now=now,
-            accept=frozenset(args.accept),
-            reason=args.reason,
+            engine, audit, args.job_id, actor=who, now=now, accept=accept, reason=reason
         )
     if args.jobs_command == "cut-access":
-        reason = " ".join(args.reason.split())
-        if not reason:
-            raise operators.NotAllowed("cutting access needs a reason (--reason)")
-        return operators.cut_access(engine, audit, args.job_id, actor=actor, reason=reason, now=now)
-    return operators.retry(engine, audit, args.job_id, actor=actor, now=now)
+        return operators.cut_access(engine, audit, args.job_id, actor=who, reason=reason, now=now)
+    if args.jobs_command == "cancel":
+        return operators.cancel(engine, audit, args.job_id, actor=who, reason=reason, now=now)
+    return operators.retry(engine, audit, args.job_id, actor=who, reason=reason, now=now)

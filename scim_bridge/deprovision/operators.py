@@ -98,10 +98,24 @@ def cut_access(
     return apply(engine, audit, job_id, m.CutAccess(actor, reason), now=now, reason=reason).job
 
 
-def retry(engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, now: float) -> Job:
+def retry(
+    engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, now: float, reason: str = ""
+) -> Job:
     """Run a held, waiting or failed job again now, from its recorded step (not approved:
     a job held by the breaker stays held until someone approves it)."""
-    return apply(engine, audit, job_id, m.Retry(actor), now=now).job
+    return apply(engine, audit, job_id, m.Retry(actor), now=now, reason=reason or None).job
+
+
+def cancel(
+    engine: sa.Engine, audit: AuditLog, job_id: str, *, actor: str, now: float, reason: str = ""
+) -> Job:
+    """Stop an open job: nothing further is done in Genesys. A job a worker holds the lease of
+    stops at its next step (the holder records it), as in the console."""
+    with engine.connect() as conn:
+        job = _get(conn, job_id)
+    leased = job.lease_expires_at is not None and job.lease_expires_at >= now
+    cmd = m.Cancel(actor, leased=leased, reason="operator")
+    return apply(engine, audit, job_id, cmd, now=now, reason=reason or None).job
 
 
 def describe(job: Job) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import pytest
 
 from scim_bridge.audit import Tag
 from scim_bridge.config import DeleteBreaker
+from scim_bridge.console.operators import OperatorStore
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
 from scim_bridge.deprovision.model import Rules
@@ -406,6 +407,7 @@ def test_the_cli_cuts_access_with_a_reason(admin_bridge: Bridge, sandbox: Sandbo
         "GENESYS_CLIENT_ID": sandbox.client_id,
         "GENESYS_CLIENT_SECRET": sandbox.client_secret,
     }
+    OperatorStore(admin_bridge.engine).create("bob")
     command = [sys.executable, "-m", "scim_bridge", "jobs", "cut-access", job.id, "--by", "bob"]
     refused = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert refused.returncode != 0  # --reason is required
@@ -420,7 +422,11 @@ def test_the_cli_cuts_access_with_a_reason(admin_bridge: Bridge, sandbox: Sandbo
     cut = jobs.find(admin_bridge.engine, job.id)
     assert cut is not None
     assert cut.forced is not None
-    assert (cut.forced.by, cut.forced.reason, cut.state) == ("cli:bob", "contract ended", "pending")
+    assert (cut.forced.by, cut.forced.reason, cut.state) == (
+        "operator:bob",
+        "contract ended",
+        "pending",
+    )
 
 
 # --- 3. ACTIVE_CONVERSATION_WAIT runs out; conversationSummary missing ---------------------------

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from scim_bridge.app import create_app
 from scim_bridge.audit import Tag
 from scim_bridge.config import Settings
+from scim_bridge.console.operators import OperatorStore
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
 from scim_bridge.deprovision.worker import Worker
@@ -85,7 +86,12 @@ def _drive_admin_api(
         "deactivate",
         "breaker",
     ]
-    assert client.post(f"/admin/jobs/{job_id}/retry", headers=auth).status_code == 200
+    retried = client.post(
+        f"/admin/jobs/{job_id}/retry", headers=auth, json={"by": "ci", "reason": "after the fix"}
+    )
+    assert retried.status_code == 200
+    retry_event = [e for e in deprov.audit.events(job_id=job_id) if e.actor == "admin:ci"][-1]
+    assert retry_event.detail["operator_reason"] == "after the fix"
     worker.run_until_idle()
     assert jobs.find(deprov.engine, job_id).state == "held"  # retry is not approval
     approved = client.post(f"/admin/jobs/{job_id}/approve", headers=auth, json={"by": "alice"})
@@ -117,11 +123,26 @@ def test_jobs_command(deprov: Engine, db_url: str, engine: sa.Engine) -> None:
     assert listed.returncode == 0
     assert held.job_id in listed.stdout
     assert '"reason": "breaker"' in cli("show", held.job_id).stdout
-    approved = cli("approve", held.job_id, "--by", "bob")
-    assert approved.returncode == 0
+    # An operator's action, as in the console: a live operator's name and a reason.
+    assert cli("approve", held.job_id, "--operator", "bob").returncode == 2  # no --reason
+    unknown = cli("approve", held.job_id, "--operator", "mallory", "--reason", "leaver")
+    assert unknown.returncode == 1
+    assert "no live operator named 'mallory'" in unknown.stderr
+    OperatorStore(engine).create("bob")
+    blank = cli("approve", held.job_id, "--operator", "bob", "--reason", "  ")
+    assert (blank.returncode, jobs.find(engine, held.job_id).state) == (1, "held")
+    approved = cli("approve", held.job_id, "--operator", "bob", "--reason", "HR ticket 4411")
+    assert approved.returncode == 0, approved.stderr
     assert "pending" in approved.stdout
-    assert cli("approve", held.job_id, "--by", "bob").returncode == 1
-    assert jobs.find(engine, held.job_id).approved_by == "cli:bob"
+    assert cli("approve", held.job_id, "--by", "bob", "--reason", "again").returncode == 1
+    assert jobs.find(engine, held.job_id).approved_by == "operator:bob"
+    approval = next(e for e in deprov.audit.events(job_id=held.job_id) if e.actor == "operator:bob")
+    assert approval.detail["operator_reason"] == "HR ticket 4411"
+    cancelled = cli("cancel", held.job_id, "--operator", "bob", "--reason", "wrong person")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert jobs.find(engine, held.job_id).state == "cancelled"
+    reasons = [e.detail.get("operator_reason") for e in deprov.audit.events(job_id=held.job_id)]
+    assert "wrong person" in reasons
 
 
 def test_requests_leave_history_checks_to_a_separate_worker_that_reports(deprov: Engine) -> None:
