@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal, Protocol
 
+from scim_bridge.genesys.types import GenesysUser
+
 Action = Literal["deactivate", "reactivate", "delete"]
 JobState = Literal["pending", "running", "waiting", "held", "done", "failed", "cancelled"]
 
@@ -32,6 +34,10 @@ class Outcome:
     ``durable``: the job is recorded and will be finished by the worker (the IdP may be told
     success, DESIGN.md); false only together with ``refused``.
     ``retry_after_s``: for ``SCIM_ACK=strict``, a hint for the 503 while access is not cut.
+    ``user``: the user as Genesys last answered the job while this request ran it (the state
+    PATCH's answer, or a read made after the job's last change to the user resource); None when
+    the request did not run it or the run left no such answer. The SCIM answer is built from it
+    instead of a read of its own (issue 15).
     """
 
     job_id: str
@@ -49,6 +55,7 @@ class Outcome:
     already_deleted: bool = False
     # Why a job is held or failed (e.g. "restore-incomplete": reactivated, a part not restored).
     reason: str | None = None
+    user: GenesysUser | None = None
 
 
 class Refused(Exception):

@@ -159,12 +159,19 @@ class QueuesSeen:
     memberships: tuple[QueueRef, ...] = ()  # names and joined state, where known
 
 
+# The parts of a restore verify_restore can check (``restore_checks``).
+RESTORE_PARTS = frozenset({"division", "roles", "skills", "languages", "queues"})
+
+
 @dataclasses.dataclass(frozen=True)
 class FootprintSeen:
-    """verify_restore: the footprint and queue memberships as Genesys holds them now."""
+    """verify_restore: the footprint and queue memberships as Genesys holds them now.
+
+    ``checked``: the parts read back (``restore_checks``); the others are not compared."""
 
     footprint: Footprint
     queues: tuple[QueueRef, ...] = ()
+    checked: frozenset[str] = RESTORE_PARTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1094,11 +1101,13 @@ def _restore_part(job: Job, seen: Observation, ctx: _Context) -> Decision:
 
 
 def _restore_queues(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    wanted = {q.id: q for q in job.queues.to_restore or ()}
+    nxt = _next(job.action, "restore_queues")
+    if not wanted:
+        return Decision(step=nxt)  # the bridge removed none: nothing was read (``Ready``)
     if not isinstance(seen, QueuesSeen):
         raise _unexpected(job, seen)
-    wanted = {q.id: q for q in job.queues.to_restore or ()}
     missing = sorted(set(wanted) - seen.queue_ids)
-    nxt = _next(job.action, "restore_queues")
     if not missing:
         return Decision(step=nxt)
     refs = tuple(wanted[i] for i in missing)
@@ -1112,24 +1121,46 @@ def _restore_queues(job: Job, seen: Observation, ctx: _Context) -> Decision:
     )
 
 
+def restore_checks(job: Job) -> frozenset[str]:
+    """The parts verify_restore reads back: those of the target with something in them (an empty
+    part cannot differ: the check only looks for what the target holds), and the queues when the
+    bridge removed any. The runner reads nothing else (issue 15)."""
+    target = job.restoration.target
+    parts: set[str] = set()
+    if target is not None:
+        held = {
+            "division": target.division_id is not None,
+            "roles": bool(target.grants),
+            "skills": bool(target.skills),
+            "languages": bool(target.languages),
+        }
+        parts.update(part for part, some in held.items() if some)
+    if job.queues.to_restore:
+        parts.add("queues")
+    return frozenset(parts)
+
+
 def footprint_difference(
     target: Footprint | None,
     queues: tuple[QueueRef, ...],
     seen: FootprintSeen,
 ) -> dict[str, Any]:
-    """What the snapshot holds that Genesys does not now (empty: all of it is back)."""
+    """What the snapshot holds that Genesys does not now (empty: all of it is back), over the
+    parts ``seen`` checked."""
     diff: dict[str, Any] = {}
+    checked = seen.checked
     if target is not None:
         now = seen.footprint
-        if target.division_id is not None and now.division_id != target.division_id:
-            diff["division"] = {"expected": target.division_id, "found": now.division_id}
+        division = target.division_id
+        if "division" in checked and division is not None and now.division_id != division:
+            diff["division"] = {"expected": division, "found": now.division_id}
         held = {(g.role_id, g.division_id) for g in now.grants}
         grants = [
             f"{g.role_id}@{g.division_id}"
             for g in target.grants
             if (g.role_id, g.division_id) not in held
         ]
-        if grants:
+        if grants and "roles" in checked:
             diff["roles"] = sorted(grants)
         for part, wanted, found in (
             ("skills", target.skills, now.skills),
@@ -1137,11 +1168,11 @@ def footprint_difference(
         ):
             levels = {v.id: v.proficiency for v in found}
             missing = {v.id: v.proficiency for v in wanted if levels.get(v.id) != v.proficiency}
-            if missing:
+            if missing and part in checked:
                 diff[part] = missing
     held_queues = {q.id: q.joined for q in seen.queues}
     absent = sorted(q.id for q in queues if held_queues.get(q.id) != q.joined)
-    if absent:
+    if absent and "queues" in checked:
         diff["queues"] = absent
     return diff
 
@@ -1154,7 +1185,7 @@ def _verify_restore(job: Job, seen: Observation, ctx: _Context) -> Decision:
     diff = footprint_difference(job.restoration.target, job.queues.to_restore or (), seen)
     restoration = dataclasses.replace(job.restoration, difference=diff)
     recorded = dataclasses.replace(job, restoration=restoration)
-    detail: dict[str, Any] = {"difference": diff}
+    detail: dict[str, Any] = {"difference": diff, "checked": sorted(seen.checked)}
     if job.restoration.target is None:
         detail["footprint"] = "no snapshot recorded: roles, skills and languages not restored"
     if job.restoration.failed:

@@ -131,6 +131,9 @@ class RunResult:
     claim: Claim
     stopped: str
     queues: tuple[QueueMembership, ...] | None = None  # read in this run (a drain's, at its stop)
+    # The user as Genesys last answered this run, unchanged by the run since (``_Reads.answer``):
+    # a request that ran its job inline answers the IdP with it instead of reading again.
+    user: GenesysUser | None = None
 
 
 # Genesys errors as the model sees them; the first class that matches wins.
@@ -197,10 +200,19 @@ class _Reads:
     # was active until the deactivation right after it answered (the audit trail shows them).
     undeleted_at: float | None = None
     active_s: float | None = None
+    # The user as Genesys last answered in this run (a read of it, or the state PATCH's answer),
+    # kept across steps until an effect that may change the user resource (a division move, a
+    # grant, skills, languages, a delete) makes it stale; queue memberships and sessions are
+    # not the user resource. The request that ran the job answers the IdP with it (issue 15),
+    # and verify_restore takes the division from it when nothing moved the user since.
+    answer: GenesysUser | None = None
 
 
 # Steps whose queue listing (the snapshot's) the next steps of the same run reuse for the drain.
 _CARRY_QUEUES: tuple[m.Step, ...] = ("guard", "await_idle", "deactivate", "breaker", "drain")
+# Effects that may change the user resource (its version): a read or answer from before them is
+# stale for the IdP's answer. Queue memberships and sessions are not the user resource.
+_CHANGES_USER = (m.MoveDivision, m.GrantRoles, m.AssignSkills, m.AssignLanguages, m.DeleteUser)
 # Steps that read the policies in the breaker's transaction.
 _POLICY_STEPS: tuple[m.Step, ...] = ("guard", "breaker")
 
@@ -302,7 +314,7 @@ class Runner:
             if stop is not None:
                 if stop in ("stopping", "budget"):
                     jobs.release(self.engine, claim, now=self.clock())
-                return RunResult(job, claim, stop, queues=carried.queues)
+                return RunResult(job, claim, stop, queues=carried.queues, user=carried.answer)
             answer = (history or {}).get((job.id, job.step))
             try:
                 job, carried = self._step(
@@ -312,7 +324,7 @@ class Runner:
                 log.warning("lease lost", extra={"job_id": job.id, "step": job.step})
                 return RunResult(job, claim, "lease-lost")
             claim = dataclasses.replace(claim, job=job)
-        return RunResult(job, claim, "stopped")
+        return RunResult(job, claim, "stopped", user=carried.answer)
 
     @staticmethod
     def _stop_reason(
@@ -353,7 +365,10 @@ class Runner:
                     seen = self._policy_view(conn, job, carried)
                     new = self._commit(conn, claim, self._decide(job, seen), calls)
                 return new, _Reads(
-                    user=carried.user, queues=carried.queues, conversations=carried.conversations
+                    user=carried.user,
+                    queues=carried.queues,
+                    conversations=carried.conversations,
+                    answer=carried.answer,
                 )
             transition, reads = self._decide_and_act(job, carried, answer, step_deadline)
         finally:
@@ -364,7 +379,9 @@ class Runner:
         keep = new.state == "running" and "error" not in transition.detail
         return new, _Reads(
             user=reads.user if keep else None,
-            queues=reads.queues if keep and new.step in _CARRY_QUEUES else None,
+            queues=reads.queues
+            if keep and new.step in (*_CARRY_QUEUES, "verify_restore")
+            else None,
             fresh=reads.fresh if keep and new.step == "deactivate" else None,
             conversations=(
                 reads.conversations
@@ -372,6 +389,9 @@ class Runner:
                 else None
             ),
             deleted=reads.deleted and keep and new.step == "confirm_deleted",
+            # Current through the effects that succeeded; after a failed call (a lost answer may
+            # hide a change Genesys made) the request reads the user instead.
+            answer=reads.answer if "error" not in transition.detail else None,
         )
 
     def _decide(self, job: Job, seen: m.Observation) -> m.Transition:
@@ -435,23 +455,70 @@ class Runner:
         if step in ("snapshot", "confirm_deleted"):
             return self._observe_user(job, reads, deadline)
         if step in ("drain", "restore_queues"):
-            queues = reads.queues
-            if queues is None and reads.read is not None:
-                queues = reads.read.queues  # the worker's, for its bulk removal
-            if queues is None:
-                queues = self.gateway.user_queues(job.user_id, deadline=deadline)
-            held = m.QueuesSeen(frozenset(q.queue_id for q in queues), _refs(queues))
-            return held, dataclasses.replace(reads, queues=queues)
+            return self._observe_queues(job, reads, deadline)
         if step in ("await_idle", "confirm_restored"):
             return self._observe_state(job, reads, deadline)
         if step == "verify_restore":
-            current = self.gateway.user_footprint(job.user_id, deadline=deadline)
-            memberships = self.gateway.user_queues(job.user_id, deadline=deadline)
-            return m.FootprintSeen(footprint_record(current), _refs(memberships)), reads
+            return self._observe_restore(job, reads, deadline)
         if step in m.HISTORY_STEPS:
             found = answer if answer is not None else self._history_alone(job, deadline)
             return history_seen(found), reads
         return m.Ready(), reads
+
+    def _observe_queues(
+        self, job: Job, reads: _Reads, deadline: float
+    ) -> tuple[m.Observation, _Reads]:
+        """drain and restore_queues: the user's queue memberships (the run's listing, or the
+        worker's); none read for a restore when the bridge removed none (issue 15)."""
+        if job.step == "restore_queues" and not job.queues.to_restore:
+            return m.Ready(), reads
+        queues = reads.queues
+        if queues is None and reads.read is not None:
+            queues = reads.read.queues  # the worker's, for its bulk removal
+        if queues is None:
+            queues = self.gateway.user_queues(job.user_id, deadline=deadline)
+        held = m.QueuesSeen(frozenset(q.queue_id for q in queues), _refs(queues))
+        return held, dataclasses.replace(reads, queues=queues)
+
+    def _observe_restore(
+        self, job: Job, reads: _Reads, deadline: float
+    ) -> tuple[m.Observation, _Reads]:
+        """verify_restore: what the reactivation restored, read back, and nothing else (issue 15):
+        an empty part of the target cannot differ (``m.restore_checks``). The division from the
+        run's last answer when nothing changed the user since (the activate's PATCH answers it);
+        a user read, with the skills and languages expanded when those were restored, otherwise;
+        the grants only when roles were restored; the queues only when the bridge removed some
+        (restore_queues' listing when it re-added none)."""
+        checks = m.restore_checks(job)
+        uid = job.user_id
+        user = reads.answer
+        found: GenesysFootprint | None = None
+        if checks & {"skills", "languages"}:
+            found = self.gateway.user_footprint(uid, grants="roles" in checks, deadline=deadline)
+            user = found.user
+        elif user is None and "division" in checks:
+            user = self.gateway.get_user(uid, deadline=deadline)
+        grants: tuple[RoleGrant, ...] = found.grants if found is not None else ()
+        if "roles" in checks and found is None:
+            every = self.gateway.role_grants(uid, deadline=deadline)
+            grants = tuple(g for g in every if g.subject_id == uid)
+        queues = reads.queues
+        if "queues" in checks and queues is None:
+            queues = self.gateway.user_queues(uid, deadline=deadline)
+        now = Footprint(
+            division_id=user.division_id if user is not None else None,
+            grants=tuple(
+                Grant(g.role_id, g.division_id, g.role_name, g.division_name) for g in grants
+            ),
+            skills=tuple(Level(v.id, v.proficiency, v.name) for v in found.skills)
+            if found is not None
+            else (),
+            languages=tuple(Level(v.id, v.proficiency, v.name) for v in found.languages)
+            if found is not None
+            else (),
+        )
+        seen = m.FootprintSeen(now, _refs(queues), checked=checks)
+        return seen, dataclasses.replace(reads, answer=user, queues=queues)
 
     def _observe_state(
         self, job: Job, reads: _Reads, deadline: float
@@ -460,14 +527,16 @@ class Runner:
         uses); confirm_restored: the state a restore left, read back."""
         if job.step == "confirm_restored":
             user = self._read_user(job, deadline)
-            return m.UserSeen(user.state if user else None), reads
+            return m.UserSeen(user.state if user else None), dataclasses.replace(reads, answer=user)
         if job.forced is not None:
             return m.Ready(), reads  # cut access now: nothing to wait for
         status = reads.conversations  # the snapshot's read, in the same run (issue 11)
         if status is None:
             status = self.gateway.conversation_status(job.user_id, deadline=deadline)
         seen = m.ConversationsSeen(status.busy)
-        return seen, dataclasses.replace(reads, fresh=status.user, conversations=None)
+        return seen, dataclasses.replace(
+            reads, fresh=status.user, conversations=None, answer=status.user
+        )
 
     def _observe_user(
         self, job: Job, reads: _Reads, deadline: float
@@ -479,7 +548,10 @@ class Runner:
             return m.UserSeen("deleted"), reads  # the DELETE's answer (no re-read)
         user, footprint, footprint_error = self._user_read(job, reads, deadline)
         reads = dataclasses.replace(
-            reads, user=user, conversations=footprint.conversations if footprint else None
+            reads,
+            user=user,
+            conversations=footprint.conversations if footprint else None,
+            answer=user if user is not None and user.state != "deleted" else None,
         )
         if user is None or confirm:
             return m.UserSeen(user.state if user else None), reads
@@ -607,14 +679,13 @@ class Runner:
     def _apply(self, job: Job, effect: m.Effect, reads: _Reads, deadline: float) -> _Reads:
         """One Genesys effect (local ones run in the commit); the reads it makes stale updated."""
         uid = job.user_id
-        if isinstance(effect, m.RemoveQueue):
-            self._remove(effect.queue.id, uid, reads, deadline)
-        elif isinstance(effect, m.AddQueue):
-            q = effect.queue
-            self.gateway.add_queue_member(q.id, uid, joined=q.joined, deadline=deadline)
-        elif isinstance(effect, m.SetState | m.Undelete):
+        if isinstance(effect, _CHANGES_USER):
+            reads = dataclasses.replace(reads, answer=None)  # stale from before the call
+        if isinstance(effect, m.RemoveQueue | m.AddQueue):
+            return self._apply_queue(uid, effect, reads, deadline)
+        if isinstance(effect, m.SetState | m.Undelete):
             return self._apply_state(uid, effect, reads, deadline)
-        elif isinstance(effect, m.RevokeSessions):
+        if isinstance(effect, m.RevokeSessions):
             self.gateway.revoke_sessions(uid, deadline=deadline)
         elif isinstance(effect, m.DeleteUser):
             self.gateway.delete_user(uid, deadline=deadline)
@@ -630,6 +701,17 @@ class Runner:
         elif isinstance(effect, m.AssignLanguages):
             languages = [Proficiency(v.id, v.proficiency) for v in effect.languages]
             self.gateway.assign_languages(uid, languages, deadline=deadline)
+        return reads
+
+    def _apply_queue(
+        self, uid: str, effect: m.RemoveQueue | m.AddQueue, reads: _Reads, deadline: float
+    ) -> _Reads:
+        if isinstance(effect, m.RemoveQueue):
+            self._remove(effect.queue.id, uid, reads, deadline)
+            return reads
+        q = effect.queue
+        reads = dataclasses.replace(reads, queues=None)  # the listing no longer holds
+        self.gateway.add_queue_member(q.id, uid, joined=q.joined, deadline=deadline)
         return reads
 
     def _remove(self, queue_id: str, uid: str, reads: _Reads, deadline: float) -> None:
@@ -649,13 +731,19 @@ class Runner:
             # Genesys brings an undeleted user back active (2.4): from now until the
             # deactivation right after it answers, the person could sign in.
             at = self.clock() if user.state == "active" else None
-            return dataclasses.replace(reads, user=user, undeleted_at=at, active_s=0.0)
-        current = reads.user if reads.undeleted_at is not None else reads.fresh
+            return dataclasses.replace(reads, user=user, undeleted_at=at, active_s=0.0, answer=user)
+        # The version: the undelete's answer; for the activate, the snapshot's read in the same
+        # run (issue 15: no read of its own); for the deactivate, await_idle's. A stale one is
+        # a 409 and a re-read in the gateway.
+        activate = effect.state == "active"
+        current = reads.user if reads.undeleted_at is not None or activate else reads.fresh
         user = self.gateway.set_state(uid, effect.state, current=current, deadline=deadline)
         if reads.undeleted_at is not None:
             active_s = max(self.clock() - reads.undeleted_at, 0.0)
-            return dataclasses.replace(reads, user=user, undeleted_at=None, active_s=active_s)
-        return dataclasses.replace(reads, user=user)
+            return dataclasses.replace(
+                reads, user=user, undeleted_at=None, active_s=active_s, answer=user
+            )
+        return dataclasses.replace(reads, user=user, answer=user)
 
     # -- a round's drains in bulk (the worker) ------------------------------------------------------
 

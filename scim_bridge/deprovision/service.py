@@ -18,6 +18,7 @@ A second request for a user with an open job (``model.join``):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -37,6 +38,7 @@ from scim_bridge.deprovision.policies import Policies
 from scim_bridge.deprovision.record import Job
 from scim_bridge.deprovision.runner import Runner
 from scim_bridge.genesys.api import Gateway
+from scim_bridge.genesys.types import GenesysUser
 from scim_bridge.store.engine import write_transaction
 
 # Failures that can never succeed as asked, told to the IdP as SCIM errors (DESIGN.md).
@@ -94,11 +96,12 @@ class JobService:
         job, joined = self.enqueue(
             action, genesys_user_id, requester=requester, after_delete=after_delete
         )
+        user: GenesysUser | None = None
         if job.state in ("pending", "waiting", "running"):
-            job = self._run_inline(job)
+            job, user = self._run_inline(job)
         if job.state in ("failed", "cancelled") and job.reason in REFUSED_REASONS:
             raise Refused(job.reason or "invalid", self._refusal_detail(job), job_id=job.id)
-        return self.outcome(job, joined=joined)
+        return dataclasses.replace(self.outcome(job, joined=joined), user=user)
 
     def open_job(self, genesys_user_id: str) -> OpenJob | None:
         with self.engine.connect() as conn:
@@ -207,14 +210,16 @@ class JobService:
 
     # -- running inline ------------------------------------------------------------------------
 
-    def _run_inline(self, job: Job) -> Job:
+    def _run_inline(self, job: Job) -> tuple[Job, GenesysUser | None]:
+        """The job run here up to the sync budget, and the user as Genesys last answered the run
+        (``RunResult.user``)."""
         deadline = time.monotonic() + self.sync_budget_s
         claim = jobs.claim_one(
             self.engine, job.id, owner=self.owner, now=self.clock(), lease_s=self.lease_s
         )
         if claim is None:
             # Held by another process, not due yet, or behind the user's older job.
-            return jobs.find(self.engine, job.id) or job
+            return jobs.find(self.engine, job.id) or job, None
         # Mass offboarding: when other deletes wait for a history check too (counted when this
         # one reaches its own, not when the request came: an IdP's requests arrive together),
         # leave it to the worker, which checks them all in one analytics job.
@@ -237,7 +242,7 @@ class JobService:
         handed_over = result.stopped in ("needs-history", "budget")
         if (handed_over or current.waiting_on == "history-job") and self._wake_worker is not None:
             self._wake_worker()
-        return current
+        return current, result.user
 
     def _after_history_wait(self, job: Job, deadline: float) -> Claim | None:
         if job.state != "waiting" or job.waiting_on != "history-job":

@@ -26,7 +26,7 @@ from scim_bridge.directory.service import (
     UserView,
 )
 from scim_bridge.genesys.ids import valid_id
-from scim_bridge.genesys.types import Criterion
+from scim_bridge.genesys.types import Criterion, GenesysUser
 
 # Lists a token may only see part of are filtered by reading Genesys pages (100 each) in order:
 # at most this many per request, more is ``tooMany`` (RFC 7644 §3.4.2.2).
@@ -100,6 +100,15 @@ class ScopedDirectory:
         reason = self._user_reason(view)
         if reason is not None:
             raise self._deny("User", user_id, reason)
+        return view
+
+    def answered(self, user: GenesysUser) -> UserView:
+        """``Directory.answered``, checked for this token's reach as ``get_user`` is."""
+        _require_id("User", user.id)
+        view = self.inner.answered(user)
+        reason = self._user_reason(view)
+        if reason is not None:
+            raise self._deny("User", user.id, reason)
         return view
 
     def list_users(

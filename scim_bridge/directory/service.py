@@ -122,6 +122,14 @@ class Directory:
         self.known_users.put(user.id, user)
         return UserView(user, self.records.get("User", user.id))
 
+    def answered(self, user: GenesysUser) -> UserView:
+        """The view of ``user`` as Genesys answered another part of the bridge just now (a
+        deprovisioning job the request ran: its state PATCH's answer, or its read after its last
+        change): the SCIM answer without a read of its own (issue 15), remembered as the base of
+        the next write like any answer (its version is checked by Genesys)."""
+        self.known_users.put(user.id, user)
+        return UserView(user, self.records.get("User", user.id))
+
     def _views(self, users: list[GenesysUser]) -> list[UserView]:
         local = self.records.get_many("User", [u.id for u in users])
         kept = [u for u in users if u.state != "deleted"]

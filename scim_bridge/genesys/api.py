@@ -190,7 +190,9 @@ class Gateway(Protocol):
         (``busy`` None), never an error."""
 
     # --- the footprint: roles, divisions, skills, languages (issue 12) ----------------------
-    def user_footprint(self, user_id: str, *, deadline: float | None = None) -> Footprint:
+    def user_footprint(
+        self, user_id: str, *, grants: bool = True, deadline: float | None = None
+    ) -> Footprint:
         """The user's division, role grants, routing skills and languages and groups.
 
         One ``GET /users/{id}?expand=skills,languages,groups,conversationSummary`` (the summary
@@ -198,7 +200,8 @@ class Gateway(Protocol):
         ``GET /authorization/subjects/{id}?includeDuplicates=true`` (grants split by subject, as
         TF does); a skills or languages expand Genesys left out is read from
         ``/users/{id}/routingskills`` or ``/routinglanguages``. Raises ``NotFound`` for a
-        deleted or unknown user. Needs ``authorization:grant:view``."""
+        deleted or unknown user. Needs ``authorization:grant:view``. ``grants=False``: the
+        subjects read is left out (``grants`` and ``group_grants`` empty: not read)."""
 
     def footprints(
         self, user_ids: Sequence[str], *, deadline: float | None = None

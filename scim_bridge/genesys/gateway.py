@@ -628,14 +628,16 @@ class SdkGateway:
         )
 
     # ================================================================= footprint (issue 12)
-    def user_footprint(self, user_id: str, *, deadline: float | None = None) -> Footprint:
+    def user_footprint(
+        self, user_id: str, *, grants: bool = True, deadline: float | None = None
+    ) -> Footprint:
         deadline = self._deadline(deadline)
         model = self._request(
             _GET_USER,
             lambda: self._sdk.users.get_user(user_id, expand=list(_FOOTPRINT_EXPAND)),
             deadline,
         )
-        return self._footprint(model, deadline)
+        return self._footprint(model, deadline, grants=grants)
 
     def footprints(
         self, user_ids: Sequence[str], *, deadline: float | None = None
@@ -658,9 +660,9 @@ class SdkGateway:
                     found[footprint.user.id] = footprint
         return {uid: found[uid] for uid in unique if uid in found}
 
-    def _footprint(self, model: Any, deadline: float) -> Footprint:
+    def _footprint(self, model: Any, deadline: float, *, grants: bool = True) -> Footprint:
         """A user read with the footprint's expands, completed: an expand Genesys left out (best
-        effort, PYDOCS get_user) read on its own, and the grants."""
+        effort, PYDOCS get_user) read on its own, and the grants (unless ``grants`` is false)."""
         user = mapping.user(model)
         skills = mapping.expanded(model, "skills")
         if skills is None:
@@ -682,7 +684,7 @@ class SdkGateway:
             )
         groups = mapping.expanded(model, "groups")
         counts = mapping.conversation_counts(model)
-        every = self.role_grants(user.id, deadline=deadline)
+        every = self.role_grants(user.id, deadline=deadline) if grants else ()
         return Footprint(
             user=user,
             division_id=user.division_id,

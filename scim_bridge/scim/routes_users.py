@@ -161,6 +161,16 @@ def request_job(
     return outcome
 
 
+def _after_job(ctx: ScimContext, user_id: str, outcome: Outcome) -> UserView:
+    """The user once the job changed its state (and version): Genesys's last answer to the job
+    when the request ran it (the state PATCH's, or a read after the job's last change: issue 15),
+    else a read of what Genesys holds now."""
+    user = outcome.user
+    if user is not None and user.id == user_id and user.state != "deleted":
+        return ctx.directory.answered(user)
+    return ctx.directory.get_user(user_id)
+
+
 def _changed_names(before: Resource, after: Resource) -> list[str]:
     keys = {k for k in (*before, *after) if k not in ("id", "meta", "schemas", "password")}
     return sorted(k for k in keys if before.get(k) != after.get(k))
@@ -182,9 +192,8 @@ def _update(ctx: ScimContext, user_id: str, transform: Callable[[Resource], Reso
     wanted = result.active_after
     view = result.view  # what Genesys answered the write (or the read, when nothing changed)
     if wanted is not None and (wanted != result.active_before or job is not None):
-        request_job(ctx, "reactivate" if wanted else "deactivate", user_id)
-        # The job changed the user's state (and version) since: answer what Genesys holds now.
-        view = ctx.directory.get_user(user_id)
+        outcome = request_job(ctx, "reactivate" if wanted else "deactivate", user_id)
+        view = _after_job(ctx, user_id, outcome)
         job = _visible(ctx, user_id)
     return _respond(_with_job(render(view), job), view.user.version)
 
@@ -256,8 +265,8 @@ def _rehire(ctx: ScimContext, data: Resource, conflict: directory_errors.Already
         },
     )
     if restore:
-        request_job(ctx, "reactivate", user_id, after_delete=True)
-        view = ctx.directory.get_user(user_id)
+        outcome = request_job(ctx, "reactivate", user_id, after_delete=True)
+        view = _after_job(ctx, user_id, outcome)
     return view
 
 

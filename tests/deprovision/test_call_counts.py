@@ -15,12 +15,14 @@ and tail query serve every user of the round.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from scim_bridge.audit import Tag
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
 from scim_bridge.deprovision.proof import JOB_API, QUERY_API
+from scim_bridge.genesys.types import UserFields
 from tests.deprovision.conftest import Engine, finish, users
 
 OKTA = Requester(actor="okta", idp="okta", scim_id="scim-1")
@@ -43,6 +45,12 @@ SUBMIT = f"POST {JOBS}"
 STATUS = f"GET {JOBS}/<job_id>"
 RESULTS = f"GET {JOBS}/<job_id>/results"
 HISTORY = (DETAILS, SUBMIT, STATUS, RESULTS)
+# A reactivation's restores (issue 12).
+BULKADD = "POST /api/v2/authorization/subjects/<subject_id>/bulkadd"
+SKILLS = "PATCH /api/v2/users/<user_id>/routingskills/bulk"
+LANGUAGES = "PATCH /api/v2/users/<user_id>/routinglanguages/bulk"
+ADD_MEMBERS = BULK_REMOVE  # the same POST without ?delete=true
+USER_QUEUES = "PATCH /api/v2/users/<user_id>/queues"  # the joined flag
 
 
 def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -201,3 +209,94 @@ def test_a_purged_history_is_still_caught_when_batched(deprov: Engine) -> None:
         assert job is not None
         assert (job.state, job.reason) == ("held", "history-mismatch")
         assert deprov.sandbox.user(uid)["state"] == "inactive"
+
+
+def _agent(deprov: Engine) -> str:
+    """A seeded active user with what an admin gives an agent: own role grants, skills,
+    languages and queue memberships the bridge can drain (none through a group)."""
+    return next(
+        u
+        for u in users(deprov.sandbox, deprov.gateway)
+        if (record := deprov.sandbox.user(u))["queues"]
+        and any(g["subjectId"] == u for g in record["footprint"]["grants"])
+        and record["footprint"]["routingSkills"]
+        and record["footprint"]["routingLanguages"]
+    )
+
+
+def test_a_deactivation_and_its_reactivation_make_only_the_calls_they_need(
+    deprov: Engine,
+) -> None:
+    """Deactivate (issue 15): the snapshot (the user with the footprint's expands, its grants,
+    both queue listings), the state PATCH with that read's version, the sessions, one removal a
+    queue. Reactivate: one user read (its version serves the state PATCH, its division the
+    division check), the state PATCH, one bulk call a restored part, the queues' listing and
+    each re-added membership (add, joined flag), and the check reads back only what was restored:
+    the user with skills and languages (no division read of its own), the grants, the queues.
+    Each request's outcome carries the job's last answer, current for the SCIM answer."""
+    service, _ = deprov.build(worker=False)
+    uid = _agent(deprov)
+    queues = len(deprov.sandbox.user(uid)["queues"])
+    deprov.gateway.ensure_token()
+    before = deprov.sandbox.stats()
+
+    off = service.request("deactivate", uid, requester=OKTA)
+
+    assert (off.state, off.access_cut) == ("done", True)
+    after_off = deprov.sandbox.stats()
+    assert _delta(before, after_off) == {
+        GET_USER: {"200": 1},
+        SUBJECT: {"200": 1},
+        QUEUES: {"200": 2},
+        PATCH: {"200": 1},
+        TOKENS: {"204": 1},
+        REMOVE: {"204": queues},
+    }
+    held = deprov.sandbox.user(uid)
+    assert off.user is not None
+    assert (off.user.state, off.user.version) == ("inactive", held["version"])
+
+    on = service.request("reactivate", uid, requester=OKTA)
+
+    assert on.state == "done", on
+    assert _delta(after_off, deprov.sandbox.stats()) == {
+        GET_USER: {"200": 2},  # the snapshot's; the check's, with skills and languages
+        PATCH: {"200": 1},  # with the snapshot's version: no read of its own
+        BULKADD: {"204": 1},
+        SKILLS: {"200": 1},
+        LANGUAGES: {"200": 1},
+        QUEUES: {"200": 4},  # restore_queues' listing; the check's, after the re-adds
+        ADD_MEMBERS: {"204": queues},
+        USER_QUEUES: {"200": queues},
+        SUBJECT: {"200": 1},  # the check's grants
+    }
+    held = deprov.sandbox.user(uid)
+    assert len(held["queues"]) == queues
+    assert on.user is not None
+    assert (on.user.state, on.user.version) == ("active", held["version"])
+    assert deprov.audit.verify().ok
+
+
+def test_a_reactivation_with_nothing_to_restore_is_one_read_and_the_patch(
+    deprov: Engine,
+) -> None:
+    """A user the bridge took nothing from but its state (no grants, skills, languages or
+    queues of its own): the snapshot's read and the state PATCH; the check compares the division
+    with the PATCH's answer and reads nothing."""
+    service, _ = deprov.build(worker=False)
+    created = deprov.gateway.create_user(
+        UserFields(name="Plain User", email=f"plain.{uuid.uuid4().hex[:8]}@example.com")
+    )
+    uid = created.id
+    assert service.request("deactivate", uid, requester=OKTA).state == "done"
+    before = deprov.sandbox.stats()
+
+    on = service.request("reactivate", uid, requester=OKTA)
+
+    assert on.state == "done"
+    assert _delta(before, deprov.sandbox.stats()) == {GET_USER: {"200": 1}, PATCH: {"200": 1}}
+    job = jobs.find(deprov.engine, on.job_id)
+    assert job is not None
+    assert job.restoration.difference == {}
+    assert on.user is not None
+    assert (on.user.state, on.user.version) == ("active", deprov.sandbox.user(uid)["version"])

@@ -54,7 +54,8 @@ def test_a_deactivation_goes_through_after_reads_spent_their_share(
     sandbox: Any, tmp_path: Path
 ) -> None:
     """Budget 40 a window, 25 % kept: reads over SCIM get at most 30 slots, then 429; a PATCH
-    active=false still deactivates at once from the 10 kept (measured figures in the note)."""
+    active=false still deactivates at once from the 10 kept (measured figures in the note), and
+    is answered with the job's own last answer."""
     made = make_bridge(
         sandbox,
         tmp_path,
@@ -78,7 +79,10 @@ def test_a_deactivation_goes_through_after_reads_spent_their_share(
                 "Operations": [{"op": "replace", "path": "active", "value": False}],
             },
         )
-        assert response.status_code == 204, response.get_data(as_text=True)
+        # The answer is the job's own (the state PATCH's: issue 15), no read after it that the
+        # spent read share would refuse: 200 with the user inactive.
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert response.get_json()["active"] is False
         assert sandbox.user(users[1]["id"])["state"] == "inactive", jobs.listing(
             made.engine, user_id=users[1]["id"]
         )

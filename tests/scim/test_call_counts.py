@@ -22,6 +22,9 @@ GET_GROUP = "GET /api/v2/groups/<group_id>"
 MEMBERS = "GET /api/v2/groups/<group_id>/members"
 ADD_MEMBERS = "POST /api/v2/groups/<group_id>/members"
 REMOVE_MEMBERS = "DELETE /api/v2/groups/<group_id>/members"
+SUBJECT = "GET /api/v2/authorization/subjects/<subject_id>"
+USER_QUEUES = "GET /api/v2/users/<user_id>/queues"
+TOKENS = "DELETE /api/v2/tokens/<user_id>"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
@@ -196,3 +199,41 @@ def test_a_stale_group_version_costs_a_read_not_a_failure(
     assert calls.take() == {ADD_MEMBERS: 2, GET_GROUP: 1}
     assert {g["id"] for g in sandbox.user(b)["groups"]} == {gid}
     assert {g["id"] for g in sandbox.user(a)["groups"]} == {gid}
+
+
+def test_patch_active_is_the_jobs_calls_and_answers_with_the_jobs_last_answer(
+    bridge: Bridge, sandbox: Any
+) -> None:
+    """Okta's deactivate and reactivate (issue 15): the deprovisioning job's calls alone. The
+    answer is Genesys's last answer to the job (its state PATCH's), not a read after it: the
+    same state and version Genesys holds, and remembered, so that the next change needs no read."""
+    user = create_user(bridge)
+    uid = user["id"]
+    calls = Calls(sandbox)
+    off = bridge.patch(f"/Users/{uid}", json=_patch({"op": "replace", "value": {"active": False}}))
+    assert off.status_code == 200, off.get_data(as_text=True)
+    assert calls.take() == {
+        GET_USER: 1,  # the snapshot: the user with the footprint's expands
+        SUBJECT: 1,  # its role grants (deactivation strips them)
+        USER_QUEUES: 2,  # joined=true and joined=false, for the drain
+        PATCH_USER: 1,  # state=inactive, with the snapshot's version
+        TOKENS: 1,  # every session ends
+    }
+    held = sandbox.user(uid)
+    assert (off.get_json()["active"], held["state"]) == (False, "inactive")
+    assert off.headers["ETag"] == f'W/"{held["version"]}"'
+
+    on = bridge.patch(f"/Users/{uid}", json=_patch({"op": "replace", "value": {"active": True}}))
+    assert on.status_code == 200, on.get_data(as_text=True)
+    # The snapshot's read (its version serves the PATCH, its division the check) and the PATCH:
+    # the user held nothing else the deactivation took, so there is nothing to restore or read.
+    assert calls.take() == {GET_USER: 1, PATCH_USER: 1}
+    held = sandbox.user(uid)
+    assert (on.get_json()["active"], held["state"]) == (True, "active")
+    assert on.headers["ETag"] == f'W/"{held["version"]}"'
+    # The answer is remembered as a base: a title change is the PATCH alone.
+    title = bridge.patch(
+        f"/Users/{uid}", json=_patch({"op": "replace", "path": "title", "value": "Agent"})
+    )
+    assert title.status_code == 200
+    assert calls.take() == {PATCH_USER: 1}
