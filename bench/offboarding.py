@@ -174,7 +174,8 @@ def _active_users(gateway: SdkGateway, count: int) -> list[str]:
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("history", ("/analytics/",)),
     ("footprint", ("/authorization/", "/routingskills", "/routinglanguages")),
-    ("queue listings", ("GET /api/v2/users/<user_id>/queues",)),
+    # A user's listings, or the org's queues and their members (the worker's round, issue 11).
+    ("queue listings", ("GET /api/v2/users/<user_id>/queues", "GET /api/v2/routing/queues")),
     ("queue removals", ("/routing/queues/",)),
     ("user reads", ("GET /api/v2/users",)),
     ("state (PATCH)", ("PATCH /api/v2/users/<user_id>",)),
@@ -201,7 +202,26 @@ def _where(delta: Counter[str], users: int) -> str:
         name = next((c for c, pats in CATEGORIES if any(p in endpoint for p in pats)), "other")
         by[name] += n
     order = [c for c, _ in CATEGORIES] + ["other"]
-    return ", ".join(f"{c} {by[c] / max(1, users):.2f}" for c in order if by[c])
+    where = ", ".join(f"{c} {by[c] / max(1, users):.2f}" for c in order if by[c])
+    history = Counter(
+        {
+            name: sum(n for endpoint, n in delta.items() if endpoint in endpoints)
+            for name, endpoints in HISTORY_PARTS
+        }
+    )
+    parts = ", ".join(f"{c} {history[c] / max(1, users):.2f}" for c, _ in HISTORY_PARTS)
+    return f"{where} (history: {parts})"
+
+
+_JOBS = "/api/v2/analytics/conversations/details/jobs"
+# The history's calls by kind: an async job's submission, status reads and result pages, and
+# the synchronous tail queries (the lake's availability date, when read alone, under "other").
+HISTORY_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("submit", (f"POST {_JOBS}",)),
+    ("status", (f"GET {_JOBS}/<job_id>",)),
+    ("results", (f"GET {_JOBS}/<job_id>/results",)),
+    ("tail", ("POST /api/v2/analytics/conversations/details/query",)),
+)
 
 
 def _calls(control: SandboxControl) -> tuple[int, int]:

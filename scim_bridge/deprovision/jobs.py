@@ -47,7 +47,14 @@ from scim_bridge.deprovision.record import (
     footprint_to,
 )
 from scim_bridge.store.engine import is_sqlite, write_transaction
-from scim_bridge.store.schema import audit_events, job_steps, jobs, tombstones, worker_heartbeats
+from scim_bridge.store.schema import (
+    audit_events,
+    job_steps,
+    jobs,
+    learned_values,
+    tombstones,
+    worker_heartbeats,
+)
 
 CLAIMABLE: tuple[JobState, ...] = ("pending", "running", "waiting")
 # The version of the ``data`` document. 1: as written before the typed record (no ``schema``
@@ -911,3 +918,29 @@ def history_mismatches(engine: sa.Engine) -> int:
                 )
             ).scalar_one()
         )
+
+
+# --- what the bridge learns at run time (``learned_values``) -------------------------------------
+
+
+def learned(engine: sa.Engine, name: str) -> float | None:
+    """The value last learned under ``name`` by any process, or None."""
+    with engine.connect() as conn:
+        value = conn.execute(
+            sa.select(learned_values.c.value).where(learned_values.c.name == name)
+        ).scalar_one_or_none()
+    return None if value is None else float(value)
+
+
+def learn(engine: sa.Engine, name: str, value: float, *, now: float) -> None:
+    """Keep ``value`` under ``name`` (the latest write wins; a lost race keeps the other's)."""
+    try:
+        with write_transaction(engine) as conn:
+            row = {"value": value, "updated_at": now}
+            updated = conn.execute(
+                learned_values.update().where(learned_values.c.name == name).values(**row)
+            ).rowcount
+            if not updated:
+                conn.execute(learned_values.insert().values(name=name, **row))
+    except sa.exc.IntegrityError:
+        pass  # another process inserted it first: its value is as recent as ours

@@ -35,6 +35,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from scim_bridge.deprovision.evidence import Window
 from scim_bridge.deprovision.record import PendingJob
@@ -115,6 +116,14 @@ class Lost:
 Answer = Proven | Waiting | Lost
 
 
+class RunTimeMemory(Protocol):
+    """Where the prover keeps how long async jobs take, across processes."""
+
+    def recall(self) -> float | None: ...
+
+    def keep(self, seconds: float) -> None: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class _Read:
     results: HistoryJobResults
@@ -131,14 +140,37 @@ class Prover:
         clock: Callable[[], float] = time.time,
         poll_s: float = 10.0,
         max_resubmits: int = 3,
+        memory: RunTimeMemory | None = None,
     ) -> None:
         self.gateway = gateway
         self.clock = clock
         self.poll_s = poll_s
         self.max_resubmits = max_resubmits
         # How long the last fulfilled job took: the first poll of the next one waits about that.
-        self._expected_run_s = poll_s
+        # Kept in the database (``memory``), so that a fresh process, or another replica, polls
+        # its first job about when it will be done too (one status read, not two).
+        self.memory = memory
+        self._expected_run_s: float | None = None
         self._strict = True
+
+    def expected_run_s(self) -> float:
+        """How long an async job is expected to take: the last one any process saw fulfilled
+        (``poll_s`` until one has been)."""
+        if self.memory is not None:
+            with contextlib.suppress(Exception):  # a database hiccup costs a poll, not the job
+                known = self.memory.recall()
+                if known is not None:
+                    self._expected_run_s = known
+        return self.poll_s if self._expected_run_s is None else self._expected_run_s
+
+    def _learn(self, took_s: float) -> None:
+        previous = self._expected_run_s
+        self._expected_run_s = took_s
+        if self.memory is not None and (previous is None or abs(previous - took_s) >= 0.5):
+            try:
+                self.memory.keep(took_s)
+            except Exception:
+                log.warning("async job run time not kept", exc_info=True)
 
     def run(
         self, requests: Sequence[Request], *, deadline: float, strict: bool = False
@@ -185,6 +217,7 @@ class Prover:
         for request in fresh:
             win = self._job_window(request)
             groups[(win.since, win.until)].append(request)
+        expected = self.expected_run_s() if groups else self.poll_s
         for (since, until), group in groups.items():
             users = list(dict.fromkeys(r.user_id for r in group))
             for i in range(0, len(users), MAX_USERS_PER_QUERY):
@@ -204,7 +237,8 @@ class Prover:
                     calls=1 if replacing is None else replacing.calls + 1,
                     lost_reason=None if replacing is None else replacing.lost_reason,
                 )
-                wait = Waiting(pending, self.clock() + max(self.poll_s, self._expected_run_s * 1.1))
+                first = max(self.poll_s, expected * 1.1)
+                wait = Waiting(pending, self.clock() + first)
                 for request in group:
                     if request.user_id in chunk:
                         answers[request.key] = wait
@@ -256,7 +290,7 @@ class Prover:
         read = self.gateway.history_job_results(pending.job_id, pending.user_ids, deadline=deadline)
         if status.submitted_at is not None and status.completed_at is not None:
             took = (status.completed_at - status.submitted_at).total_seconds()
-            self._expected_run_s = max(took, 0.0)
+            self._learn(max(took, 0.0))
         for request in group:
             results[request.key] = _Read(read, pending.calls + read.pages_read)
 

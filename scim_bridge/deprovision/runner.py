@@ -232,6 +232,22 @@ def crash_point() -> Callable[[Job], None] | None:
     return kill
 
 
+@dataclasses.dataclass(frozen=True)
+class AsyncJobRunTime:
+    """How long Genesys's async details jobs have been taking (``proof.RunTimeMemory``), kept
+    in ``learned_values`` for every process of the bridge."""
+
+    engine: sa.Engine
+    clock: Callable[[], float]
+    name: str = "history.async_job_run_s"
+
+    def recall(self) -> float | None:
+        return jobs.learned(self.engine, self.name)
+
+    def keep(self, seconds: float) -> None:
+        jobs.learn(self.engine, self.name, seconds, now=self.clock())
+
+
 class Runner:
     def __init__(
         self,
@@ -259,6 +275,7 @@ class Runner:
             clock=clock,
             poll_s=policies.history_job_poll_s,
             max_resubmits=policies.history_job_resubmits,
+            memory=AsyncJobRunTime(engine, clock),
         )
         gateway.add_observer(self._on_call)
 

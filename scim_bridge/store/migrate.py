@@ -126,6 +126,7 @@ STEPS: list[Step] = [
     Step("console-2-indexes", lambda conn: _create_indexes(conn, schema.CONSOLE_INDEXES)),
     Step("console-3-job-keys", _console_job_keys),
     Step("console-4-sign-in-failures", create_tables("console_sign_in_failures")),
+    Step("deprovision-2-learned-values", create_tables("learned_values")),
 ]
 
 

@@ -273,3 +273,16 @@ console_sign_in_failures = sa.Table(
     sa.Index("ix_console_sign_in_failures_address_at", "address", "at"),
     sa.Index("ix_console_sign_in_failures_at", "at"),
 )
+
+
+# --- deprovision: what the bridge has learned at run time and keeps across processes ---
+
+# One row per name (deprovision/proof.py: how long Genesys's async details jobs have been taking,
+# so that a fresh process polls its first job about when it will be done).
+learned_values = sa.Table(
+    "learned_values",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),  # seconds since the epoch
+)

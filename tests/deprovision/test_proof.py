@@ -23,9 +23,11 @@ from scim_bridge.deprovision.proof import (
     Request,
     Waiting,
 )
+from scim_bridge.deprovision.runner import AsyncJobRunTime
 from scim_bridge.genesys.gateway import SdkGateway
 
 DEEP = 1095
+STATUS = "GET /api/v2/analytics/conversations/details/jobs/<job_id>"
 LAG_DAYS = 20
 
 
@@ -192,3 +194,32 @@ def test_the_check_after_skips_the_job_when_the_lake_had_nothing(
     assert [p.api for p in answer["a"].parts] == [QUERY_API]
     assert answer["a"].parts[0].calls == 0
     assert deep.async_jobs() == []
+
+
+def test_a_fresh_process_polls_first_when_the_last_job_took(
+    gateway: SdkGateway, deep: Any, engine: Any
+) -> None:
+    """How long async jobs take is kept in the database (issue 11): a new process (a new
+    ``Prover`` on the same database) schedules its first status read after that, not after
+    ``poll_s``, so that one read usually finds the job fulfilled; the backoff after it stays."""
+    user = gateway.list_users(page_size=1).items[0].id
+    deep.faults(async_job_delay_s=1.0)
+    memory = AsyncJobRunTime(engine, time.time)
+    assert memory.recall() is None
+    first = Prover(gateway, poll_s=0.2, memory=memory)
+    _prove(first, [Request("j", user, _window())])
+    took = memory.recall()
+    assert took is not None
+    assert 0.9 <= took < 5
+
+    # Before it was learned: the first read came after poll_s. Now, about as long as a job takes.
+    fresh = Prover(gateway, poll_s=0.2, memory=AsyncJobRunTime(engine, time.time))
+    before = deep.stats()["endpoints"].get(STATUS, {}).get("200", 0)
+    started = time.time()
+    waiting = fresh.run([Request("k", user, _window())], deadline=time.monotonic() + 30)["k"]
+    assert isinstance(waiting, Waiting)
+    assert waiting.poll_at - started >= took
+    time.sleep(max(0.0, waiting.poll_at - time.time()))
+    answer = _prove(fresh, [Request("k", user, _window(), pending=waiting.pending)])
+    assert isinstance(answer["k"], Proven)
+    assert deep.stats()["endpoints"][STATUS]["200"] - before == 1
