@@ -787,6 +787,18 @@ def waiting_for_history(engine: sa.Engine) -> int:
         )
 
 
+def open_deletes(engine: sa.Engine) -> int:
+    """Delete jobs not finished nor held (a mass offboarding in flight)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    jobs.c.state.in_(CLAIMABLE), jobs.c.action == "delete"
+                )
+            ).scalar_one()
+        )
+
+
 def next_history_poll(engine: sa.Engine) -> float | None:
     """When the next job waiting on an async details job is due (None: none waits on one)."""
     with engine.connect() as conn:

@@ -125,7 +125,7 @@ class BatchedRead:
 class RunResult:
     """Where a run left the job. ``stopped``: finished (state not running), ``budget``,
     ``needs-history`` / ``needs-read`` (still claimed: the worker batches the query or the user
-    read), ``stopping``, ``lease-lost``."""
+    read), ``handed-over`` (access cut; the rest for the worker), ``stopping``, ``lease-lost``."""
 
     job: Job
     claim: Claim
@@ -134,6 +134,13 @@ class RunResult:
     # The user as Genesys last answered this run, unchanged by the run since (``_Reads.answer``):
     # a request that ran its job inline answers the IdP with it instead of reading again.
     user: GenesysUser | None = None
+
+
+def _access_just_cut(job: Job) -> bool:
+    """A delete whose deactivation (and session revocation) is done, at the step right after."""
+    sequence = m.SEQUENCES["delete"]
+    after = sequence[sequence.index("deactivate") + 1]
+    return job.action == "delete" and job.access_cut_at is not None and job.step == after
 
 
 # Genesys errors as the model sees them; the first class that matches wins.
@@ -311,6 +318,7 @@ class Runner:
         reads: Mapping[tuple[str, str], BatchedRead] | None = None,
         stop_before_reads: bool = False,
         should_stop: Callable[[], bool] = lambda: False,
+        hand_over: Callable[[], bool] | None = None,
     ) -> RunResult:
         """Advance the claimed job step by step until it stops running or a limit is hit.
 
@@ -318,18 +326,23 @@ class Runner:
         now, for the worker. ``stop_before_history``: keep the claim and return at a history step
         that ``history`` does not answer (the worker batches those queries).
         ``stop_before_reads``: the same at a ``READ_STEPS`` step ``reads`` has no entry for.
+        ``hand_over``: asked once a delete's access is cut (the step after the deactivation);
+        true hands the rest to the worker (``handed-over``, the job due now), which does it in
+        bulk with the other deletes in flight (issue 11).
         """
         job = claim.job
         carried = _Reads()
         while job.state == "running":
             stop = self._stop_reason(job, deadline, history, stop_before_history, should_stop)
+            if stop is None and hand_over is not None and _access_just_cut(job) and hand_over():
+                stop = "handed-over"
             if stop is None:
                 read = (reads or {}).get((job.id, job.step)) if job.step in READ_STEPS else None
                 answered = job.step == "confirm_deleted" and carried.deleted
                 if job.step in READ_STEPS and read is None and stop_before_reads and not answered:
                     stop = "needs-read"
             if stop is not None:
-                if stop in ("stopping", "budget"):
+                if stop in ("stopping", "budget", "handed-over"):
                     jobs.release(self.engine, claim, now=self.clock())
                 return RunResult(job, claim, stop, queues=carried.queues, user=carried.answer)
             answer = (history or {}).get((job.id, job.step))

@@ -224,8 +224,11 @@ class JobService:
         # one reaches its own, not when the request came: an IdP's requests arrive together),
         # leave it to the worker, which checks them all in one analytics job.
         batch = self._worker_available()
+        hand_over = self._others_in_flight if batch else None
         while True:
-            result = self.runner.run(claim, deadline=deadline, stop_before_history=batch)
+            result = self.runner.run(
+                claim, deadline=deadline, stop_before_history=batch, hand_over=hand_over
+            )
             if result.stopped == "needs-history" and not self._others_at_history():
                 batch = False  # alone: its own check, inline
                 claim = result.claim
@@ -239,7 +242,7 @@ class JobService:
             if again is None:
                 break
             claim = again
-        handed_over = result.stopped in ("needs-history", "budget")
+        handed_over = result.stopped in ("needs-history", "budget", "handed-over")
         if (handed_over or current.waiting_on == "history-job") and self._wake_worker is not None:
             self._wake_worker()
         return current, result.user
@@ -324,6 +327,11 @@ class JobService:
         job = operators.retry(self.engine, self.audit, job_id, actor=actor, now=self.clock())
         self._wake()
         return job
+
+    def _others_in_flight(self) -> bool:
+        """Another delete is open besides this one: once this one's access is cut, the worker
+        drains its queues (and checks its history) in bulk with them (issue 11)."""
+        return jobs.open_deletes(self.engine) > 1
 
     def _others_at_history(self) -> bool:
         """Another delete is at (or about to reach) a history check, besides this one."""

@@ -49,15 +49,29 @@ def test_an_idps_deletes_share_one_async_job_a_side(sandbox: Sandbox, tmp_path: 
     try:
         ids = _active(sandbox, bridge, USERS)
         counts = {uid: sandbox.user(uid)["conversationCount"] for uid in ids}
+        memberships = {uid: len(sandbox.user(uid)["queues"]) for uid in ids}
+        stats = sandbox.stats()
         statuses = _delete_over_http(bridge, ids)
         assert statuses == Counter({204: USERS})
         # Access was cut before each answer; the proofs wait for the worker (but for a first
         # request that found no other delete at its check, and ran its own inline).
         assert all(sandbox.user(uid)["state"] in ("inactive", "deleted") for uid in ids)
+        # With other deletes in flight, a request stops once access is cut and leaves its
+        # drain to the worker (issue 11): no removal one membership at a time, but for a first
+        # request that found no other delete open.
+        inline = _delta(stats, sandbox.stats()).get(REMOVE, {}).get("204", 0)
+        assert inline <= max(memberships.values())
+        assert any(sandbox.user(uid)["queues"] for uid in ids)
+        stats = sandbox.stats()
         sandbox.faults(async_job_delay_s=0.05)  # the worker's jobs: quick
         worker.run_until_idle(timeout_s=120)
+        drained = _delta(stats, sandbox.stats())
     finally:
         close_bridge(bridge)
+    # The worker drained them in bulk: one request per queue and round, none per membership.
+    assert REMOVE not in drained
+    assert drained[BULK_REMOVE]["204"] >= 1
+    assert not any(sandbox.user(uid)["queues"] for uid in ids)
 
     found = [
         jobs.find(bridge.engine, j.id)
