@@ -315,8 +315,11 @@ class Prover:
                     }
                 history: History | None = None
                 with self._unless_strict():
+                    # The checks come after the deactivation (model.SEQUENCES: a delete's
+                    # history steps follow it): the users are settled.
                     history = self.gateway.conversation_history(
-                        HistoryQuery(users, since, until, expected=expected), deadline=deadline
+                        HistoryQuery(users, since, until, expected=expected, settled=True),
+                        deadline=deadline,
                     )
                 if history is None:
                     continue

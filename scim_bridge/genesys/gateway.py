@@ -811,6 +811,7 @@ class SdkGateway:
                 queries += self._history_interval(
                     interval,
                     batch,
+                    settled=query.settled,
                     expected=None if expected is None else expected[interval],
                     found=found,
                     by_interval=by_interval,
@@ -831,16 +832,18 @@ class SdkGateway:
         interval: str,
         batch: tuple[str, ...],
         *,
+        settled: bool = False,
         expected: frozenset[tuple[str, str]] | None,
         found: dict[str, set[str]],
         by_interval: dict[str, dict[str, set[str]]],
         deadline: float,
     ) -> int:
-        """Page one interval for one batch of users (history.py: when a page is the last);
-        with ``expected`` ((userId, conversationId) pairs), only until each of those
-        conversations has come back attributed to that user. The queries made."""
+        """Page one interval for one batch of users (history.py: when a page is the last; a
+        ``settled`` batch's live interval as a closed one); with ``expected`` ((userId,
+        conversationId) pairs), only until each of those conversations has come back
+        attributed to that user. The queries made."""
         wanted = set(batch)
-        closed = history.is_closed(interval, datetime.now(UTC))
+        closed = settled or history.is_closed(interval, datetime.now(UTC))
         seen: set[str] = set()
         attributed: set[tuple[str, str]] = set()
         hits: int | None = None

@@ -23,7 +23,13 @@ of these hold:
   which ``totalHits`` would show. A response without ``totalHits`` never stops early.
 
 The last interval of a window always touches today (the window ends "now", cut to the minute), so
-it is always read to its empty page. The check after a delete needs less (``HistoryQuery.expected``):
+it is read to its empty page, unless its users are **settled** (``HistoryQuery.settled``: access
+cut, no live conversation, as for every history check of a delete, which comes after the
+deactivation Genesys refuses during a conversation). Then nothing new can start for them, the
+interval's answer no longer grows, and it ends on a short page under the same three conditions
+but the first (issue 11: the tail query's empty page was one call of every delete alone). A
+conversation still being ingested when the query runs is missed either way: the empty page,
+read a moment later, would not have it either. The check after a delete needs less (``HistoryQuery.expected``):
 it stops as soon as every id found before has come back, and reads to the empty page when one has
 not (a mismatch restores the user; one more query is cheap beside a false alarm).
 """

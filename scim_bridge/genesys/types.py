@@ -126,12 +126,18 @@ class HistoryQuery:
     gateway reads only the intervals where something was found, each only until every expected id
     has come back (a present id is proof whatever the paging does); an interval where an id stays
     missing is read to its empty page. A user without an entry is read in full.
+
+    ``settled``: every user's access is cut and none has a live conversation (the history checks
+    of a delete come after its deactivation, which Genesys refuses during one): nothing new can
+    start for them, so the live interval ends on a short page as a closed one does
+    (``history.last_page``), not on the empty page after it.
     """
 
     user_ids: tuple[str, ...]
     since: datetime
     until: datetime
     expected: Mapping[str, Mapping[str, frozenset[str]]] | None = None
+    settled: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -198,6 +198,32 @@ def test_the_live_interval_is_read_to_its_empty_page(gateway: SdkGateway, sandbo
         assert got == truth
 
 
+def test_settled_users_live_interval_stops_on_its_short_page(
+    gateway: SdkGateway, sandbox: Any
+) -> None:
+    """Users whose access is cut and who have no live conversation (a delete's history checks):
+    their live interval ends on a short page that covers totalHits, as a closed one does; the
+    same evidence, one query fewer when it held something (issue 11)."""
+    users = _with_history(gateway, sandbox, 10)
+    until = datetime.now(UTC)
+    since = until - timedelta(days=20)
+    (interval,) = history.intervals(since, until)
+    assert not history.is_closed(interval, until)
+    truth = _raw_history(sandbox, interval, users)
+    assert truth, "the seeded users have conversations in the last 20 days"
+    assert len({c for _, c in truth}) < history.PAGE_SIZE  # one short page
+    before = served(sandbox.stats(), DETAILS)
+
+    result = gateway.conversation_history(HistoryQuery(tuple(users), since, until, settled=True))
+
+    assert {(u, c) for u, ids in result.conversations.items() for c in ids} == truth
+    assert served(sandbox.stats(), DETAILS) - before == result.queries_made == 1
+    # Not settled (anyone may still start one): read to the empty page.
+    unsettled = gateway.conversation_history(HistoryQuery(tuple(users), since, until))
+    assert unsettled.conversations == result.conversations
+    assert unsettled.queries_made == 2
+
+
 def test_a_closed_interval_with_more_than_a_page_is_read_in_full(
     gateway: SdkGateway, sandbox: Any
 ) -> None:
