@@ -47,6 +47,7 @@ from scim_bridge.deprovision.record import (
     footprint_to,
 )
 from scim_bridge.store.engine import is_sqlite, write_transaction
+from scim_bridge.store.prepared import Prepared
 from scim_bridge.store.schema import (
     audit_events,
     job_steps,
@@ -482,6 +483,21 @@ def open_for_user(conn: sa.Connection, user_id: str, *, lock: bool = False) -> l
     if lock and not is_sqlite(conn):
         query = query.with_for_update()
     return [from_row(r) for r in conn.execute(query).mappings()]
+
+
+_OPEN_FOR_USER = Prepared(
+    sa.select(jobs)
+    .where(
+        jobs.c.user_id == sa.bindparam("user_id"), sa.or_(*(jobs.c.state == s for s in OPEN_STATES))
+    )
+    .order_by(jobs.c.created_at, jobs.c.id)
+)
+
+
+def open_for_user_read(engine: sa.Engine, user_id: str) -> list[JobRow]:
+    """``open_for_user`` for a SCIM read's answer, outside a transaction: one statement on the
+    driver's connection (``store/prepared.py``; every GET asks it)."""
+    return [from_row(m) for m in _OPEN_FOR_USER.rows(engine, user_id=user_id)]
 
 
 def listing(

@@ -104,8 +104,7 @@ class JobService:
         return dataclasses.replace(self.outcome(job, joined=joined), user=user)
 
     def open_job(self, genesys_user_id: str) -> OpenJob | None:
-        with self.engine.connect() as conn:
-            open_jobs = jobs.open_for_user(conn, genesys_user_id)
+        open_jobs = jobs.open_for_user_read(self.engine, genesys_user_id)
         if not open_jobs:
             return None
         # A delete anywhere in the queue hides the user (DESIGN.md: GET -> 404).

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from scim_bridge.directory.errors import AlreadyExists
 from scim_bridge.store.engine import write_transaction
+from scim_bridge.store.prepared import Prepared
 from scim_bridge.store.schema import directory_resources as table
 from scim_bridge.store.schema import tombstones
 from scim_bridge.timestamps import iso
@@ -64,8 +65,30 @@ def _values(fields: LocalFields) -> dict[str, Any]:
     }
 
 
-def _row(row: sa.Row[tuple[object, ...]]) -> LocalRecord:
-    m = row._mapping
+# The hot path's lookups (one key each: a GET by id, a ``userName eq`` filter): store/prepared.py.
+_ONE = Prepared(
+    sa.select(table).where(
+        table.c.resource_type == sa.bindparam("resource_type"),
+        table.c.genesys_id == sa.bindparam("genesys_id"),
+    )
+)
+_ID_BY_USER_NAME = Prepared(
+    sa.select(table.c.genesys_id).where(
+        table.c.resource_type == sa.bindparam("resource_type"),
+        table.c.user_name_key == sa.bindparam("user_name_key"),
+    )
+)
+_TOMBSTONED = Prepared(
+    sa.select(tombstones.c.user_id).where(tombstones.c.user_id == sa.bindparam("user_id"))
+)
+_OWNERS = Prepared(
+    sa.select(table.c.owner)
+    .where(table.c.resource_type == sa.bindparam("resource_type"))
+    .distinct()
+)
+
+
+def _row(m: Mapping[str, Any] | sa.RowMapping) -> LocalRecord:
     return LocalRecord(
         resource_type=str(m["resource_type"]),
         genesys_id=str(m["genesys_id"]),
@@ -94,13 +117,16 @@ class Records:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
+        if len(wanted) == 1:
+            found = _ONE.rows(self.engine, resource_type=resource_type, genesys_id=wanted[0])
+            return {str(m["genesys_id"]): _row(m) for m in found}
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(table).where(
                     table.c.resource_type == resource_type, table.c.genesys_id.in_(wanted)
                 )
             ).all()
-        return {r._mapping["genesys_id"]: _row(r) for r in rows}
+        return {r._mapping["genesys_id"]: _row(r._mapping) for r in rows}
 
     def ids_by_external_id(self, resource_type: str, external_ids: Iterable[str]) -> list[str]:
         wanted = list(dict.fromkeys(external_ids))
@@ -159,7 +185,7 @@ class Records:
             else:
                 conn.execute(table.update().where(key).values(last_modified_at=stamp, **values))
             row = conn.execute(sa.select(table).where(key)).one()
-        return _row(row)
+        return _row(row._mapping)
 
     def by_user_name(self, resource_type: str, user_name: str) -> LocalRecord | None:
         """The record holding ``user_name`` (case-insensitively), if any."""
@@ -170,12 +196,17 @@ class Records:
                     table.c.user_name_key == user_name.lower(),
                 )
             ).first()
-        return _row(row) if row is not None else None
+        return _row(row._mapping) if row is not None else None
 
     def ids_by_user_name(self, resource_type: str, user_names: Iterable[str]) -> list[str]:
         wanted = list(dict.fromkeys(u.lower() for u in user_names))
         if not wanted:
             return []
+        if len(wanted) == 1:
+            found = _ID_BY_USER_NAME.rows(
+                self.engine, resource_type=resource_type, user_name_key=wanted[0]
+            )
+            return sorted(str(m["genesys_id"]) for m in found)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(table.c.genesys_id)
@@ -190,6 +221,8 @@ class Records:
         wanted = list(dict.fromkeys(genesys_ids))
         if not wanted:
             return set()
+        if len(wanted) == 1:
+            return {str(m["user_id"]) for m in _TOMBSTONED.rows(self.engine, user_id=wanted[0])}
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(tombstones.c.user_id).where(tombstones.c.user_id.in_(wanted))
@@ -208,11 +241,7 @@ class Records:
             )
 
     def owners(self, resource_type: str) -> set[str | None]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(table.c.owner).where(table.c.resource_type == resource_type).distinct()
-            ).scalars()
-            return set(rows)
+        return {m["owner"] for m in _OWNERS.rows(self.engine, resource_type=resource_type)}
 
     def claim(self, resource_type: str, genesys_id: str, owner: str) -> None:
         """Set ``owner`` where the record has none (creating the record if the bridge never
