@@ -244,10 +244,14 @@ class SdkGateway:
         return mapping.user(self._read_user(user_id, states[-1], deadline))
 
     def _read_user(self, user_id: str, state: str | None, deadline: float) -> Any:
-        if state is None:
-            return self._request(_GET_USER, lambda: self._sdk.users.get_user(user_id), deadline)
+        """``UsersApi.get_user`` as JSON (``sdk.call_json``: no model deserialisation)."""
+        query = {} if state is None else {"state": state}
         return self._request(
-            _GET_USER, lambda: self._sdk.users.get_user(user_id, state=state), deadline
+            _GET_USER,
+            lambda: self._sdk.call_json(
+                "GET", _GET_USER.endpoint, path_params={"userId": user_id}, query=query
+            ),
+            deadline,
         )
 
     def get_users(
@@ -257,16 +261,9 @@ class SdkGateway:
         found: dict[str, GenesysUser] = {}
         unique = [uid for uid in dict.fromkeys(user_ids) if valid_id(uid)]
         for i in range(0, len(unique), _ID_CHUNK):
-            chunk = unique[i : i + _ID_CHUNK]
-            for model in self._pages(
-                _LIST_USERS,
-                deadline,
-                self._sdk.users.get_users,
-                id=chunk,
-                state="any",
-                page_size=_ID_CHUNK,
-            ):
-                user = mapping.user(model)
+            query = {"id": unique[i : i + _ID_CHUNK], "state": "any", "pageSize": _ID_CHUNK}
+            for entity in self._pages(_LIST_USERS, deadline, self._users_json, **query):
+                user = mapping.user(entity)
                 found[user.id] = user
         return {uid: found[uid] for uid in unique if uid in found}
 
@@ -281,11 +278,8 @@ class SdkGateway:
         deadline = self._deadline(deadline)
         listing = self._request(
             _LIST_USERS,
-            lambda: self._sdk.users.get_users(
-                page_size=page_size,
-                page_number=page_number,
-                state=state,
-                sort_order="ascending",
+            lambda: self._users_json(
+                pageSize=page_size, page_number=page_number, state=state, sortOrder="ascending"
             ),
             deadline,
         )
@@ -314,10 +308,18 @@ class SdkGateway:
             "sortBy": "name",
         }
         response = self._request(
-            _SEARCH_USERS, lambda: self._sdk.users.post_users_search(body), deadline
+            _SEARCH_USERS,
+            lambda: self._sdk.call_json("POST", _SEARCH_USERS.endpoint, body=body),
+            deadline,
         )
         items = mapping.users(mapping.listing_items(response, "results"))
         return Page(items, mapping.listing_total(response, len(items)), page_number, page_size)
+
+    def _users_json(self, *, page_number: int, **query: Any) -> Any:
+        """``UsersApi.get_users`` as JSON (``sdk.call_json``); ``query`` in the API's names."""
+        return self._sdk.call_json(
+            "GET", _LIST_USERS.endpoint, query={**query, "pageNumber": page_number}
+        )
 
     def create_user(
         self, fields: UserFields, *, state: UserState = "active", deadline: float | None = None

@@ -29,66 +29,102 @@ from scim_bridge.genesys.types import (
 
 _STATES: frozenset[str] = frozenset({"active", "inactive", "deleted"})
 _MEDIA: frozenset[str] = frozenset({"EMAIL", "PHONE", "SMS"})
+# Contact.type's values (models/contact.py), lower-cased as the SDK compares them.
+_CONTACT_TYPES: frozenset[str] = frozenset(
+    {"primary", "work", "work2", "work3", "work4", "home", "mobile", "main", "other"}
+)
 # UserConversationSummary media (models/user_conversation_summary.py).
 _SUMMARY_MEDIA = ("call", "callback", "email", "message", "chat", "social_expression", "video")
 
 
+# (model class, JSON name) -> the model's attribute (its ``attribute_map``, set per instance).
+_ATTRIBUTES: dict[tuple[type, str], str] = {}
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``name`` of an answer as Genesys sent it: a JSON object (a raw read, ``sdk.call_json``), or
+    the SDK model the same JSON was deserialised into, read by the JSON name (or by the
+    attribute's own name, which the model mappings below use)."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    key = (type(obj), name)
+    attr = _ATTRIBUTES.get(key)
+    if attr is None:
+        attribute_map: dict[str, str] = getattr(obj, "attribute_map", None) or {}
+        attr = next((a for a, json_name in attribute_map.items() if json_name == name), name)
+        _ATTRIBUTES[key] = attr
+    return getattr(obj, attr, None)
+
+
 def _str(obj: Any, attr: str) -> str | None:
-    value = getattr(obj, attr, None)
+    value = _field(obj, attr)
     return value if isinstance(value, str) else None
 
 
 def _int(obj: Any, attr: str, default: int = 0) -> int:
-    value = getattr(obj, attr, None)
+    value = _field(obj, attr)
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _list(obj: Any, attr: str) -> list[Any]:
-    value = getattr(obj, attr, None)
+    value = _field(obj, attr)
     return value if isinstance(value, list) else []
 
 
+def _enum(value: str | None, allowed: frozenset[str]) -> str | None:
+    """The SDK's reading of an enum (its models' setters): a value it does not know, in any
+    case, becomes ``outdated_sdk_version`` (genesys-api.md 1.5); the same for a raw answer."""
+    if value is None or value.lower() in allowed:
+        return value
+    return "outdated_sdk_version"
+
+
 # --- users -------------------------------------------------------------------------------------
-def _contact(model: Any) -> ContactInfo | None:
-    address = _str(model, "address")
-    media = _str(model, "media_type")
+# One mapping for a user, in Genesys's JSON names (genesys-api.md 2.1), whether the answer came as
+# JSON (the SCIM reads: ``sdk.call_json``, no model built) or as an SDK ``User`` (the writes).
+def _contact(entry: Any) -> ContactInfo | None:
+    address = _str(entry, "address")
+    media = _enum(_str(entry, "mediaType"), frozenset(m.lower() for m in _MEDIA))
     if address is None or media not in _MEDIA:
         return None
     return ContactInfo(
         address=address,
         media_type=cast(MediaType, media),
-        type=_str(model, "type") or "PRIMARY",
-        extension=_str(model, "extension"),
-        display=_str(model, "display"),
-        country_code=_str(model, "country_code"),
+        type=_enum(_str(entry, "type"), _CONTACT_TYPES) or "PRIMARY",
+        extension=_str(entry, "extension"),
+        display=_str(entry, "display"),
+        country_code=_str(entry, "countryCode"),
     )
 
 
-def _contacts(models: Iterable[Any]) -> tuple[ContactInfo, ...]:
-    return tuple(c for c in (_contact(m) for m in models) if c is not None)
+def _contacts(entries: Iterable[Any]) -> tuple[ContactInfo, ...]:
+    return tuple(c for c in (_contact(m) for m in entries) if c is not None)
 
 
-def user(model: Any) -> GenesysUser:
-    state = _str(model, "state")
-    employer = getattr(model, "employer_info", None)
+def user(answer: Any) -> GenesysUser:
+    """A ``User`` as Genesys answered it: its JSON, or the SDK model of it."""
+    state = _str(answer, "state")
+    employer = _field(answer, "employerInfo")
     return GenesysUser(
-        id=_str(model, "id") or "",
-        name=_str(model, "name") or "",
-        email=_str(model, "email"),
+        id=_str(answer, "id") or "",
+        name=_str(answer, "name") or "",
+        email=_str(answer, "email"),
         # Unknown enum values arrive as "outdated_sdk_version" (genesys-api.md 1.5); a user we
         # cannot place is treated as one that cannot log in.
         state=cast(UserState, state if state in _STATES else "inactive"),
-        version=_int(model, "version"),
-        username=_str(model, "username"),
-        department=_str(model, "department"),
-        title=_str(model, "title"),
-        manager_id=_str(getattr(model, "manager", None), "id"),
-        division_id=_str(getattr(model, "division", None), "id"),
-        preferred_name=_str(model, "preferred_name"),
-        employee_id=_str(employer, "employee_id"),
-        date_hire=_str(employer, "date_hire"),
-        primary_contact_info=_contacts(_list(model, "primary_contact_info")),
-        addresses=_contacts(_list(model, "addresses")),
+        version=_int(answer, "version"),
+        username=_str(answer, "username"),
+        department=_str(answer, "department"),
+        title=_str(answer, "title"),
+        manager_id=_str(_field(answer, "manager"), "id"),
+        division_id=_str(_field(answer, "division"), "id"),
+        preferred_name=_str(answer, "preferredName"),
+        employee_id=_str(employer, "employeeId"),
+        date_hire=_str(employer, "dateHire"),
+        primary_contact_info=_contacts(_list(answer, "primaryContactInfo")),
+        addresses=_contacts(_list(answer, "addresses")),
     )
 
 
@@ -242,7 +278,7 @@ def listing_total(model: Any, default: int) -> int:
 
 
 def listing_page_count(model: Any) -> int | None:
-    value = _int(model, "page_count", -1)
+    value = _int(model, "pageCount", -1)
     return value if value >= 0 else None
 
 
