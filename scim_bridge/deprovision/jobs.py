@@ -234,6 +234,8 @@ def dump_data(job: Job) -> dict[str, Any]:
             data["snapshot"]["footprint"] = footprint_to(snap.footprint)
         if snap.footprint_error is not None:
             data["snapshot"]["footprint_error"] = snap.footprint_error
+        if not snap.queues_read:
+            data["snapshot"]["queues_deferred"] = True
     restoration = _dump_restoration(job.restoration)
     if restoration is not None:
         data["restoration"] = restoration
@@ -324,6 +326,7 @@ def load_data(data: Mapping[str, Any]) -> dict[str, Any]:
             float(snap.get("at", 0.0)),
             footprint=footprint_from(snap.get("footprint")),
             footprint_error=snap.get("footprint_error"),
+            queues_read=not snap.get("queues_deferred", False),
         )
         if snap is not None
         else None,

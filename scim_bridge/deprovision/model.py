@@ -140,6 +140,8 @@ class UserSeen:
     footprint_error: str | None = None
     # For a reactivate: the footprint before the first change, and the job that recorded it.
     restorable_footprint: tuple[Footprint, str] | None = None
+    # The memberships were not listed: left to the drain, after the deactivation (issue 11).
+    queues_deferred: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -556,6 +558,7 @@ def _snapshot(job: Job, seen: Observation, ctx: _Context) -> Decision:
         ctx.now,
         footprint=seen.footprint,
         footprint_error=seen.footprint_error,
+        queues_read=not seen.queues_deferred,
     )
     detail: dict[str, Any] = {"snapshot": _shown(seen)}
     queues = job.queues
@@ -582,6 +585,8 @@ def _shown(seen: UserSeen) -> dict[str, Any]:
         shown["footprint"] = footprint_summary(seen.footprint)
     if seen.footprint_error is not None:
         shown["footprint_error"] = seen.footprint_error
+    if seen.queues_deferred:
+        shown["queues_deferred"] = True  # listed by the drain, after the deactivation
     return shown
 
 
@@ -684,6 +689,14 @@ def _after_drain(job: Job) -> Step:
 def _drain(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, QueuesSeen):
         raise _unexpected(job, seen)
+    if job.snapshot is not None and not job.snapshot.queues_read:
+        # A snapshot that left the memberships to the drain: record them first (no removal
+        # yet), so that a crash after the removals still finds them recorded (issue 11).
+        snapshot = dataclasses.replace(job.snapshot, queues=seen.memberships, queues_read=True)
+        detail = {"snapshot_queues": [q.id for q in seen.memberships]}
+        return Decision(
+            step="drain", job=dataclasses.replace(job, snapshot=snapshot), detail=detail
+        )
     # Memberships the snapshot saw that are gone now: an earlier run of this step removed them
     # and died before recording it. They are recorded as removed all the same, so that a
     # reactivation restores them.

@@ -107,6 +107,11 @@ class Snapshot:
     at: float = 0.0
     footprint: Footprint | None = None
     footprint_error: str | None = None
+    # False: the memberships were left to the drain, after the deactivation (which leaves them
+    # as they are), for the worker to read with other deletes' in bulk (issue 11); the drain
+    # records them here before it removes any (so a crash between removal and record is still
+    # recorded as removed, as for a snapshot that listed them).
+    queues_read: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

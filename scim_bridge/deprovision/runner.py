@@ -136,6 +136,18 @@ class RunResult:
     user: GenesysUser | None = None
 
 
+def _defers_queues(job: Job, hand_over: Callable[[], bool]) -> bool:
+    """A delete's snapshot, with other deletes in flight: its memberships are left to the drain,
+    which the worker runs after the deactivation for all of them in bulk (issue 11). The
+    deactivation leaves memberships as they are (it removes the user's roles: "all other
+    information about the user remains intact", HELP ?p=245465; the sandbox's reading too)."""
+    return job.step == "snapshot" and job.action == "delete" and not job.dry_run and hand_over()
+
+
+def _queues_deferred(job: Job) -> bool:
+    return job.snapshot is not None and not job.snapshot.queues_read
+
+
 def _access_just_cut(job: Job) -> bool:
     """A delete whose deactivation (and session revocation) is done, at the step right after."""
     sequence = m.SEQUENCES["delete"]
@@ -207,6 +219,8 @@ class _Reads:
     # was active until the deactivation right after it answered (the audit trail shows them).
     undeleted_at: float | None = None
     active_s: float | None = None
+    # The snapshot leaves the memberships to the drain (``_defers_queues``).
+    defer_queues: bool = False
     # The user as Genesys last answered in this run (a read of it, or the state PATCH's answer),
     # kept across steps until an effect that may change the user resource (a division move, a
     # grant, skills, languages, a delete) makes it stale; queue memberships and sessions are
@@ -332,12 +346,21 @@ class Runner:
         """
         job = claim.job
         carried = _Reads()
+        used: set[tuple[str, str]] = set()  # a shared read serves one step once
+        defer = False
         while job.state == "running":
             stop = self._stop_reason(job, deadline, history, stop_before_history, should_stop)
-            if stop is None and hand_over is not None and _access_just_cut(job) and hand_over():
-                stop = "handed-over"
+            if stop is None and hand_over is not None:
+                defer = _defers_queues(job, hand_over)
+                if _access_just_cut(job) and (_queues_deferred(job) or hand_over()):
+                    stop = "handed-over"
             if stop is None:
-                read = (reads or {}).get((job.id, job.step)) if job.step in READ_STEPS else None
+                key = (job.id, job.step)
+                read = (
+                    (reads or {}).get(key) if job.step in READ_STEPS and key not in used else None
+                )
+                if read is not None:
+                    used.add(key)
                 answered = job.step == "confirm_deleted" and carried.deleted
                 if job.step in READ_STEPS and read is None and stop_before_reads and not answered:
                     stop = "needs-read"
@@ -348,7 +371,10 @@ class Runner:
             answer = (history or {}).get((job.id, job.step))
             try:
                 job, carried = self._step(
-                    claim, dataclasses.replace(carried, read=read), answer, deadline
+                    claim,
+                    dataclasses.replace(carried, read=read, defer_queues=defer),
+                    answer,
+                    deadline,
                 )
             except LeaseLost:
                 log.warning("lease lost", extra={"job_id": job.id, "step": job.step})
@@ -587,11 +613,12 @@ class Runner:
             return m.UserSeen(user.state if user else None), reads
         queues = reads.queues
         live = user.state != "deleted"
-        if live and job.action != "reactivate":
+        deferred = live and reads.defer_queues and reads.read is None
+        if live and job.action != "reactivate" and not deferred:
             shared = reads.read.queues if reads.read is not None else None
             queues = shared if shared is not None else self._user_queues(job, deadline)
-            if footprint is None and footprint_error is None:
-                footprint, footprint_error = self._footprint_alone(job, deadline)
+        if live and job.action != "reactivate" and footprint is None and footprint_error is None:
+            footprint, footprint_error = self._footprint_alone(job, deadline)
         restorable: tuple[QueueRef, ...] = ()
         first: tuple[Footprint, str] | None = None
         if live:
@@ -611,8 +638,9 @@ class Runner:
             footprint=footprint_record(footprint) if footprint is not None else None,
             footprint_error=footprint_error,
             restorable_footprint=first,
+            queues_deferred=deferred,
         )
-        return seen, dataclasses.replace(reads, queues=queues)
+        return seen, dataclasses.replace(reads, queues=None if deferred else queues)
 
     def _user_read(
         self, job: Job, reads: _Reads, deadline: float

@@ -17,7 +17,7 @@ from scim_bridge.deprovision.proof import JOB_API
 from scim_bridge.deprovision.worker import Worker
 from scim_bridge.sandbox.server import ServerThread
 from tests.deprovision.conftest import Engine, finish, group_members, users
-from tests.deprovision.test_call_counts import BULK_REMOVE, REMOVE, _delta
+from tests.deprovision.test_call_counts import BULK_REMOVE, QUEUES, REMOVE, _delta
 from tests.fixtures.bridge import close_bridge, make_bridge
 from tests.fixtures.sandbox import Sandbox
 
@@ -49,7 +49,7 @@ def test_an_idps_deletes_share_one_async_job_a_side(sandbox: Sandbox, tmp_path: 
     try:
         ids = _active(sandbox, bridge, USERS)
         counts = {uid: sandbox.user(uid)["conversationCount"] for uid in ids}
-        memberships = {uid: len(sandbox.user(uid)["queues"]) for uid in ids}
+        memberships = {uid: {q["id"] for q in sandbox.user(uid)["queues"]} for uid in ids}
         stats = sandbox.stats()
         statuses = _delete_over_http(bridge, ids)
         assert statuses == Counter({204: USERS})
@@ -59,8 +59,11 @@ def test_an_idps_deletes_share_one_async_job_a_side(sandbox: Sandbox, tmp_path: 
         # With other deletes in flight, a request stops once access is cut and leaves its
         # drain to the worker (issue 11): no removal one membership at a time, but for a first
         # request that found no other delete open.
-        inline = _delta(stats, sandbox.stats()).get(REMOVE, {}).get("204", 0)
-        assert inline <= max(memberships.values())
+        # Nor a listing of the memberships a user at a time: the worker reads them after the
+        # deactivation (which leaves them), for all these users through the org's queues.
+        inline = _delta(stats, sandbox.stats())
+        assert inline.get(REMOVE, {}).get("204", 0) <= max(len(q) for q in memberships.values())
+        assert inline.get(QUEUES, {}).get("200", 0) <= 2
         assert any(sandbox.user(uid)["queues"] for uid in ids)
         stats = sandbox.stats()
         sandbox.faults(async_job_delay_s=0.05)  # the worker's jobs: quick
@@ -96,8 +99,12 @@ def test_an_idps_deletes_share_one_async_job_a_side(sandbox: Sandbox, tmp_path: 
     assert len(submitted) <= 4  # a side each
     for job in found:
         assert job is not None
-        before = jobs.dump_data(job)["evidence"]["before"]
-        assert before["count"] == counts[job.user_id]
+        data = jobs.dump_data(job)
+        assert data["evidence"]["before"]["count"] == counts[job.user_id]
+        # The memberships are on the record (snapshot and tombstone) whoever listed them.
+        assert {q["id"] for q in data["snapshot"]["queues"]} == memberships[job.user_id]
+        assert "queues_deferred" not in data["snapshot"]
+        assert {q.id for q in job.queues.removed} == memberships[job.user_id]
 
 
 def _delete_over_http(bridge: Any, ids: list[str]) -> Counter[int]:

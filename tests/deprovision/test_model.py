@@ -950,6 +950,25 @@ def test_a_drain_that_died_before_recording_records_what_it_had_removed() -> Non
     assert tags(none_left) == (Tag.DEPROVISION_QUEUE_REMOVED, Tag.DEPROVISION_JOB_COMPLETED)
 
 
+def test_a_drain_a_snapshot_left_the_memberships_to_records_them_before_removing() -> None:
+    """A delete whose request handed its drain to the worker (issue 11) did not list the
+    memberships at its snapshot: the drain records what it finds first (no removal, the same
+    step), then removes them; killed after the removals, the record still has them."""
+    q1, q2 = QueueRef("q1", "Sales"), QueueRef("q2", "Support")
+    deferred = Snapshot({}, (), 1.0, queues_read=False)
+    job = dataclasses.replace(job_at("delete", "drain", access_cut=True), snapshot=deferred)
+    seen = QueuesSeen(frozenset({"q1", "q2"}), (q1, q2))
+    first = decide(job, seen, RULES)
+    assert (first.job.step, first.effects) == ("drain", ())
+    assert tags(first) == (Tag.DEPROVISION_JOB_STEP,)
+    assert first.job.snapshot is not None
+    assert (first.job.snapshot.queues, first.job.snapshot.queues_read) == ((q1, q2), True)
+    removing = decide(first.job, seen, RULES)
+    assert removing.effects == (RemoveQueue(q1), RemoveQueue(q2))
+    crashed = decide(first.job, QueuesSeen(frozenset()), RULES)
+    assert set(crashed.job.queues.removed) == {q1, q2}
+
+
 # --- the footprint (issue 12) ------------------------------------------------------------------
 
 
