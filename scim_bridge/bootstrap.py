@@ -171,7 +171,9 @@ class Components:
                 settings.rate_limit_per_minute,
                 slots.take_many,
                 reserve=settings.deprovision_reserve,
+                prefetch=True,
             )
+            self.on_close(budget.close)  # its thread stops before the engine is disposed
         else:
             budget = SlidingWindowBudget(
                 settings.rate_limit_per_minute, reserve=settings.deprovision_reserve
