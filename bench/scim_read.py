@@ -50,8 +50,9 @@ BRIDGE_BUDGET = 100_000
 
 
 Pair = tuple[float, float]  # (median, p99) in ms
-# (read, bridge, direct, the gateway alone, (mean ms in Flask, mean ms of the Genesys exchange))
-Row = tuple[str, Pair, Pair, Pair, tuple[float, float]]
+# (read, bridge, direct, the gateway alone, an HTTP hop to the bridge alone (GET /healthz),
+#  (mean ms in Flask, mean ms of the Genesys exchange))
+Row = tuple[str, Pair, Pair, Pair, Pair, tuple[float, float]]
 
 
 def _stats(samples: list[float]) -> tuple[float, float]:
@@ -221,17 +222,18 @@ def report(args: argparse.Namespace, rows: list[Row]) -> None:
         f"{'read':<22}{'bridge median':>15}{'bridge p99':>12}{'direct median':>15}{'direct p99':>12}"
         f"{'p50 ratio':>11}{'p99 ratio':>11}"
     )
-    for name, (bm, bp), (dm, dp), _, _ in rows:
+    for name, (bm, bp), (dm, dp), _, _, _ in rows:
         print(
             f"{name:<22}{bm:>13.2f}ms{bp:>10.2f}ms{dm:>13.2f}ms{dp:>10.2f}ms"
             f"{bm / dm:>10.2f}x{bp / dp:>10.2f}x"
         )
     print("Where a bridge read's time goes (the bridge's own clocks, /metrics: means):")
-    for name, _, _, (gm, gp), (in_app, genesys) in rows:
+    for name, _, _, (gm, gp), (hm, hp), (in_app, genesys) in rows:
         print(
             f"  {name}: in Flask {in_app:.2f} ms, of which the Genesys exchange {genesys:.2f} ms; "
-            f"the bridge's gateway call alone, from this process (same rounds): "
-            f"p50 {gm:.2f}, p99 {gp:.2f} ms"
+            f"in the same rounds, the bridge's gateway call alone (from this process) p50 "
+            f"{gm:.2f} / p99 {gp:.2f} ms, an HTTP hop to the bridge (GET /healthz) {hm:.2f} / "
+            f"{hp:.2f} ms"
         )
 
 
@@ -295,19 +297,24 @@ def timed_rows(
         assert b'"totalResults":1' in response.data, response.data
         return response
 
+    def healthz() -> object:  # the hop alone: gunicorn and Flask, no token, no Genesys
+        response = http.request("GET", f"{bridge_url}/healthz")
+        assert response.status == 200, response.data
+        return response
+
     criteria = (Criterion(type="EXACT", fields=("email",), value=email.lower()),)
     body = search_body(email)
 
     def row(name: str, calls: Sequence[Callable[[], object]], where: tuple[str, str]) -> Row:
         warm_up(calls, args.requests)
         before = app_times(http, bridge_url)
-        bridge, direct, alone = measure(calls, args.requests)
+        bridge, direct, alone, hop = measure([*calls, healthz], args.requests)
         after = app_times(http, bridge_url)
         inside = tuple(
             mean_ms(before, after, kind, at)
             for kind, at in zip(("scim_request", "genesys_call"), where, strict=True)
         )
-        return name, bridge, direct, alone, (inside[0], inside[1])
+        return name, bridge, direct, alone, hop, (inside[0], inside[1])
 
     return [
         row("GET /Users/{id}", (bridge_get, lambda: users.get_user(first.id), lambda: gateway.get_user(first.id)), ("/scim/v2/Users/<user_id>", "/api/v2/users/{userId}")),
