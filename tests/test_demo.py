@@ -26,6 +26,7 @@ def _free_port() -> int:
 def test_demo_serves_scim_and_admin_with_the_printed_tokens(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GENESYS_", "DATABASE_URL"))}
     env.pop("SCIM_BRIDGE_ADMIN_TOKEN", None)
+    env["PYTHONFAULTHANDLER"] = "1"  # a stop that hangs dumps every thread's stack (SIGABRT)
     proc = subprocess.Popen(
         [sys.executable, "-m", "scim_bridge", "demo", "--port", str(_free_port()), "--users", "12"],
         env=env,
@@ -70,13 +71,28 @@ def test_demo_serves_scim_and_admin_with_the_printed_tokens(tmp_path: Path) -> N
         _sign_in_to_the_console(http, printed["Console"], printed["Operator token"])
     finally:
         proc.send_signal(signal.SIGINT)
+        _stopped(proc)
+    assert proc.returncode in (0, 130)
+
+
+# The demo's stop joins its parts one after another, each bounded (the in-process worker 10 s,
+# the rate budget's prefetch 5 s, each server thread 5 s): on a loaded machine that can pass 20 s
+# without anything being stuck. Past this, something is: its threads' stacks are the failure.
+STOP_WAIT_S = 60
+
+
+def _stopped(proc: subprocess.Popen[str]) -> None:
+    try:
+        proc.communicate(timeout=STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # faulthandler prints the stacks to stderr
         try:
-            proc.wait(timeout=20)
+            _, stderr = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()
-            proc.communicate()
-    assert proc.returncode in (0, 130)
+                proc.communicate()
+        raise AssertionError(f"the demo did not stop on SIGINT:\n{stderr[-8000:]}") from None
 
 
 def _sign_in_to_the_console(http: urllib3.PoolManager, console: str, token: str) -> None:
