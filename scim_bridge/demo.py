@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import os
 import secrets
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -32,7 +33,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", help="use this SCIM bearer token instead of a new one")
 
 
+# SIGINT (Ctrl-C) and SIGTERM stop the demo. They are blocked in every thread from the start (a
+# thread inherits its creator's mask) and taken synchronously by the main thread (``sigwait``),
+# so the stop does not depend on which thread the kernel picks or on the interpreter turning a
+# signal into KeyboardInterrupt: a clean-clone CI run saw a SIGINT left unhandled for 60 s while
+# the main thread sat in the server's select loop beside the demo's other threads.
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
 def run(args: argparse.Namespace) -> int:
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # before any thread starts
+    try:
+        return _run(args)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _run(args: argparse.Namespace) -> int:
     from scim_bridge.app import create_app  # noqa: PLC0415
     from scim_bridge.config import ConfigError, Settings  # noqa: PLC0415
     from scim_bridge.console.operators import OperatorError, OperatorStore  # noqa: PLC0415
@@ -78,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     )
     out.flush()
     try:
-        bridge.serve_forever()
+        bridge.start()
+        signal.sigwait(STOP_SIGNALS)
     finally:
         bridge.stop()
         sandbox.stop()
