@@ -176,7 +176,15 @@ def _changed_names(before: Resource, after: Resource) -> list[str]:
     return sorted(k for k in keys if before.get(k) != after.get(k))
 
 
-def _update(ctx: ScimContext, user_id: str, transform: Callable[[Resource], Resource]) -> Response:
+def _update(
+    ctx: ScimContext,
+    user_id: str,
+    transform: Callable[[Resource], Resource],
+    *,
+    queued_204: bool = False,
+) -> Response:
+    """A PUT or PATCH. ``queued_204``: a PATCH that only deactivates, answered 204 when its job
+    was durably queued without running here."""
     expected = http.if_match()
     job = _visible(ctx, user_id)
     changed: list[str] = []
@@ -193,6 +201,11 @@ def _update(ctx: ScimContext, user_id: str, transform: Callable[[Resource], Reso
     view = result.view  # what Genesys answered the write (or the read, when nothing changed)
     if wanted is not None and (wanted != result.active_before or job is not None):
         outcome = request_job(ctx, "reactivate" if wanted else "deactivate", user_id)
+        if queued_204 and not wanted and outcome.user is None and not outcome.access_cut:
+            # Durably queued, not run here (the rate budget, another process): 204, as when
+            # the user cannot be read at all. A read now could only show the user still active,
+            # and whether it gets a slot is chance (DESIGN.md "What the IdP is told").
+            return Response(status=204)
         view = _after_job(ctx, user_id, outcome)
         job = _visible(ctx, user_id)
     return _respond(_with_job(render(view), job), view.user.version)
@@ -351,14 +364,15 @@ def patch_user(user_id: str) -> Response:
     def patch(before: Resource) -> Resource:
         return _validated(apply_patch(before, operations, "User"))
 
+    deactivation = _deactivation_only(operations) and http.if_match() is None
     try:
-        return _update(ctx, user_id, patch)
+        return _update(ctx, user_id, patch, queued_204=deactivation)
     except (directory_errors.Busy, directory_errors.Unavailable):
         # Genesys is rate limiting (the shared budget spent by a mass offboarding) or down,
         # so the user cannot be read now. A deactivation needs no read to be recorded: queue
         # it durably and answer 204, which both IdPs accept for PATCH, rather than a 503
         # that Entra counts towards quarantine (DESIGN.md "What the IdP is told").
-        if not _deactivation_only(operations) or http.if_match() is not None:
+        if not deactivation:
             raise
         # Ownership is the bridge's own record; a scoped token's scope needs the read that
         # just failed, so it re-raises: an unproven scope queues nothing.
