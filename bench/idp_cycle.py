@@ -26,18 +26,16 @@ import collections
 import contextlib
 import dataclasses
 import json
-import tempfile
 import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import urllib3
+from _bridge import sandbox_settings
 
 from scim_bridge.app import create_app
-from scim_bridge.config import Settings
 from scim_bridge.sandbox import SandboxConfig
 from scim_bridge.sandbox import create_app as create_sandbox
 from scim_bridge.sandbox.control import SandboxControl
@@ -275,17 +273,7 @@ def bridge_run(users: int, rate: int, *, count: bool) -> Iterator[Run]:
     config = SandboxConfig(users=users * 4, rate_limit_per_minute=rate)
     with ServerThread(create_sandbox(config)) as sandbox:
         control = SandboxControl(sandbox.url)
-        db = Path(tempfile.mkdtemp(prefix="scim-cycle-")) / "bridge.db"
-        settings = Settings(
-            genesys_api_host=sandbox.url,
-            genesys_client_id=config.client_id,
-            genesys_client_secret=config.client_secret,
-            database_url=f"sqlite:///{db}",
-            worker_in_process=False,
-            rate_limit_per_minute=rate,
-            log_level="WARNING",
-        )
-        app = create_app(settings)
+        app = create_app(sandbox_settings(sandbox.url, config, rate=rate))
         store = TokenStore(app.extensions["scim_bridge"].engine)
         okta, entra = store.create("okta", idp="okta"), store.create("entra", idp="entra")
         try:

@@ -378,17 +378,15 @@ def _woken_worker(args: argparse.Namespace, components: Any) -> Worker:
 
 def _http_bridge(args: argparse.Namespace, config: SandboxConfig, url: str, tmp: Path) -> Any:
     """The bridge's Flask app against the sandbox, with no in-process worker."""
-    from scim_bridge.app import create_app
-    from scim_bridge.config import Settings
+    from _bridge import sandbox_settings
 
-    settings = Settings(
-        genesys_api_host=url,
-        genesys_client_id=config.client_id,
-        genesys_client_secret=config.client_secret,
+    from scim_bridge.app import create_app
+
+    settings = sandbox_settings(
+        url,
+        config,
+        rate=args.rate,
         database_url=args.database_url or f"sqlite:///{tmp / 'bridge.db'}",
-        rate_limit_per_minute=args.rate,
-        worker_in_process=False,
-        log_level="WARNING",
         history_batch_window_s=args.gather,
     )
     return create_app(settings)

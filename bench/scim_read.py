@@ -26,7 +26,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +34,7 @@ from typing import Any
 
 import PureCloudPlatformClientV2 as sdk  # noqa: N813 - the direct path is a plain SDK user
 import urllib3
+from _bridge import sandbox_settings
 
 from scim_bridge.app import create_app
 from scim_bridge.config import Settings
@@ -326,16 +326,7 @@ def main() -> int:
     args = parse_args()
     config = SandboxConfig(users=args.users, rate_limit_per_minute=10_000_000)
     with sandbox_served(args, config) as sandbox_url:
-        db = Path(tempfile.mkdtemp(prefix="scim-bench-")) / "bridge.db"
-        settings = Settings(
-            genesys_api_host=sandbox_url,
-            genesys_client_id=config.client_id,
-            genesys_client_secret=config.client_secret,
-            database_url=f"sqlite:///{db}",
-            worker_in_process=False,
-            rate_limit_per_minute=BRIDGE_BUDGET,
-            log_level="WARNING",
-        )
+        settings = sandbox_settings(sandbox_url, config, rate=BRIDGE_BUDGET)
         gateway = SdkGateway(
             sandbox_url,
             config.client_id,
