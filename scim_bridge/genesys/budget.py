@@ -25,6 +25,16 @@ from scim_bridge.genesys.errors import RateLimited
 
 _log = logging.getLogger(__name__)
 
+
+def _refuse_past(budget: str, now: float, wait: float, deadline: float) -> None:
+    """``RateLimited`` when the next slot, ``wait`` seconds from ``now``, comes after ``deadline``
+    (the caller then sleeps ``wait`` and tries again)."""
+    if now + wait > deadline:
+        raise RateLimited(
+            f"{budget} spent; next slot in {wait:.1f}s is past the deadline", retry_after_s=wait
+        )
+
+
 # Calls made inside ``reads()`` may not take the share of the budget kept for deprovisioning
 # (``GENESYS_DEPROVISION_RESERVE``): a burst of SCIM reads (an IdP import, a hostile token) must
 # never leave a deactivation waiting for the next minute.
@@ -107,12 +117,7 @@ class SlidingWindowBudget:
                 # The grant whose expiry brings the count under the limit (the reserve counted).
                 index = min(len(self._granted) - (self.per_minute - keep), len(self._granted) - 1)
                 wait = self._granted[index] + self.window_s - now
-            if now + wait > deadline:
-                raise RateLimited(
-                    f"client-side rate budget of {self.per_minute}/min spent; "
-                    f"next slot in {wait:.1f}s is past the deadline",
-                    retry_after_s=wait,
-                )
+            _refuse_past(f"client-side rate budget of {self.per_minute}/min", now, wait, deadline)
             # Sleep outside the lock; re-check, as other threads may take the slot first.
             time.sleep(wait)
 
@@ -185,12 +190,7 @@ class SharedBudget:
             now = time.monotonic()
             if wait <= 0:
                 return now - started
-            if now + wait > deadline:
-                raise RateLimited(
-                    f"shared rate budget of {self.per_minute}/min spent; "
-                    f"next slot in {wait:.1f}s is past the deadline",
-                    retry_after_s=wait,
-                )
+            _refuse_past(f"shared rate budget of {self.per_minute}/min", now, wait, deadline)
             time.sleep(wait)
 
 
@@ -300,12 +300,7 @@ class BatchedBudget:
                     self._hold(keep, now + self.hold_s, mark, taken[1:])
                 return self._clock() - started
             now = self._clock()
-            if now + wait > deadline:
-                raise RateLimited(
-                    f"shared rate budget of {self.per_minute}/min spent; "
-                    f"next slot in {wait:.1f}s is past the deadline",
-                    retry_after_s=wait,
-                )
+            _refuse_past(f"shared rate budget of {self.per_minute}/min", now, wait, deadline)
             time.sleep(wait)
 
     # --- prefetch ------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from scim_bridge.genesys.types import (
 
 _STATES: frozenset[str] = frozenset({"active", "inactive", "deleted"})
 _MEDIA: frozenset[str] = frozenset({"EMAIL", "PHONE", "SMS"})
+_MEDIA_LOWER: frozenset[str] = frozenset(m.lower() for m in _MEDIA)
 # Contact.type's values (models/contact.py), lower-cased as the SDK compares them.
 _CONTACT_TYPES: frozenset[str] = frozenset(
     {"primary", "work", "work2", "work3", "work4", "home", "mobile", "main", "other"}
@@ -86,7 +87,7 @@ def _enum(value: str | None, allowed: frozenset[str]) -> str | None:
 # JSON (the SCIM reads: ``sdk.call_json``, no model built) or as an SDK ``User`` (the writes).
 def _contact(entry: Any) -> ContactInfo | None:
     address = _str(entry, "address")
-    media = _enum(_str(entry, "mediaType"), frozenset(m.lower() for m in _MEDIA))
+    media = _enum(_str(entry, "mediaType"), _MEDIA_LOWER)
     if address is None or media not in _MEDIA:
         return None
     return ContactInfo(
