@@ -214,13 +214,15 @@ def _where(delta: Counter[str], users: int) -> str:
 
 
 _JOBS = "/api/v2/analytics/conversations/details/jobs"
-# The history's calls by kind: an async job's submission, status reads and result pages, and
-# the synchronous tail queries (the lake's availability date, when read alone, under "other").
+# The history's calls by kind: an async job's submission, status reads and result pages, the
+# synchronous tail queries, and the check after's reads by id (the lake's availability date,
+# when read alone, under "other").
 HISTORY_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("submit", (f"POST {_JOBS}",)),
     ("status", (f"GET {_JOBS}/<job_id>",)),
     ("results", (f"GET {_JOBS}/<job_id>/results",)),
     ("tail", ("POST /api/v2/analytics/conversations/details/query",)),
+    ("by id", ("GET /api/v2/analytics/conversations/details",)),
 )
 
 
@@ -236,7 +238,8 @@ def _calls(control: SandboxControl) -> tuple[int, int]:
 
 
 def _history_calls(control: SandboxControl) -> int:
-    """Analytics calls so far: the async jobs (submit, status, results) and the tail queries."""
+    """Analytics calls so far: the async jobs (submit, status, results), the tail queries and
+    the reads by id."""
     return sum(
         sum(by_status.values())
         for endpoint, by_status in control.stats()["endpoints"].items()

@@ -14,10 +14,19 @@ the same check), :class:`Prover` answers each with one of:
   ``max_resubmits`` times in a row: hold the job with the reason.
 
 One async job serves up to 100 users: requests at the same window and check share one, and the
-tail query is shared the same way (``Gateway.conversation_history``). For the check after a
-delete (``Request.before``), only what was found before is looked for again: users whose async
-part found nothing are left out of the job, and the tail reads only the intervals where
-something was found, each until every id is back.
+tail query is shared the same way (``Gateway.conversation_history``).
+
+The check after a delete (``Request.before``) asks whether every conversation found before is
+still there and still attributed to the user; conversations that were not there before prove
+nothing either way. So it looks only for those ids, by id (``Gateway.conversations_by_id``:
+``GET /api/v2/analytics/conversations/details?id=``, 100 ids a call, synchronous) whenever that
+takes no more calls than the async job and the tail would: a job costs a submission, a status
+read and a results page per 100 conversations, the tail at least one query, so with both page
+sizes at 100 the read by id always wins, and it needs no wait on the lake (issue 11: it was half
+the history calls of a delete alone). Should Genesys refuse it (its id limit is UNCONFIRMED), or
+when the ids are more than the job would take, the job and the tail are run as before: users
+whose async part found nothing are left out of the job, and the tail reads only the intervals
+where something was found, each until every id is back.
 
 Why the tail starts a week before the lake date: the lake holds a conversation once it has ended
 (the sandbox's stricter reading, docs/sandbox.md), and the synchronous query returns those that
@@ -39,8 +48,9 @@ from typing import Protocol
 
 from scim_bridge.deprovision.evidence import Window
 from scim_bridge.deprovision.record import PendingJob
+from scim_bridge.genesys import history
 from scim_bridge.genesys.api import Gateway
-from scim_bridge.genesys.errors import GenesysError, NotFound
+from scim_bridge.genesys.errors import BadRequest, GenesysError, NotFound
 from scim_bridge.genesys.history import MAX_USERS_PER_QUERY
 from scim_bridge.genesys.types import History, HistoryJob, HistoryJobResults, HistoryQuery
 
@@ -48,6 +58,7 @@ log = logging.getLogger(__name__)
 
 JOB_API = "POST /api/v2/analytics/conversations/details/jobs"
 QUERY_API = "POST /api/v2/analytics/conversations/details/query"
+BY_ID_API = "GET /api/v2/analytics/conversations/details"
 TAIL_OVERLAP = timedelta(days=7)
 MAX_POLL_S = 60.0
 
@@ -56,7 +67,7 @@ MAX_POLL_S = 60.0
 class Part:
     """One API's share of a side of the proof, for one user."""
 
-    api: str  # JOB_API or QUERY_API
+    api: str  # JOB_API, QUERY_API or BY_ID_API
     since: datetime
     until: datetime
     ids: frozenset[str]
@@ -75,6 +86,19 @@ class Before:
     job_window: Window
     tail_window: Window
     tail_intervals: Mapping[str, frozenset[str]]  # found by the tail, per interval as sent
+
+    @property
+    def ids(self) -> frozenset[str]:
+        """Everything found before, by either part."""
+        return self.job_ids.union(*self.tail_intervals.values())
+
+    @property
+    def window(self) -> Window:
+        """What the two parts covered together."""
+        return Window(
+            min(self.job_window.since, self.tail_window.since),
+            max(self.job_window.until, self.tail_window.until),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +207,13 @@ class Prover:
         results: dict[Hashable, _Read | None] = {}
         fresh: list[Request] = []
         by_job: dict[str, list[Request]] = defaultdict(list)
+        again = [r for r in requests if r.before is not None and r.pending is None]
+        if again and self._by_id_pays(again):
+            found = self._by_id(again, deadline)
+            if found is not None:  # answered, or left unanswered by a failed read
+                answers.update(found)
+                handled = {r.key for r in again}
+                requests = [r for r in requests if r.key not in handled]
         for request in requests:
             if request.before is not None and not request.before.job_ids:
                 results[request.key] = None  # nothing found before in the lake's part
@@ -198,6 +229,62 @@ class Prover:
         self._submit(fresh, answers, deadline)
         done = [r for r in requests if r.key in results]
         answers.update(self._finish(done, results, deadline))
+        return answers
+
+    # --- the check after a delete, by id ---------------------------------------------------
+
+    @staticmethod
+    def _by_id_pays(again: Sequence[Request]) -> bool:
+        """Whether reading the ids found before costs no more calls than the job and the tail
+        would take at the least (see the module doc)."""
+        befores = [r.before for r in again if r.before is not None]
+        lake = frozenset().union(*(b.job_ids for b in befores))
+        everything = frozenset().union(*(b.ids for b in befores))
+        job_calls = 0
+        if lake:
+            users = len({r.user_id for r in again if r.before is not None and r.before.job_ids})
+            chunks = -(-users // MAX_USERS_PER_QUERY)
+            pages = max(chunks, -(-len(lake) // history.JOB_RESULTS_PAGE_SIZE))
+            job_calls += 2 * chunks + pages  # submission and status read a chunk, results pages
+        if everything - lake:
+            job_calls += 1  # the tail: at least one query
+        return history.by_id_calls(len(everything)) <= job_calls
+
+    def _by_id(self, again: Sequence[Request], deadline: float) -> dict[Hashable, Answer] | None:
+        """The check after a delete, by id: each request proven over what was found before.
+        None when Genesys refuses the read (the job and the tail then run); empty when a batch's
+        read failed otherwise (those jobs try again, as with any failed call of a batch)."""
+        wanted: list[str] = []
+        for request in again:
+            assert request.before is not None
+            wanted.extend(sorted(request.before.ids))
+        users = tuple(dict.fromkeys(r.user_id for r in again))
+        try:
+            read = self.gateway.conversations_by_id(wanted, users, deadline=deadline)
+        except BadRequest as error:
+            log.warning(
+                "history read by id refused; checking through the async job instead",
+                extra={"error": error.describe()},
+            )
+            return None
+        except GenesysError as error:
+            if self._strict:
+                raise
+            log.warning("batched history read by id failed", extra={"error": error.describe()})
+            return {}
+        answers: dict[Hashable, Answer] = {}
+        for request in again:
+            assert request.before is not None
+            win = request.before.window
+            part = Part(
+                api=BY_ID_API,
+                since=win.since,
+                until=win.until,
+                ids=read.conversations.get(request.user_id, frozenset()) & request.before.ids,
+                calls=read.calls,
+                users=len(users),
+            )
+            answers[request.key] = Proven(request.window, (part,))
         return answers
 
     # --- the async part -------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Protocol
 from scim_bridge.genesys.errors import GenesysError
 from scim_bridge.genesys.types import (
     CallRecord,
+    ConversationsById,
     ConversationStatus,
     Criterion,
     Division,
@@ -289,6 +290,19 @@ class Gateway(Protocol):
 
     def data_availability(self, *, deadline: float | None = None) -> datetime:
         """GET .../details/jobs/availability: how far the data lake (what jobs see) reaches."""
+
+    def conversations_by_id(
+        self,
+        conversation_ids: Sequence[str],
+        user_ids: Sequence[str],
+        *,
+        deadline: float | None = None,
+    ) -> ConversationsById:
+        """GET /api/v2/analytics/conversations/details?id=... ("Gets multiple conversations by
+        id", ``get_analytics_conversations_details``), ``history.MAX_IDS_BY_ID`` ids a call:
+        which of ``conversation_ids`` Genesys still has with a participant carrying each of
+        ``user_ids``. An id it does not return counts as not found (the sandbox leaves unknown
+        ids out; whether Genesys does the same or refuses the call is UNCONFIRMED)."""
 
     # --- groups (genesys-api.md 7) ---------------------------------------------------------
     def list_groups(

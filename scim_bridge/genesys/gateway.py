@@ -46,6 +46,7 @@ from scim_bridge.genesys.sdk import ApiException, SdkClients, Transport, Transpo
 from scim_bridge.genesys.session import TokenHolder, parse_token_response, token_request
 from scim_bridge.genesys.types import (
     CallRecord,
+    ConversationsById,
     ConversationStatus,
     Criterion,
     Division,
@@ -117,6 +118,7 @@ _SUBMIT_JOB = _Call("POST", "/api/v2/analytics/conversations/details/jobs")
 _JOB_STATUS = _Call("GET", "/api/v2/analytics/conversations/details/jobs/{jobId}")
 _JOB_RESULTS = _Call("GET", "/api/v2/analytics/conversations/details/jobs/{jobId}/results")
 _AVAILABILITY = _Call("GET", "/api/v2/analytics/conversations/details/jobs/availability")
+_BY_ID = _Call("GET", "/api/v2/analytics/conversations/details")
 _LIST_GROUPS = _Call("GET", "/api/v2/groups")
 _SEARCH_GROUPS = _Call("POST", "/api/v2/groups/search")
 _GET_GROUP = _Call("GET", "/api/v2/groups/{groupId}")
@@ -954,6 +956,31 @@ class SdkGateway:
         if reached is None:
             raise Unavailable(f"{_AVAILABILITY.label}: no dataAvailabilityDate", status=0)
         return reached
+
+    def conversations_by_id(
+        self,
+        conversation_ids: Sequence[str],
+        user_ids: Sequence[str],
+        *,
+        deadline: float | None = None,
+    ) -> ConversationsById:
+        deadline = self._deadline(deadline)
+        wanted = set(user_ids)
+        found: dict[str, set[str]] = {uid: set() for uid in dict.fromkeys(user_ids)}
+        read = self._sdk.analytics.get_analytics_conversations_details
+        calls = 0
+        for chunk in history.id_batches(conversation_ids):
+            asked = set(chunk)
+            response = self._request(_BY_ID, functools.partial(read, id=list(chunk)), deadline)
+            calls += 1
+            for conversation_id, participants in mapping.conversation_participants(response):
+                if conversation_id not in asked:
+                    continue  # not what was asked for: no proof of anything
+                for uid in participants & wanted:
+                    found[uid].add(conversation_id)
+        return ConversationsById(
+            conversations={uid: frozenset(ids) for uid, ids in found.items()}, calls=calls
+        )
 
     # ================================================================= groups
     def list_groups(

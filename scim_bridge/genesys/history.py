@@ -46,6 +46,10 @@ MAX_INTERVAL = timedelta(days=30)
 MAX_USERS_PER_QUERY = 100
 PAGE_SIZE = 100
 JOB_RESULTS_PAGE_SIZE = 100  # the results pageSize maximum is UNCONFIRMED; the sandbox takes 100
+# Conversation ids per read by id (GET /api/v2/analytics/conversations/details?id=): the maximum
+# is UNCONFIRMED (the SDK documents only "Comma-separated conversation ids"); 100 is the page size
+# of every other analytics read here, and 100 ids keep the URL under 4 KB.
+MAX_IDS_BY_ID = 100
 CLOSED_AFTER = timedelta(hours=48)
 
 
@@ -84,6 +88,18 @@ def last_page(*, closed: bool, rows: int, seen: int, total_hits: int | None) -> 
     if rows == 0:
         return True  # "conversations" omitted: past the last page (the documented end)
     return closed and rows < PAGE_SIZE and total_hits is not None and seen >= total_hits
+
+
+def id_batches(conversation_ids: Sequence[str]) -> Iterator[tuple[str, ...]]:
+    """Distinct conversation ids, in order, :data:`MAX_IDS_BY_ID` to a read by id."""
+    unique = tuple(dict.fromkeys(conversation_ids))
+    for i in range(0, len(unique), MAX_IDS_BY_ID):
+        yield unique[i : i + MAX_IDS_BY_ID]
+
+
+def by_id_calls(count: int) -> int:
+    """The reads by id it takes to look ``count`` distinct conversations up again."""
+    return -(-count // MAX_IDS_BY_ID)
 
 
 def batches(user_ids: Sequence[str]) -> Iterator[tuple[str, ...]]:

@@ -207,6 +207,19 @@ class HistoryJobResults:
 
 
 @dataclasses.dataclass(frozen=True)
+class ConversationsById:
+    """What reading conversations by id found (``Gateway.conversations_by_id``).
+
+    ``conversations[user_id]``: the ids read in which a participant carries that userId (every
+    user asked about has a key); an id Genesys did not return is in no set. ``calls``: the
+    requests it took.
+    """
+
+    conversations: Mapping[str, frozenset[str]]
+    calls: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Group:
     id: str
     name: str

@@ -22,7 +22,7 @@ from typing import Any
 from scim_bridge.audit import Tag
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
-from scim_bridge.deprovision.proof import JOB_API, QUERY_API
+from scim_bridge.deprovision.proof import BY_ID_API, JOB_API, QUERY_API
 from scim_bridge.genesys.types import UserFields
 from tests.deprovision.conftest import Engine, finish, users
 
@@ -45,7 +45,8 @@ JOBS = "/api/v2/analytics/conversations/details/jobs"
 SUBMIT = f"POST {JOBS}"
 STATUS = f"GET {JOBS}/<job_id>"
 RESULTS = f"GET {JOBS}/<job_id>/results"
-HISTORY = (DETAILS, SUBMIT, STATUS, RESULTS)
+BY_ID = "GET /api/v2/analytics/conversations/details"
+HISTORY = (DETAILS, SUBMIT, STATUS, RESULTS, BY_ID)
 # A reactivation's restores (issue 12).
 BULKADD = "POST /api/v2/authorization/subjects/<subject_id>/bulkadd"
 SKILLS = "PATCH /api/v2/users/<user_id>/routingskills/bulk"
@@ -99,17 +100,19 @@ def test_a_delete_alone_makes_only_the_calls_that_prove_it(deprov: Engine) -> No
         TOKENS: {"204": 1},  # every deactivation ends the user's sessions (issue 10)
         DELETE: {"200": 1},
     }
-    # One async job a side (the lake held this user's history), one results page each, and one
-    # status read each: the first poll waits about as long as a job takes (issue 11).
-    assert delta[SUBMIT] == {"202": 2}
-    assert delta[RESULTS] == {"200": 2}
-    assert delta[STATUS] == {"200": 2}
-    # The tail: one short page before (the user is settled: inactive, idle); after, only if it
-    # found something.
-    tail_after_expected = 1 if tail_before["count"] else 0
+    # Before: one async job (the lake held this user's history), one results page and one
+    # status read, the first poll waiting about as long as a job takes (issue 11); the tail, one
+    # short page (the user is settled: inactive, idle).
+    assert delta[SUBMIT] == {"202": 1}
+    assert delta[RESULTS] == {"200": 1}
+    assert delta[STATUS] == {"200": 1}
     assert tail_before["calls"] == 1
-    assert after_parts[QUERY_API]["calls"] == tail_after_expected
-    assert delta.get(DETAILS, {}).get("200", 0) == tail_before["calls"] + tail_after_expected
+    assert delta[DETAILS] == {"200": 1}
+    # After: what was found before, read back by id: one call a hundred, no job, no tail.
+    (after_part,) = after_parts.values()
+    assert after_part["api"] == BY_ID_API
+    assert delta[BY_ID] == {"200": -(-data["evidence"]["before"]["count"] // 100)}
+    assert after_part["calls"] == delta[BY_ID]["200"]
     # Every history call is on the evidence of the side that made it.
     recorded = sum(p["calls"] for side in ("before", "after") for p in _parts(data, side).values())
     assert recorded == sum(sum(delta.get(e, {}).values()) for e in HISTORY)
@@ -178,8 +181,13 @@ def test_batched_deletes_share_their_user_reads(deprov: Engine) -> None:
     data = [jobs.dump_data(j) for j in found if j is not None]
     windows = {d["evidence"]["before"]["window"]["until"] for d in data}
     if len(windows) == 1:  # the round did not cross a minute: one shared window
-        # One async job a side for all 12 (after: those whose lake part found something).
-        assert delta[SUBMIT] == {"202": 2}
+        # One async job for all 12 before; after, their ids read back by id, 100 a call.
+        assert delta[SUBMIT] == {"202": 1}
+        found_before = set().union(
+            *(d["history_before_lake_ids"] for d in data),
+            *(i for d in data for i in d["history_before_intervals"].values()),
+        )
+        assert delta[BY_ID] == {"200": -(-len(found_before) // 100)}
         lake = {_parts(d, "before")[JOB_API]["job_id"] for d in data}
         assert len(lake) == 1
         assert {_parts(d, "before")[JOB_API]["users"] for d in data} == {len(ids)}

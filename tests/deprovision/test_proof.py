@@ -12,6 +12,7 @@ import pytest
 
 from scim_bridge.deprovision.evidence import Window
 from scim_bridge.deprovision.proof import (
+    BY_ID_API,
     JOB_API,
     QUERY_API,
     TAIL_OVERLAP,
@@ -28,6 +29,7 @@ from scim_bridge.genesys.gateway import SdkGateway
 
 DEEP = 1095
 STATUS = "GET /api/v2/analytics/conversations/details/jobs/<job_id>"
+BY_ID = "/api/v2/analytics/conversations/details"
 LAG_DAYS = 20
 
 
@@ -143,40 +145,95 @@ def test_a_new_process_resumes_polling_the_same_job(gateway: SdkGateway, deep: A
     assert len(deep.async_jobs()) == 1
 
 
-def test_the_check_after_finds_old_conversations_purged(gateway: SdkGateway, deep: Any) -> None:
-    """With purge_history_older_than_days=120 only the old part loses the user's id: the async
-    part of the check after catches it."""
+def _before_memo(before: Proven) -> Before:
+    lake, tail = before.parts
+    return Before(
+        job_ids=lake.ids,
+        job_window=Window(lake.since, lake.until),
+        tail_window=Window(tail.since, tail.until),
+        tail_intervals=tail.by_interval,
+    )
+
+
+def _long_serving(gateway: SdkGateway, deep: Any, days: int = 120) -> str:
     records = _users(gateway, deep)
-    cutoff = datetime.now(UTC) - timedelta(days=120)
-    user = next(
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    return next(
         u
         for u, r in records.items()
         if r["state"] == "active"
         and r["oldestConversationAt"]
         and datetime.fromisoformat(r["oldestConversationAt"].replace("Z", "+00:00")) < cutoff
     )
+
+
+@pytest.mark.parametrize("by_id_refused", [False, True], ids=["by-id", "job-when-by-id-refused"])
+def test_the_check_after_finds_old_conversations_purged(
+    gateway: SdkGateway, deep: Any, by_id_refused: bool
+) -> None:
+    """With purge_history_older_than_days=120 only the old part loses the user's id. The check
+    after reads what was found before by id and catches it; should Genesys refuse that read
+    (its id limit is UNCONFIRMED), the async job and the tail catch it instead."""
+    user = _long_serving(gateway, deep)
     window = _window()
     prover = Prover(gateway, poll_s=0.05)
     before = _prove(prover, [Request("b", user, window)])["b"]
     assert isinstance(before, Proven)
-    lake, tail = before.parts
+    lake = before.parts[0]
     deep.faults(purge_history_on_delete=True, purge_history_older_than_days=120)
     gateway.delete_user(user)
-    memo = Before(
-        job_ids=lake.ids,
-        job_window=Window(lake.since, lake.until),
-        tail_window=Window(tail.since, tail.until),
-        tail_intervals=tail.by_interval,
-    )
-    after = _prove(prover, [Request("a", user, window, before=memo)])["a"]
+    jobs_before = len(deep.async_jobs())
+    if by_id_refused:
+        deep.fail_next(BY_ID, method="GET", status=400, count=1)
+    after = _prove(prover, [Request("a", user, window, before=_before_memo(before))])["a"]
     assert isinstance(after, Proven)
     missing = before.ids - after.ids
     assert missing
     assert missing <= lake.ids
     assert after.ids == before.ids - missing
+    if by_id_refused:
+        assert [p.api for p in after.parts] == [JOB_API, QUERY_API]
+        assert len(deep.async_jobs()) == jobs_before + 1
+    else:
+        (part,) = after.parts
+        assert part.api == BY_ID_API
+        assert (part.since, part.until) == (lake.since, window.until)
+        assert part.calls == -(-len(before.ids) // 100)
+        assert len(deep.async_jobs()) == jobs_before  # no job, no wait on the lake
 
 
-def test_the_check_after_skips_the_job_when_the_lake_had_nothing(
+def test_the_check_after_by_id_costs_a_call_per_hundred_found_before(
+    gateway: SdkGateway, deep: Any
+) -> None:
+    """Issue 11: the check after a delete asks only about what was found before, by id, for
+    several users at once; nothing lost, every id back, one read per 100 ids."""
+    deep.reset(users=40, history_days=DEEP)
+    deep.faults(async_job_delay_s=0.1, data_availability_lag_s=LAG_DAYS * 86400)
+    records = _users(gateway, deep)
+    busy = [u for u in records if records[u]["conversationCount"]]
+    window = _window()
+    prover = Prover(gateway, poll_s=0.05)
+    befores = _prove(prover, [Request(u, u, window) for u in busy])
+    memos = {u: _before_memo(befores[u]) for u in busy}  # type: ignore[arg-type]
+    total = len(frozenset().union(*(m.ids for m in memos.values())))
+    assert total > 100
+    served_before = deep.stats()["endpoints"].get(BY_ID_API, {}).get("200", 0)
+    jobs_before = len(deep.async_jobs())
+    afters = prover.run(
+        [Request(("a", u), u, window, before=memos[u]) for u in busy],
+        deadline=time.monotonic() + 30,
+    )
+    for u in busy:
+        answer = afters[("a", u)]
+        assert isinstance(answer, Proven)
+        assert answer.ids == befores[u].ids  # type: ignore[union-attr]
+        (part,) = answer.parts
+        assert (part.api, part.calls, part.users) == (BY_ID_API, -(-total // 100), len(busy))
+    assert len(deep.async_jobs()) == jobs_before
+    assert deep.stats()["endpoints"][BY_ID_API]["200"] - served_before == -(-total // 100)
+
+
+def test_the_check_after_makes_no_call_when_nothing_was_found_before(
     gateway: SdkGateway, deep: Any
 ) -> None:
     user = gateway.list_users(page_size=1).items[0].id
@@ -187,13 +244,14 @@ def test_the_check_after_skips_the_job_when_the_lake_had_nothing(
         tail_window=Window(window.until - timedelta(days=10), window.until),
         tail_intervals={},
     )
+    calls = sum(sum(v.values()) for v in deep.stats()["endpoints"].values())
     answer = Prover(gateway).run(
         [Request("a", user, window, before=memo)], deadline=time.monotonic() + 30
     )
     assert isinstance(answer["a"], Proven)
-    assert [p.api for p in answer["a"].parts] == [QUERY_API]
-    assert answer["a"].parts[0].calls == 0
+    assert [(p.api, p.calls, p.ids) for p in answer["a"].parts] == [(BY_ID_API, 0, frozenset())]
     assert deep.async_jobs() == []
+    assert sum(sum(v.values()) for v in deep.stats()["endpoints"].values()) == calls
 
 
 def test_a_fresh_process_polls_first_when_the_last_job_took(

@@ -13,7 +13,7 @@ from scim_bridge.audit import Tag
 from scim_bridge.config import Settings
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
-from scim_bridge.deprovision.proof import JOB_API, QUERY_API
+from scim_bridge.deprovision.proof import BY_ID_API, JOB_API, QUERY_API
 from scim_bridge.deprovision.record import Job
 from tests.deprovision.conftest import Engine, finish, users
 
@@ -85,6 +85,16 @@ def test_the_proof_covers_every_conversation_back_to_history_since(deprov: Engin
     ) - timedelta(days=7)
     assert tail["until"] == before["window"]["until"]
     assert data["evidence"]["after"]["sha256"] == before["sha256"]
+    # The check after reads back by id what the two parts found, over the same window.
+    (after,) = data["evidence"]["after"]["parts"]
+    assert after["api"] == BY_ID_API
+    assert (after["since"], after["until"], after["count"]) == (
+        lake["since"],
+        tail["until"],
+        before["count"],
+    )
+    assert after["calls"] == -(-before["count"] // 100)
+    assert len(deprov.sandbox.async_jobs()) == 1  # the check before's only
 
 
 def test_a_purge_of_only_old_conversations_is_caught_restored_and_held(deprov: Engine) -> None:
@@ -112,7 +122,7 @@ def test_history_newer_than_the_lake_is_checked_by_the_synchronous_query(
     deprov: Engine,
 ) -> None:
     """The lake lags 20 days: what happened since is only in the synchronous tail, and a loss
-    there is caught by the tail's check after the delete."""
+    there is caught by the check after the delete, which reads the tail's ids back by id."""
     _deep(deprov, lag_days=20)
     service, worker = deprov.build()
     recent = None
@@ -126,8 +136,9 @@ def test_history_newer_than_the_lake_is_checked_by_the_synchronous_query(
             break
     assert recent is not None, "no user had conversations in the last 20 days"
     assert recent["evidence"]["after"]["sha256"] == recent["evidence"]["before"]["sha256"]
-    after_tail = _parts(recent, "after")[QUERY_API]
-    assert after_tail["count"] == _parts(recent, "before")[QUERY_API]["count"] > 0
+    after = _parts(recent, "after")[BY_ID_API]
+    assert after["count"] == recent["evidence"]["before"]["count"]
+    assert _parts(recent, "before")[QUERY_API]["count"] > 0
 
     # Now with every conversation purged on delete: the recent ones are caught by the tail.
     deprov.sandbox.faults(purge_history_on_delete=True)
@@ -139,7 +150,7 @@ def test_history_newer_than_the_lake_is_checked_by_the_synchronous_query(
             victim = data
             break
     assert victim is not None
-    assert _parts(victim, "after")[QUERY_API]["count"] == 0
+    assert _parts(victim, "after")[BY_ID_API]["count"] == 0
     assert victim["evidence"]["after"]["missing_count"] == victim["evidence"]["before"]["count"]
 
 
@@ -164,7 +175,7 @@ def test_a_crash_while_the_async_job_runs_resumes_polling_the_same_job(deprov: E
     assert lake["job_id"] == submitted
     verify_before_jobs = [j for j in deprov.sandbox.async_jobs() if j["jobId"] == submitted]
     assert len(verify_before_jobs) == 1
-    assert len(deprov.sandbox.async_jobs()) == 2  # that one, and the check after's
+    assert len(deprov.sandbox.async_jobs()) == 1  # the check after reads by id
 
 
 def test_an_async_job_that_expired_meanwhile_is_submitted_again(deprov: Engine) -> None:
@@ -220,15 +231,18 @@ def test_mass_offboarding_shares_one_async_job_per_side(deprov: Engine) -> None:
     found = [jobs.find(deprov.engine, j) for j in job_ids]
     assert [j.state for j in found if j is not None] == ["done"] * len(ids)
     submitted = deprov.sandbox.async_jobs()
-    # One job for the 30 checks before, one for the checks after (a round that crossed a
-    # minute makes two windows: one more each side at most).
-    assert 2 <= len(submitted) <= 4
+    # One job for the 30 checks before (a round that crossed a minute makes two windows: one
+    # more at most); the checks after read the ids found before back by id, several users a call.
+    assert 1 <= len(submitted) <= 2
     assert max(len(j["userIds"]) for j in submitted) >= 15
     for job in found:
         assert job is not None
         data = jobs.dump_data(job)
         assert data["evidence"]["before"]["count"] == counts[job.user_id]
         assert _parts(data, "before")[JOB_API]["users"] >= 15
+        after = _parts(data, "after")[BY_ID_API]
+        assert after["count"] == counts[job.user_id]
+        assert after["users"] >= 2
 
 
 def test_checks_reaching_verify_before_in_different_rounds_share_one_async_job(
@@ -319,12 +333,15 @@ def test_the_admin_api_says_what_each_part_covered(deprov: Engine, db_url: str) 
     finally:
         app.extensions["scim_bridge"].close()
     assert shown["state"] == "done"
-    for side in ("before", "after"):
-        parts = {p["api"]: p for p in shown["evidence"][side]["parts"]}
-        lake = parts["POST /api/v2/analytics/conversations/details/jobs"]
-        tail = parts["POST /api/v2/analytics/conversations/details/query"]
-        assert {"since", "until", "data_availability", "count", "sha256", "calls", "job_id"} <= set(
-            lake
-        )
-        assert {"since", "until", "count", "sha256", "calls"} <= set(tail)
+    parts = {p["api"]: p for p in shown["evidence"]["before"]["parts"]}
+    lake = parts["POST /api/v2/analytics/conversations/details/jobs"]
+    tail = parts["POST /api/v2/analytics/conversations/details/query"]
+    assert {"since", "until", "data_availability", "count", "sha256", "calls", "job_id"} <= set(
+        lake
+    )
+    assert {"since", "until", "count", "sha256", "calls"} <= set(tail)
+    (by_id,) = shown["evidence"]["after"]["parts"]
+    assert by_id["api"] == "GET /api/v2/analytics/conversations/details"
+    assert {"since", "until", "count", "sha256", "calls"} <= set(by_id)
+    assert (by_id["since"], by_id["until"]) == (lake["since"], tail["until"])
     assert "history_before_lake_ids" not in shown["data"]

@@ -165,3 +165,51 @@ def test_jobs_need_an_analytics_permission_5_5(make_gateway: MakeGateway, deep: 
     assert agent.submit_history_job(["u1"], *_window())
     with pytest.raises(PermissionDenied):  # availability: conversationDetail:view only (4.3)
         agent.data_availability()
+
+
+# --- reading conversations again by id (GET /api/v2/analytics/conversations/details?id=) ----------
+BY_ID = "GET /api/v2/analytics/conversations/details"
+
+
+def test_conversations_by_id_says_which_are_still_attributed(
+    gateway: SdkGateway, deep: Any
+) -> None:
+    """Each id read back with a participant carrying the user counts for that user; an id
+    Genesys does not return counts for no one; 100 ids a call, one call a hundred."""
+    deep.reset(users=60, history_days=DEEP)
+    deep.faults(async_job_delay_s=0.05, data_availability_lag_s=0)
+    counts = _counts(deep, gateway)
+    users = tuple(counts)
+    job_id = gateway.submit_history_job(users, *_window())
+    _poll(gateway, job_id)
+    found = gateway.history_job_results(job_id, users).conversations
+    everything = sorted(set().union(*found.values()))
+    assert len(everything) > history.MAX_IDS_BY_ID  # so that it takes several calls
+    unknown = "00000000-0000-4000-8000-00000000beef"
+    before = served(deep.stats(), BY_ID, 200)
+
+    read = gateway.conversations_by_id([*everything, unknown, everything[0]], users)
+
+    assert read.conversations == found
+    assert read.calls == -(-(len(everything) + 1) // history.MAX_IDS_BY_ID)
+    assert served(deep.stats(), BY_ID, 200) - before == read.calls
+    # Only the users asked about, only the ids asked for.
+    one = users[0]
+    mine = sorted(found[one])[:3]
+    alone = gateway.conversations_by_id(mine, [one])
+    assert alone.conversations == {one: frozenset(mine)}
+    assert alone.calls == 1
+    assert gateway.conversations_by_id([], [one]).calls == 0
+
+
+def test_conversations_by_id_sees_a_purge(gateway: SdkGateway, deep: Any) -> None:
+    """purge_history_on_delete strips the user's id from the conversations the read by id
+    returns: they come back without the user, so they are not found for them."""
+    user = max(_counts(deep, gateway).items(), key=lambda kv: kv[1])[0]
+    job_id = gateway.submit_history_job([user], *_window())
+    _poll(gateway, job_id)
+    ids = gateway.history_job_results(job_id, [user]).conversations[user]
+    deep.faults(purge_history_on_delete=True, purge_history_older_than_days=0)
+    gateway.delete_user(user)
+    read = gateway.conversations_by_id(sorted(ids), [user])
+    assert read.conversations[user] == frozenset()

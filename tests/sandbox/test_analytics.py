@@ -214,3 +214,36 @@ def test_analytics_permission_5_5(api: Api, sandbox: Sandbox) -> None:
     reply = api.post(PATH, {"interval": _interval(30, 31)}, token=denied)
     assert reply.status == 403
     assert reply.code == "missing.any.permissions"
+
+
+BY_ID = "/api/v2/analytics/conversations/details"
+
+
+def test_conversations_by_id_either_list_form_and_at_most_100(api: Api, sandbox: Sandbox) -> None:
+    """``get_analytics_conversations_details``: the conversations asked for, as the details
+    query shows them; ``a,b`` or repeated keys (genesys-api.md 1.5); an unknown id is left out;
+    no id, or more than 100 (UNCONFIRMED limit, the stricter reading), is a 400."""
+    user = max(api.users(), key=lambda u: sandbox.user(u["id"])["conversationCount"])
+    shown = {c["conversationId"]: c for c in _all_for(api, user["id"])}
+    ids = sorted(shown)[:3]
+    unknown = "00000000-0000-4000-8000-00000000beef"
+    joined = api.get(BY_ID, fields={"id": ",".join([*ids, unknown])})
+    repeated = api.get(BY_ID, fields=[("id", i) for i in [*ids, unknown]])
+    assert joined.status == repeated.status == 200
+    assert joined.body == repeated.body
+    assert sorted(c["conversationId"] for c in joined.body["conversations"]) == ids
+    for conversation in joined.body["conversations"]:
+        assert conversation == shown[conversation["conversationId"]]
+    assert api.get(BY_ID).status == 400
+    many = [f"00000000-0000-4000-8000-{i:012d}" for i in range(101)]
+    assert api.get(BY_ID, fields={"id": ",".join(many)}).status == 400
+
+
+def test_conversations_by_id_after_a_purge_lack_the_user(api: Api, sandbox: Sandbox) -> None:
+    user = next(u for u in api.users() if sandbox.user(u["id"])["conversationCount"])
+    ids = [c["conversationId"] for c in _all_for(api, user["id"])]
+    sandbox.faults(purge_history_on_delete=True)
+    api.delete(f"/api/v2/users/{user['id']}")
+    read = api.get(BY_ID, fields={"id": ",".join(ids[:100])})
+    assert read.status == 200
+    assert all(user["id"] not in _agents(c) for c in read.body.get("conversations", []))
