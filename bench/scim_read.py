@@ -13,7 +13,13 @@ p99 in milliseconds and their ratios, and the bridge's own Genesys call through 
 The bridge's budget is the shared one in its database (as deployed), large enough (100,000 a
 minute) that no call waits for a slot.
 
+``--genesys-latency-ms N`` makes the sandbox answer every call N ms later (its ``latency_ms``
+fault), as a Genesys region tens of milliseconds away does: both paths wait it, so the ratios show
+what the bridge adds beside a real round trip. The report also prints what the bridge adds in
+milliseconds (bridge minus direct), the figure that does not depend on how fast the sandbox is.
+
     PYTHONPATH=. .venv/bin/python bench/scim_read.py [--requests 500] [--server gunicorn|thread]
+        [--genesys-latency-ms 0]
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from scim_bridge.genesys.gateway import SdkGateway
 from scim_bridge.genesys.types import Criterion
 from scim_bridge.sandbox import SandboxConfig
 from scim_bridge.sandbox import create_app as create_sandbox
+from scim_bridge.sandbox.control import SandboxControl
 from scim_bridge.sandbox.server import ServerThread
 from scim_bridge.scim.tokens import TokenStore
 
@@ -215,17 +222,17 @@ def mean_ms(
 def report(args: argparse.Namespace, rows: list[Row]) -> None:
     print(
         f"{args.requests} requests each, interleaved, sandbox with {args.users} users, "
-        f"loopback HTTP, sandbox in a {args.sandbox}, bridge served by {args.server}, "
-        "direct: the SDK's UsersApi"
+        f"loopback HTTP, sandbox in a {args.sandbox} answering {args.genesys_latency_ms} ms "
+        f"late, bridge served by {args.server}, direct: the SDK's UsersApi"
     )
     print(
         f"{'read':<22}{'bridge median':>15}{'bridge p99':>12}{'direct median':>15}{'direct p99':>12}"
-        f"{'p50 ratio':>11}{'p99 ratio':>11}"
+        f"{'p50 ratio':>11}{'p99 ratio':>11}{'added p50':>11}{'added p99':>11}"
     )
     for name, (bm, bp), (dm, dp), _, _, _ in rows:
         print(
             f"{name:<22}{bm:>13.2f}ms{bp:>10.2f}ms{dm:>13.2f}ms{dp:>10.2f}ms"
-            f"{bm / dm:>10.2f}x{bp / dp:>10.2f}x"
+            f"{bm / dm:>10.2f}x{bp / dp:>10.2f}x{bm - dm:>9.2f}ms{bp - dp:>9.2f}ms"
         )
     print("Where a bridge read's time goes (the bridge's own clocks, /metrics: means):")
     for name, _, _, (gm, gp), (hm, hp), (in_app, genesys) in rows:
@@ -256,6 +263,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument(
+        "--genesys-latency-ms",
+        type=int,
+        default=0,
+        help="the sandbox answers every call this much later (0: as fast as it can)",
+    )
     parser.add_argument(
         "--server",
         choices=("thread", "gunicorn"),
@@ -326,6 +339,8 @@ def main() -> int:
     args = parse_args()
     config = SandboxConfig(users=args.users, rate_limit_per_minute=10_000_000)
     with sandbox_served(args, config) as sandbox_url:
+        if args.genesys_latency_ms:
+            SandboxControl(sandbox_url).faults(latency_ms=args.genesys_latency_ms)
         settings = sandbox_settings(sandbox_url, config, rate=BRIDGE_BUDGET)
         gateway = SdkGateway(
             sandbox_url,
