@@ -4,8 +4,12 @@ answer maps to the same ``GenesysUser`` either way (docs/genesys-calls.md "Read 
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from typing import Any
+
+from PureCloudPlatformClientV2 import UsersApi
 
 from scim_bridge.genesys import mapping
 from scim_bridge.genesys.gateway import SdkGateway
@@ -105,3 +109,46 @@ def test_values_the_sdk_does_not_know_read_the_same_from_json() -> None:
         assert (from_json.employee_id, from_json.manager_id) == ("E1", "m1")
     finally:
         gateway.close()
+
+
+def _generated(method: Any) -> tuple[str, frozenset[str]]:
+    """The path and query names a generated API method sends (its ``resource_path`` and the keys
+    of its ``query_params``), read from the SDK's own source."""
+    source = inspect.getsource(method)
+    path = re.search(r"resource_path = '([^']+)'", source)
+    assert path is not None, method
+    return path.group(1), frozenset(re.findall(r"query_params\['([^']+)'\]", source))
+
+
+def test_call_json_spells_paths_and_query_names_as_the_sdk_does(
+    gateway: SdkGateway, monkeypatch: Any
+) -> None:
+    """``call_json`` is given the API's path and query names by hand (issue 15's fragile point):
+    every call the gateway's JSON reads make must use a path and names the generated method of
+    the same read sends, so that an SDK upgrade renaming one fails here, not against Genesys."""
+    sent: list[tuple[str, str, frozenset[str]]] = []
+    real = type(gateway._sdk).call_json
+
+    def recording(self: Any, method: str, path: str, **kw: Any) -> Any:
+        sent.append((method, path, frozenset((kw.get("query") or {}).keys())))
+        return real(self, method, path, **kw)
+
+    monkeypatch.setattr(type(gateway._sdk), "call_json", recording)
+    (user,) = active_users(gateway, 1)
+    gateway.get_user(user.id)
+    gateway.get_user(user.id, expect_deleted=True)
+    gateway.get_users([user.id])
+    gateway.list_users(page_size=5)
+    gateway.search_users([Criterion(type="EXACT", fields=("email",), value=user.email or "")])
+
+    generated = {
+        ("GET", "/api/v2/users/{userId}"): _generated(UsersApi.get_user),
+        ("GET", "/api/v2/users"): _generated(UsersApi.get_users),
+        ("POST", "/api/v2/users/search"): _generated(UsersApi.post_users_search),
+    }
+    for method, path, names in sent:
+        assert (method, path) in generated, (method, path)
+        sdk_path, sdk_names = generated[(method, path)]
+        assert path == sdk_path
+        assert names <= sdk_names, (path, names - sdk_names)
+    assert {(m, p) for m, p, _ in sent} == set(generated)
