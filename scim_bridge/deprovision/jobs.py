@@ -806,13 +806,13 @@ def waiting_for_history(engine: sa.Engine) -> int:
         )
 
 
-def open_deletes(engine: sa.Engine) -> int:
-    """Delete jobs not finished nor held (a mass offboarding in flight)."""
+def open_deprovisions(engine: sa.Engine) -> int:
+    """Delete and deactivate jobs not finished nor held (a mass offboarding in flight)."""
     with engine.connect() as conn:
         return int(
             conn.execute(
                 sa.select(sa.func.count()).where(
-                    jobs.c.state.in_(CLAIMABLE), jobs.c.action == "delete"
+                    jobs.c.state.in_(CLAIMABLE), jobs.c.action.in_(("delete", "deactivate"))
                 )
             ).scalar_one()
         )

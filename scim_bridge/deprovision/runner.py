@@ -136,12 +136,19 @@ class RunResult:
     user: GenesysUser | None = None
 
 
+# The actions whose request hands the rest to the worker once access is cut, when others are in
+# flight: both drain queues after the deactivation, and the worker drains a round's in bulk.
+HANDED_OVER: tuple[m.Action, ...] = ("delete", "deactivate")
+
+
 def _defers_queues(job: Job, hand_over: Callable[[], bool]) -> bool:
-    """A delete's snapshot, with other deletes in flight: its memberships are left to the drain,
-    which the worker runs after the deactivation for all of them in bulk (issue 11). The
-    deactivation leaves memberships as they are (it removes the user's roles: "all other
+    """A delete's or deactivation's snapshot, with others in flight: its memberships are left to
+    the drain, which the worker runs after the deactivation for all of them in bulk (issue 11).
+    The deactivation leaves memberships as they are (it removes the user's roles: "all other
     information about the user remains intact", HELP ?p=245465; the sandbox's reading too)."""
-    return job.step == "snapshot" and job.action == "delete" and not job.dry_run and hand_over()
+    return (
+        job.step == "snapshot" and job.action in HANDED_OVER and not job.dry_run and hand_over()
+    )
 
 
 def _queues_deferred(job: Job) -> bool:
@@ -149,10 +156,12 @@ def _queues_deferred(job: Job) -> bool:
 
 
 def _access_just_cut(job: Job) -> bool:
-    """A delete whose deactivation (and session revocation) is done, at the step right after."""
-    sequence = m.SEQUENCES["delete"]
-    after = sequence[sequence.index("deactivate") + 1]
-    return job.action == "delete" and job.access_cut_at is not None and job.step == after
+    """A delete or deactivation whose deactivation (and session revocation) is done, at the step
+    right after."""
+    if job.action not in HANDED_OVER or job.access_cut_at is None:
+        return False
+    sequence = m.SEQUENCES[job.action]
+    return job.step == sequence[sequence.index("deactivate") + 1]
 
 
 # Genesys errors as the model sees them; the first class that matches wins.
@@ -340,9 +349,9 @@ class Runner:
         now, for the worker. ``stop_before_history``: keep the claim and return at a history step
         that ``history`` does not answer (the worker batches those queries).
         ``stop_before_reads``: the same at a ``READ_STEPS`` step ``reads`` has no entry for.
-        ``hand_over``: asked once a delete's access is cut (the step after the deactivation);
-        true hands the rest to the worker (``handed-over``, the job due now), which does it in
-        bulk with the other deletes in flight (issue 11).
+        ``hand_over``: asked once a delete's or deactivation's access is cut (the step after
+        the deactivation); true hands the rest to the worker (``handed-over``, the job due now),
+        which does it in bulk with the others in flight (issue 11).
         """
         job = claim.job
         carried = _Reads()

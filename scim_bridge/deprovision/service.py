@@ -328,9 +328,10 @@ class JobService:
         return job
 
     def _others_in_flight(self) -> bool:
-        """Another delete is open besides this one: once this one's access is cut, the worker
-        drains its queues (and checks its history) in bulk with them (issue 11)."""
-        return jobs.open_deletes(self.engine) > 1
+        """Another delete or deactivation is open besides this one: once this one's access is
+        cut, the worker drains its queues (and a delete's history checks) in bulk with them
+        (issue 11; a busy IdP push of deactivations, issue 15)."""
+        return jobs.open_deprovisions(self.engine) > 1
 
     def _others_at_history(self) -> bool:
         """Another delete is at (or about to reach) a history check, besides this one."""

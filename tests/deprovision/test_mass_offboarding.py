@@ -4,6 +4,7 @@ details job a side, and every user's evidence says what it covered."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from pathlib import Path
@@ -169,3 +170,98 @@ def test_a_batched_drain_removes_in_bulk_and_a_group_membership_refuses_only_its
     delta = _delta(before, deprov.sandbox.stats())
     assert delta[BULK_REMOVE].get("400", 0) >= 1  # the group's member refused the request
     assert REMOVE in delta  # which was then narrowed one user at a time
+
+
+OKTA_DEACTIVATE = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [{"op": "replace", "value": {"active": False}}],
+}
+
+
+def test_an_idps_deactivations_leave_their_drains_to_the_worker(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A busy IdP push of deactivations (Okta's path-less PATCH, idp-behaviour.md): with others in
+    flight, each request cuts access, answers with the user as Genesys answered the deactivation,
+    and leaves the listing and the drain of its queues to the worker, which reads the round's
+    memberships through the org's queues and removes them one request per queue (issue 15:
+    fewer Genesys calls for the same guarantees)."""
+    sandbox.reset(users=40)
+    bridge = make_bridge(sandbox, tmp_path)
+    components = bridge.app.extensions["scim_bridge"]
+    service = components.deprovisioner.service
+    worker = Worker(service, poll_s=0.05, concurrency=2)
+    service.set_wake(worker.wake)  # a worker is there; it runs once the IdP has its answers
+    try:
+        ids = _active(sandbox, bridge, USERS)
+        memberships = {uid: {q["id"] for q in sandbox.user(uid)["queues"]} for uid in ids}
+        assert sum(map(len, memberships.values())) > USERS // 2
+        stats = sandbox.stats()
+        answers = _send_over_http(bridge, ids, "PATCH", OKTA_DEACTIVATE)
+        assert Counter(status for status, _ in answers.values()) == Counter({200: USERS})
+        assert all(body["active"] is False for _, body in answers.values())
+        # Access is cut before each answer.
+        assert all(sandbox.user(uid)["state"] == "inactive" for uid in ids)
+        assert not any(sandbox.user(uid)["activeSessions"] for uid in ids)
+        inline = _delta(stats, sandbox.stats())
+        # Only a request that found no other job open (the first, or the first few of a push
+        # whose jobs all ended before the next came) listed and drained its own.
+        alone = inline.get(QUEUES, {}).get("200", 0) // 2
+        assert alone <= 2
+        assert inline.get(REMOVE, {}).get("204", 0) <= alone * max(map(len, memberships.values()))
+        stats = sandbox.stats()
+        worker.run_until_idle(timeout_s=120)
+        drained = _delta(stats, sandbox.stats())
+    finally:
+        close_bridge(bridge)
+    assert QUEUES not in drained
+    assert REMOVE not in drained
+    assert drained[BULK_REMOVE]["204"] >= 1
+    assert not any(sandbox.user(uid)["queues"] for uid in ids)
+    for uid in ids:
+        (job,) = jobs.listing(bridge.engine, user_id=uid)
+        done = jobs.find(bridge.engine, job.id)
+        assert done is not None
+        assert (done.action, done.state) == ("deactivate", "done")
+        data = jobs.dump_data(done)
+        # The memberships are on the record whoever listed them.
+        assert {q["id"] for q in data["snapshot"]["queues"]} == memberships[uid]
+        assert {q.id for q in done.queues.removed} == memberships[uid]
+
+
+def _send_over_http(
+    bridge: Any, ids: list[str], method: str, body: dict[str, Any]
+) -> dict[str, tuple[int, Any]]:
+    """``method`` with ``body`` to each user, from ``CLIENTS`` IdP connections at once."""
+    answers: dict[str, tuple[int, Any]] = {}
+    lock = threading.Lock()
+    pending = list(ids)
+    with ServerThread(bridge.app) as server:
+        http = urllib3.PoolManager(maxsize=CLIENTS, retries=False)
+        headers = {
+            "Authorization": f"Bearer {bridge.token}",
+            "Content-Type": "application/scim+json",
+        }
+
+        def client() -> None:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    uid = pending.pop()
+                response = http.request(
+                    method,
+                    f"{server.url}/scim/v2/Users/{uid}",
+                    headers=headers,
+                    body=json.dumps(body).encode(),
+                )
+                with lock:
+                    answers[uid] = (response.status, json.loads(response.data or b"null"))
+
+        threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        http.clear()
+    return answers

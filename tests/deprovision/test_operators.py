@@ -15,6 +15,7 @@ from scim_bridge.config import Settings
 from scim_bridge.console.operators import OperatorStore
 from scim_bridge.deprovision import jobs
 from scim_bridge.deprovision.api import Requester
+from scim_bridge.deprovision.proof import BY_ID_API
 from scim_bridge.deprovision.worker import Worker
 from tests.deprovision.conftest import Engine, breaker, users
 
@@ -32,14 +33,14 @@ def test_the_worker_checks_many_users_history_in_one_query(deprov: Engine) -> No
 
     rows = jobs.listing(deprov.engine)
     assert {j.state for j in rows} == {"done"}
-    # One async job for the six checks before; after the delete, one for those whose check
-    # before found something in the lake (a user with nothing there needs only the tail).
-    with_lake = [j for j in rows if jobs.dump_data(j)["history_before_lake_ids"]]
+    # One async job for the six checks before; after the delete, the ids found before read back
+    # by id, the six users in the same reads (no async job).
     for job in rows:
         data = jobs.dump_data(job)
         assert data["evidence"]["before"]["users_in_query"] == 6
-        lake_after = [p for p in data["evidence"]["after"]["parts"] if "jobs" in p["api"]]
-        assert [p["users"] for p in lake_after] == ([len(with_lake)] if job in with_lake else [])
+        (by_id,) = data["evidence"]["after"]["parts"]
+        assert (by_id["api"], by_id["users"]) == (BY_ID_API, 6)
+    assert len(deprov.sandbox.async_jobs()) == 1
     after = deprov.sandbox.stats()["endpoints"]
     made = sum(
         sum(after[k].values()) - sum(before.get(k, {}).values()) for k in after if "analytics" in k
