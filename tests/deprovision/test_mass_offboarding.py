@@ -18,7 +18,15 @@ from scim_bridge.deprovision.proof import JOB_API
 from scim_bridge.deprovision.worker import Worker
 from scim_bridge.sandbox.server import ServerThread
 from tests.deprovision.conftest import Engine, finish, group_members, users
-from tests.deprovision.test_call_counts import BULK_REMOVE, QUEUES, REMOVE, _delta
+from tests.deprovision.test_call_counts import (
+    BULK_REMOVE,
+    PATCH,
+    QUEUES,
+    REMOVE,
+    SUBJECT,
+    TOKENS,
+    _delta,
+)
 from tests.fixtures.bridge import close_bridge, make_bridge
 from tests.fixtures.sandbox import Sandbox
 
@@ -209,6 +217,9 @@ def test_an_idps_deactivations_leave_their_drains_to_the_worker(
         alone = inline.get(QUEUES, {}).get("200", 0) // 2
         assert alone <= 2
         assert inline.get(REMOVE, {}).get("204", 0) <= alone * max(map(len, memberships.values()))
+        # Each request: the grants (footprint), the state PATCH and the session revocation.
+        assert inline[SUBJECT] == inline[PATCH] == {"200": USERS}
+        assert inline[TOKENS] == {"204": USERS}
         stats = sandbox.stats()
         worker.run_until_idle(timeout_s=120)
         drained = _delta(stats, sandbox.stats())
