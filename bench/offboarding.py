@@ -28,6 +28,9 @@ running the rest, woken by the requests as the in-process one would be. ``--clie
 ``DELETE /scim/v2/Users/{id}`` as an IdP does, and every answer that is not 2xx is a failure
 surfaced to the IdP. Wall time runs from the first DELETE until the last job is done.
 
+``--http --deactivate``: the same with Okta's ``PATCH active=false`` instead of ``DELETE`` (a busy
+IdP push of deactivations: snapshot, deactivation, sessions and drain; no history, no delete).
+
 Printed: wall time beside the bound the budget sets (calls / budget) and the floor of a sliding
 window (the budget may be spent at once, then once per window), calls per user alone and batched
 (every call the sandbox answered but the token's, footprint and async polling included) and where
@@ -84,6 +87,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="worker threads")
     parser.add_argument("--batch", type=int, default=200, help="jobs a worker round claims")
     parser.add_argument("--http", action="store_true", help="DELETEs over HTTP to create_app")
+    parser.add_argument(
+        "--deactivate",
+        action="store_true",
+        help="--http: Okta's PATCH active=false instead of DELETE (a busy IdP push of "
+        "deactivations: no history proof, no delete)",
+    )
     parser.add_argument("--clients", type=int, default=8, help="--http: IdP client threads")
     parser.add_argument("--database-url", default=None, help="--http: default a SQLite file")
     parser.add_argument("--async-delay", type=float, default=15.0, help="async job seconds")
@@ -96,6 +105,8 @@ def main() -> None:
         help="--http: serve the sandbox from a thread of this process, not its own process",
     )
     args = parser.parse_args()
+    if args.deactivate and not args.http:
+        parser.error("--deactivate goes over HTTP: add --http")
 
     # The seeded org has some inactive and deleted users: seed enough to find N active ones.
     config = SandboxConfig(
@@ -124,7 +135,8 @@ def main() -> None:
             report = _run_in_process(
                 args, config=config, url=url, control=control, ids=ids, tmp=Path(tmp)
             )
-        deleted = sum(1 for uid in ids if control.user(uid)["state"] == "deleted")
+        final = "inactive" if args.deactivate else "deleted"
+        deleted = sum(1 for uid in ids if control.user(uid)["state"] == final)
         _print(args, report, deleted, len(ids))
 
 
@@ -332,11 +344,16 @@ def _run_http(
 
     with ServerThread(app) as bridge:
         base = f"{bridge.url}/scim/v2/Users/"
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
 
         def delete(uid: str) -> None:
             try:
-                status = http.request("DELETE", base + uid, headers=headers).status
+                if args.deactivate:
+                    status = http.request(
+                        "PATCH", base + uid, headers=headers, body=OKTA_DEACTIVATE
+                    ).status
+                else:
+                    status = http.request("DELETE", base + uid, headers=headers).status
             except urllib3.exceptions.HTTPError:
                 status = 0  # no answer at all: a failure to the IdP too
             with lock:
@@ -366,6 +383,15 @@ def _run_http(
     }
     components.close()
     return report
+
+
+# Okta's deactivation: a path-less replace of ``active`` (shared/idp-behaviour.md).
+OKTA_DEACTIVATE = json.dumps(
+    {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": False}}],
+    }
+).encode()
 
 
 def _woken_worker(args: argparse.Namespace, components: Any) -> Worker:
@@ -517,7 +543,10 @@ def _print(args: argparse.Namespace, report: dict[str, Any], deleted: int, asked
     not_done = sum(n for state, n in report["jobs"].items() if state != "done")
     rows = [
         ("mode", report["mode"]),
-        ("users deleted", f"{deleted} of {asked} (jobs not done: {not_done})"),
+        (
+            "users deactivated" if args.deactivate else "users deleted",
+            f"{deleted} of {asked} (jobs not done: {not_done})",
+        ),
         ("rate budget", f"{rate}/min (sandbox and bridge)"),
         ("Genesys calls", f"{calls}"),
         (
