@@ -130,6 +130,12 @@ def test_approve_needs_a_reason_and_a_confirmation_and_is_audited_by_name(
     assert done.status_code == 303
     finished = console.wait_for_job(job_id, "done")
     assert finished.approved_by == "operator:alice"
+    # The evidence says which API covered what, per side (issue 11).
+    shown = client.get(f"{UI}/jobs/{job_id}").get_data(as_text=True)
+    before, after = shown.split("After the delete")
+    assert "<code>POST /api/v2/analytics/conversations/details/jobs</code>" in before
+    assert "<code>POST /api/v2/analytics/conversations/details/query</code>" in before
+    assert "<code>GET /api/v2/analytics/conversations/details</code>" in after
     events = [
         e
         for e in console.bridge.audit_events()
