@@ -35,6 +35,15 @@ OKTA = Requester(actor="okta", idp="okta", scim_id="scim-1")
 CLIENTS = 4
 
 
+def _woken_worker(bridge: Any) -> Worker:
+    """A worker on the bridge's service: it runs when the test says, once the IdP has its
+    answers, and the requests know it is there (they leave it work)."""
+    service = bridge.app.extensions["scim_bridge"].deprovisioner.service
+    worker = Worker(service, poll_s=0.05, concurrency=2)
+    service.set_wake(worker.wake)
+    return worker
+
+
 def _active(sandbox: Sandbox, bridge: Any, count: int) -> list[str]:
     listing = bridge.get("/Users?count=200&filter=active eq true").get_json()
     ids = [r["id"] for r in listing["Resources"]]
@@ -51,10 +60,7 @@ def test_an_idps_deletes_share_one_async_job_a_side(sandbox: Sandbox, tmp_path: 
     # The gathering window never ends within the test (no wall-clock race): the checks go when
     # no other delete is on its way to its own.
     bridge = make_bridge(sandbox, tmp_path, history_job_poll_s=0.05, history_batch_window_s=600.0)
-    components = bridge.app.extensions["scim_bridge"]
-    service = components.deprovisioner.service
-    worker = Worker(service, poll_s=0.05, concurrency=2)
-    service.set_wake(worker.wake)  # a worker is there; it runs once the IdP has its answers
+    worker = _woken_worker(bridge)
     try:
         ids = _active(sandbox, bridge, USERS)
         counts = {uid: sandbox.user(uid)["conversationCount"] for uid in ids}
@@ -117,32 +123,7 @@ def test_an_idps_deletes_share_one_async_job_a_side(sandbox: Sandbox, tmp_path: 
 
 
 def _delete_over_http(bridge: Any, ids: list[str]) -> Counter[int]:
-    statuses: Counter[int] = Counter()
-    lock = threading.Lock()
-    pending = list(ids)
-    with ServerThread(bridge.app) as server:
-        http = urllib3.PoolManager(maxsize=CLIENTS, retries=False)
-        headers = {"Authorization": f"Bearer {bridge.token}"}
-
-        def client() -> None:
-            while True:
-                with lock:
-                    if not pending:
-                        return
-                    uid = pending.pop()
-                status = http.request(
-                    "DELETE", f"{server.url}/scim/v2/Users/{uid}", headers=headers
-                ).status
-                with lock:
-                    statuses[status] += 1
-
-        threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        http.clear()
-    return statuses
+    return Counter(status for status, _ in _send_over_http(bridge, ids, "DELETE").values())
 
 
 def test_a_batched_drain_removes_in_bulk_and_a_group_membership_refuses_only_its_user(
@@ -196,10 +177,7 @@ def test_an_idps_deactivations_leave_their_drains_to_the_worker(
     fewer Genesys calls for the same guarantees)."""
     sandbox.reset(users=40)
     bridge = make_bridge(sandbox, tmp_path)
-    components = bridge.app.extensions["scim_bridge"]
-    service = components.deprovisioner.service
-    worker = Worker(service, poll_s=0.05, concurrency=2)
-    service.set_wake(worker.wake)  # a worker is there; it runs once the IdP has its answers
+    worker = _woken_worker(bridge)
     try:
         ids = _active(sandbox, bridge, USERS)
         memberships = {uid: {q["id"] for q in sandbox.user(uid)["queues"]} for uid in ids}
@@ -241,9 +219,10 @@ def test_an_idps_deactivations_leave_their_drains_to_the_worker(
 
 
 def _send_over_http(
-    bridge: Any, ids: list[str], method: str, body: dict[str, Any]
+    bridge: Any, ids: list[str], method: str, body: dict[str, Any] | None = None
 ) -> dict[str, tuple[int, Any]]:
-    """``method`` with ``body`` to each user, from ``CLIENTS`` IdP connections at once."""
+    """``method`` (with ``body``) to each user, from ``CLIENTS`` IdP connections at once: each
+    user's status and answer."""
     answers: dict[str, tuple[int, Any]] = {}
     lock = threading.Lock()
     pending = list(ids)
@@ -264,7 +243,7 @@ def _send_over_http(
                     method,
                     f"{server.url}/scim/v2/Users/{uid}",
                     headers=headers,
-                    body=json.dumps(body).encode(),
+                    body=None if body is None else json.dumps(body).encode(),
                 )
                 with lock:
                     answers[uid] = (response.status, json.loads(response.data or b"null"))
