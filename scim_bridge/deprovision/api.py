@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal, Protocol
 
-from scim_bridge.genesys.types import GenesysUser
+from scim_bridge.genesys.types import CallRecord, Footprint, GenesysUser
 
 Action = Literal["deactivate", "reactivate", "delete"]
 JobState = Literal["pending", "running", "waiting", "held", "done", "failed", "cancelled"]
@@ -81,6 +81,20 @@ class OpenJob:
     created_at: str  # ISO 8601 UTC
 
 
+@dataclasses.dataclass(frozen=True)
+class SnapshotRead:
+    """The user read with the snapshot's expands by the request that then asks for a
+    deactivation (``Deprovisioning.snapshot_read``): the SCIM layer decides on it, and the job's
+    snapshot takes it instead of reading the user again (issue 15: one read, not two). The
+    grants are not read (``footprint.grants`` empty): the snapshot reads them, as it would.
+    ``footprint`` is None when the client may not read what the expands need: ``user`` is then
+    a plain read, and the snapshot reads for itself."""
+
+    user: GenesysUser
+    footprint: Footprint | None
+    calls: tuple[CallRecord, ...]  # listed in the snapshot step's audit detail
+
+
 class Deprovisioning(Protocol):
     def request(
         self,
@@ -89,11 +103,18 @@ class Deprovisioning(Protocol):
         *,
         requester: Requester,
         after_delete: bool = False,
+        seen: SnapshotRead | None = None,
     ) -> Outcome:
         """Record a job (or join the open one for this user), run it inline up to the sync
         budget, and report where it stands. Raises ``Refused`` for what can never succeed.
         ``after_delete``: a re-hire's reactivate, restoring the footprint and queues the user
-        held before it was deleted (REHIRE_RESTORE_FOOTPRINT, issue 12)."""
+        held before it was deleted (REHIRE_RESTORE_FOOTPRINT, issue 12). ``seen``: this
+        request's ``snapshot_read`` of the user, for a deactivation's snapshot."""
+
+    def snapshot_read(self, genesys_user_id: str) -> SnapshotRead:
+        """The user as a deactivation's snapshot reads it (with the footprint's expands and the
+        conversation summary; not the grants), for the request to decide on and then pass to
+        ``request``. Raises the gateway's errors (``NotFound``...)."""
 
     def open_job(self, genesys_user_id: str) -> OpenJob | None:
         """The unfinished job for this user, if any (a pending DELETE hides the user: 404)."""

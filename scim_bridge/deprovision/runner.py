@@ -119,6 +119,9 @@ class BatchedRead:
     # A drain's removals, done by the worker for the round's users in bulk (issue 11:
     # ``Gateway.remove_queue_members``), per queue id: None removed, else Genesys's error.
     removals: Mapping[str, GenesysError | None] | None = None
+    # False: ``footprint`` came without the grants (a request's ``SnapshotRead``, issue 15);
+    # the snapshot reads them.
+    grants_read: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,9 +149,7 @@ def _defers_queues(job: Job, hand_over: Callable[[], bool]) -> bool:
     the drain, which the worker runs after the deactivation for all of them in bulk (issue 11).
     The deactivation leaves memberships as they are (it removes the user's roles: "all other
     information about the user remains intact", HELP ?p=245465; the sandbox's reading too)."""
-    return (
-        job.step == "snapshot" and job.action in HANDED_OVER and not job.dry_run and hand_over()
-    )
+    return job.step == "snapshot" and job.action in HANDED_OVER and not job.dry_run and hand_over()
 
 
 def _queues_deferred(job: Job) -> bool:
@@ -622,7 +623,9 @@ class Runner:
             return m.UserSeen(user.state if user else None), reads
         queues = reads.queues
         live = user.state != "deleted"
-        deferred = live and reads.defer_queues and reads.read is None
+        # The worker's bulk read carries the round's memberships; a request's own read does
+        # not, and leaves them to the drain like a request that read nothing ahead.
+        deferred = live and reads.defer_queues and (reads.read is None or reads.read.queues is None)
         if live and job.action != "reactivate" and not deferred:
             shared = reads.read.queues if reads.read is not None else None
             queues = shared if shared is not None else self._user_queues(job, deadline)
@@ -661,6 +664,15 @@ class Runner:
         user = reads.read.user if reads.read is not None else None
         footprint: GenesysFootprint | None = reads.read.footprint if reads.read else None
         footprint_error: str | None = None
+        if footprint is not None and reads.read is not None and not reads.read.grants_read:
+            try:
+                footprint = footprint.with_grants(
+                    self.gateway.role_grants(job.user_id, deadline=deadline)
+                )
+            except NotFound:
+                footprint = None  # read again below, as the snapshot does alone
+            except PermissionDenied as e:
+                footprint, footprint_error = None, e.message
         if user is None and not confirm and job.action != "reactivate":
             try:
                 footprint = self.gateway.user_footprint(job.user_id, deadline=deadline)

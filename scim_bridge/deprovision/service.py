@@ -31,13 +31,21 @@ import sqlalchemy as sa
 from scim_bridge.audit import AuditLog, Tag
 from scim_bridge.deprovision import jobs, operators
 from scim_bridge.deprovision import model as m
-from scim_bridge.deprovision.api import Action, OpenJob, Outcome, Refused, Requester
+from scim_bridge.deprovision.api import (
+    Action,
+    OpenJob,
+    Outcome,
+    Refused,
+    Requester,
+    SnapshotRead,
+)
 from scim_bridge.deprovision.jobs import Claim
 from scim_bridge.deprovision.operators import iso
 from scim_bridge.deprovision.policies import Policies
 from scim_bridge.deprovision.record import Job
-from scim_bridge.deprovision.runner import Runner
+from scim_bridge.deprovision.runner import BatchedRead, Runner
 from scim_bridge.genesys.api import Gateway
+from scim_bridge.genesys.errors import PermissionDenied
 from scim_bridge.genesys.types import GenesysUser
 from scim_bridge.store.engine import write_transaction
 
@@ -92,16 +100,32 @@ class JobService:
         *,
         requester: Requester,
         after_delete: bool = False,
+        seen: SnapshotRead | None = None,
     ) -> Outcome:
         job, joined = self.enqueue(
             action, genesys_user_id, requester=requester, after_delete=after_delete
         )
         user: GenesysUser | None = None
         if job.state in ("pending", "waiting", "running"):
-            job, user = self._run_inline(job)
+            job, user = self._run_inline(job, seen)
         if job.state in ("failed", "cancelled") and job.reason in REFUSED_REASONS:
             raise Refused(job.reason or "invalid", self._refusal_detail(job), job_id=job.id)
         return dataclasses.replace(self.outcome(job, joined=joined), user=user)
+
+    def snapshot_read(self, genesys_user_id: str) -> SnapshotRead:
+        deadline = time.monotonic() + self.sync_budget_s
+        try:
+            footprint, calls = self.runner.calls_of(
+                lambda: self.gateway.user_footprint(
+                    genesys_user_id, grants=False, deadline=deadline
+                )
+            )
+        except PermissionDenied:
+            # An expand's own read the client may not make: the request decides on a plain
+            # read, and the job's snapshot reads for itself (and records why it has no footprint).
+            user = self.gateway.get_user(genesys_user_id, deadline=deadline)
+            return SnapshotRead(user, None, ())
+        return SnapshotRead(footprint.user, footprint, calls)
 
     def open_job(self, genesys_user_id: str) -> OpenJob | None:
         open_jobs = jobs.open_for_user_read(self.engine, genesys_user_id)
@@ -209,9 +233,12 @@ class JobService:
 
     # -- running inline ------------------------------------------------------------------------
 
-    def _run_inline(self, job: Job) -> tuple[Job, GenesysUser | None]:
+    def _run_inline(
+        self, job: Job, seen: SnapshotRead | None = None
+    ) -> tuple[Job, GenesysUser | None]:
         """The job run here up to the sync budget, and the user as Genesys last answered the run
-        (``RunResult.user``)."""
+        (``RunResult.user``). ``seen``: the request's own read of the user, which a
+        deactivation's snapshot takes instead of reading again (``SnapshotRead``)."""
         deadline = time.monotonic() + self.sync_budget_s
         claim = jobs.claim_one(
             self.engine, job.id, owner=self.owner, now=self.clock(), lease_s=self.lease_s
@@ -224,10 +251,16 @@ class JobService:
         # leave it to the worker, which checks them all in one analytics job.
         batch = self._worker_available()
         hand_over = self._others_in_flight if batch else None
+        reads = _snapshot_reads(claim.job, seen)
         while True:
             result = self.runner.run(
-                claim, deadline=deadline, stop_before_history=batch, hand_over=hand_over
+                claim,
+                deadline=deadline,
+                stop_before_history=batch,
+                hand_over=hand_over,
+                reads=reads,
             )
+            reads = None
             if result.stopped == "needs-history" and not self._others_at_history():
                 batch = False  # alone: its own check, inline
                 claim = result.claim
@@ -348,3 +381,21 @@ class JobService:
     def _wake(self) -> None:
         if self._wake_worker is not None:
             self._wake_worker()
+
+
+def _snapshot_reads(
+    job: Job, seen: SnapshotRead | None
+) -> dict[tuple[str, str], BatchedRead] | None:
+    """The request's own read as the answer to its deactivation's snapshot (issue 15), when the
+    job is at its snapshot and the read is of its user in a state the snapshot takes from it."""
+    if (
+        seen is None
+        or seen.footprint is None
+        or job.action != "deactivate"
+        or job.step != "snapshot"
+        or seen.user.id != job.user_id
+        or seen.user.state not in ("active", "inactive")
+    ):
+        return None
+    read = BatchedRead(seen.user, seen.calls, footprint=seen.footprint, grants_read=False)
+    return {(job.id, "snapshot"): read}

@@ -19,6 +19,7 @@ from scim_bridge.directory.queries import GroupQuery, UserQuery
 from scim_bridge.directory.service import (
     Directory,
     GroupView,
+    Reader,
     Recheck,
     Resource,
     Transform,
@@ -168,6 +169,7 @@ class ScopedDirectory:
         *,
         render: Callable[[UserView], Resource],
         expected_version: int | None = None,
+        reader: Reader | None = None,
     ) -> UserUpdate:
         """``Directory.update_user`` with this token's checks on the base it writes against: no
         read of its own (the directory's read, or its remembered answer, is the one checked)."""
@@ -197,6 +199,7 @@ class ScopedDirectory:
             # A scope is checked on the user's email and division: a job is requested on what
             # Genesys says now, never on what it said (ownership is the bridge's own record).
             state_from_memory=self.access.whole_org,
+            reader=reader,
         )
         self.inner.claim("User", user_id, self.access.owner)
         return result

@@ -69,6 +69,8 @@ class UserUpdate:
 
 # An update's guard: (the base the change applies to, whether it was read just now).
 Check = Callable[[UserView, bool], None]
+# How a fresh read of a user is made when not a plain GET (``Directory.get_user``).
+Reader = Callable[[str], GenesysUser]
 
 
 def _external(local: LocalRecord | None) -> str | None:
@@ -109,10 +111,15 @@ class Directory:
 
     # --- users -----------------------------------------------------------------------------
 
-    def get_user(self, user_id: str) -> UserView:
+    def get_user(self, user_id: str, *, reader: Reader | None = None) -> UserView:
+        """The user as Genesys holds it now (``reader``: how to read it, when not a plain
+        ``get_user``: a deactivation's read for its job's snapshot, issue 15)."""
         try:
             with translated("User"):
-                user = self.gateway.get_user(user_id, deadline=self._deadline())
+                if reader is not None:
+                    user = reader(user_id)
+                else:
+                    user = self.gateway.get_user(user_id, deadline=self._deadline())
         except NotFound:
             self.known_users.drop(user_id)
             raise
@@ -372,6 +379,7 @@ class Directory:
         expected_version: int | None = None,
         check: Check | None = None,
         state_from_memory: bool = True,
+        reader: Reader | None = None,
     ) -> UserUpdate:
         """Read, ``transform`` the SCIM form, write what changed (one Genesys PATCH).
 
@@ -382,7 +390,8 @@ class Directory:
         to Genesys is decided on a fresh read only. ``check`` sees each base before anything is
         written (a scoped token's reach) and may raise ``Recheck`` to have a remembered one
         replaced by a fresh read. ``state_from_memory``: a change of ``active`` alone may be
-        handed on from a remembered user (``_state_change``).
+        handed on from a remembered user (``_state_change``). ``reader``: how a fresh read is
+        made (``get_user``).
         """
         remembered = self.known_users.get(user_id)
         if remembered is not None and expected_version not in (None, remembered.version):
@@ -392,7 +401,7 @@ class Directory:
                 view, fresh = UserView(remembered, self.records.get("User", user_id)), False
                 remembered = None
             else:
-                view, fresh = self.get_user(user_id), True
+                view, fresh = self.get_user(user_id, reader=reader), True
             try:
                 done = self._apply_user(
                     view, fresh, transform, render, expected_version, check, state_from_memory

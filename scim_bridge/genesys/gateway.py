@@ -688,18 +688,22 @@ class SdkGateway:
             )
         groups = mapping.expanded(model, "groups")
         counts = mapping.conversation_counts(model)
-        every = self.role_grants(user.id, deadline=deadline) if grants else ()
-        return Footprint(
+        footprint = Footprint(
             user=user,
             division_id=user.division_id,
-            grants=tuple(g for g in every if g.subject_id == user.id),
-            group_grants=tuple(g for g in every if g.subject_id != user.id),
+            grants=(),
+            group_grants=(),
             skills=mapping.proficiencies(skills),
             languages=mapping.proficiencies(languages),
             group_ids=None if groups is None else mapping.user_ids(groups),
             conversations=None
             if counts is None
             else ConversationStatus(user.id, active=counts[0], acw=counts[1], user=user),
+        )
+        return (
+            footprint.with_grants(self.role_grants(user.id, deadline=deadline))
+            if grants
+            else footprint
         )
 
     def role_grants(self, user_id: str, *, deadline: float | None = None) -> tuple[RoleGrant, ...]:

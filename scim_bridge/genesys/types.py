@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
@@ -292,6 +292,16 @@ class Footprint:
     # The same read's ``expand=conversationSummary`` (issue 11: one read serves the snapshot and
     # the active-conversation check); None when Genesys left the expand out.
     conversations: ConversationStatus | None = None
+
+    def with_grants(self, every: Sequence[RoleGrant]) -> Footprint:
+        """This footprint with the grants ``GET /authorization/subjects/{id}`` answered: the
+        user's own, and those that come through its groups."""
+        own = self.user.id
+        return dataclasses.replace(
+            self,
+            grants=tuple(g for g in every if g.subject_id == own),
+            group_grants=tuple(g for g in every if g.subject_id != own),
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,11 +14,19 @@ from typing import Any
 from flask import Blueprint, Response
 
 from scim_bridge.audit import Tag
-from scim_bridge.deprovision.api import Action, OpenJob, Outcome, Refused, Requester
+from scim_bridge.deprovision.api import (
+    Action,
+    OpenJob,
+    Outcome,
+    Refused,
+    Requester,
+    SnapshotRead,
+)
 from scim_bridge.directory import errors as directory_errors
 from scim_bridge.directory import mapping
 from scim_bridge.directory.rehire import Unrestorable
 from scim_bridge.directory.service import UserView
+from scim_bridge.genesys.types import GenesysUser
 from scim_bridge.scim import definitions, filters, http, quirks
 from scim_bridge.scim.context import ScimContext, context, token_name
 from scim_bridge.scim.discovery import base_url
@@ -105,15 +113,21 @@ _REQUEST_TAGS: dict[str, Tag] = {
 
 
 def request_job(
-    ctx: ScimContext, action: Action, user_id: str, *, after_delete: bool = False
+    ctx: ScimContext,
+    action: Action,
+    user_id: str,
+    *,
+    after_delete: bool = False,
+    seen: SnapshotRead | None = None,
 ) -> Outcome:
-    """Hand ``action`` to the engine and apply the acknowledgement policy."""
+    """Hand ``action`` to the engine and apply the acknowledgement policy. ``seen``: this
+    request's read of the user, for a deactivation's snapshot (``SnapshotRead``)."""
     if ctx.deprovisioning is None:
         raise ServiceUnavailable("The deprovisioning engine is not running.")
     requester = Requester(actor=token_name(), idp=token_name(), scim_id=user_id)
     try:
         outcome = ctx.deprovisioning.request(
-            action, user_id, requester=requester, after_delete=after_delete
+            action, user_id, requester=requester, after_delete=after_delete, seen=seen
         )
     except Refused as e:
         ctx.record(
@@ -194,13 +208,28 @@ def _update(
         changed[:] = _changed_names(before, after)
         return after
 
-    result = ctx.directory.update_user(user_id, tracked, render=render, expected_version=expected)
+    # A PATCH that only deactivates reads the user (when it must read) as the job's snapshot
+    # will, and hands that read on: one read, not two (issue 15).
+    seen: list[SnapshotRead] = []
+    reader = None
+    deprovisioning = ctx.deprovisioning
+    if queued_204 and deprovisioning is not None:
+
+        def reader(uid: str) -> GenesysUser:
+            seen[:] = [deprovisioning.snapshot_read(uid)]
+            return seen[0].user
+
+    result = ctx.directory.update_user(
+        user_id, tracked, render=render, expected_version=expected, reader=reader
+    )
     if result.changed:
         ctx.record(Tag.SCIM_USER_UPDATED, scim_id=user_id, detail={"attributes": changed})
     wanted = result.active_after
     view = result.view  # what Genesys answered the write (or the read, when nothing changed)
     if wanted is not None and (wanted != result.active_before or job is not None):
-        outcome = request_job(ctx, "reactivate" if wanted else "deactivate", user_id)
+        # Only the read the decision was made on, unchanged since (nothing was written).
+        fresh = seen[0] if seen and seen[0].user is view.user and not wanted else None
+        outcome = request_job(ctx, "reactivate" if wanted else "deactivate", user_id, seen=fresh)
         if queued_204 and not wanted and outcome.user is None and not outcome.access_cut:
             # Durably queued, not run here (the rate budget, another process): 204, as when
             # the user cannot be read at all. A read now could only show the user still active,

@@ -8,6 +8,7 @@ write; a group membership PATCH is the member calls alone.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from scim_bridge.genesys.gateway import SdkGateway
@@ -237,3 +238,44 @@ def test_patch_active_is_the_jobs_calls_and_answers_with_the_jobs_last_answer(
     )
     assert title.status_code == 200
     assert calls.take() == {PATCH_USER: 1}
+
+
+def test_a_deactivation_of_a_user_not_remembered_reads_it_once(
+    bridge: Bridge, sandbox: Any
+) -> None:
+    """Okta's deactivate of a user this process has not seen (a fresh replica, or no GET first:
+    idp-behaviour.md 1(d)): the request's read is the snapshot's, with the footprint's expands,
+    and the job takes it (issue 15): one user read, not one for the PATCH and one for the job.
+    The snapshot's audit detail lists that read, with its correlation id."""
+    listing = bridge.get("/Users?count=100&filter=active eq true").get_json()
+    uid = next(
+        r["id"]
+        for r in listing["Resources"]
+        if (queues := sandbox.user(r["id"])["queues"])
+        and all(q["memberBy"] == "user" for q in queues)
+    )
+    queues = len(sandbox.user(uid)["queues"])
+    # As another replica, or this one after a restart: nothing remembered of the user.
+    bridge.app.extensions["scim_bridge"].directory.known_users.drop(uid)
+    calls = Calls(sandbox)
+    off = bridge.patch(f"/Users/{uid}", json=_patch({"op": "replace", "value": {"active": False}}))
+    assert off.status_code == 200, off.get_data(as_text=True)
+    assert off.get_json()["active"] is False
+    assert calls.take() == {
+        GET_USER: 1,  # the request's read, with the snapshot's expands: the job takes it
+        SUBJECT: 1,
+        USER_QUEUES: 2,
+        "DELETE /api/v2/routing/queues/<queue_id>/members/<user_id>": queues,
+        PATCH_USER: 1,
+        TOKENS: 1,
+    }
+    assert sandbox.user(uid)["state"] == "inactive"
+    assert not sandbox.user(uid)["queues"]
+    snapshot = next(
+        e
+        for e in bridge.audit_events()
+        if e["tag"] == "deprovision:user:snapshot" and e["scim_id"] == uid
+    )
+    read = [c for c in json.loads(snapshot["detail"])["calls"] if c["method"] == "GET"]
+    assert [c["endpoint"] for c in read][:1] == ["/api/v2/users/{userId}"]
+    assert read[0]["correlation_id"]
