@@ -345,15 +345,11 @@ def _run_http(
     with ServerThread(app) as bridge:
         base = f"{bridge.url}/scim/v2/Users/"
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+        method, body = ("PATCH", OKTA_DEACTIVATE) if args.deactivate else ("DELETE", None)
 
         def delete(uid: str) -> None:
             try:
-                if args.deactivate:
-                    status = http.request(
-                        "PATCH", base + uid, headers=headers, body=OKTA_DEACTIVATE
-                    ).status
-                else:
-                    status = http.request("DELETE", base + uid, headers=headers).status
+                status = http.request(method, base + uid, headers=headers, body=body).status
             except urllib3.exceptions.HTTPError:
                 status = 0  # no answer at all: a failure to the IdP too
             with lock:

@@ -112,6 +112,10 @@ _REQUEST_TAGS: dict[str, Tag] = {
 }
 
 
+# What the request's audit event says of the job's outcome.
+_OUTCOME_SHOWN = ("access_cut", "final", "waiting_on", "joined_existing")
+
+
 def request_job(
     ctx: ScimContext,
     action: Action,
@@ -143,12 +147,7 @@ def request_job(
         outcome=outcome.state,
         scim_id=user_id,
         job_id=outcome.job_id,
-        detail={
-            "access_cut": outcome.access_cut,
-            "final": outcome.final,
-            "waiting_on": outcome.waiting_on,
-            "joined_existing": outcome.joined_existing,
-        },
+        detail={k: getattr(outcome, k) for k in _OUTCOME_SHOWN},
     )
     if action != "reactivate" and ctx.ack_mode == "strict" and not outcome.access_cut:
         detail = (
