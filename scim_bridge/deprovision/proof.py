@@ -23,10 +23,13 @@ nothing either way. So it looks only for those ids, by id (``Gateway.conversatio
 takes no more calls than the async job and the tail would: a job costs a submission, a status
 read and a results page per 100 conversations, the tail at least one query, so with both page
 sizes at 100 the read by id always wins, and it needs no wait on the lake (issue 11: it was half
-the history calls of a delete alone). Should Genesys refuse it (its id limit is UNCONFIRMED), or
-when the ids are more than the job would take, the job and the tail are run as before: users
-whose async part found nothing are left out of the job, and the tail reads only the intervals
-where something was found, each until every id is back.
+the history calls of a delete alone). A present id is proof; a missing one is not taken on the
+read by id's word (what it answers for an id it cannot give is UNCONFIRMED, and a false alarm
+restores the user and holds the job): that user is checked again through the path that found it.
+That path, the async job and the tail, also runs when Genesys refuses the read (its id limit is
+UNCONFIRMED) or when the ids are more than the job would take: users whose async part found
+nothing are left out of the job, and the tail reads only the intervals where something was
+found, each until every id is back.
 
 Why the tail starts a week before the lake date: the lake holds a conversation once it has ended
 (the sandbox's stricter reading, docs/sandbox.md), and the synchronous query returns those that
@@ -209,10 +212,10 @@ class Prover:
         by_job: dict[str, list[Request]] = defaultdict(list)
         again = [r for r in requests if r.before is not None and r.pending is None]
         if again and self._by_id_pays(again):
-            found = self._by_id(again, deadline)
-            if found is not None:  # answered, or left unanswered by a failed read
+            by_id = self._by_id(again, deadline)
+            if by_id is not None:
+                found, handled = by_id
                 answers.update(found)
-                handled = {r.key for r in again}
                 requests = [r for r in requests if r.key not in handled]
         for request in requests:
             if request.before is not None and not request.before.job_ids:
@@ -250,10 +253,15 @@ class Prover:
             job_calls += 1  # the tail: at least one query
         return history.by_id_calls(len(everything)) <= job_calls
 
-    def _by_id(self, again: Sequence[Request], deadline: float) -> dict[Hashable, Answer] | None:
-        """The check after a delete, by id: each request proven over what was found before.
-        None when Genesys refuses the read (the job and the tail then run); empty when a batch's
-        read failed otherwise (those jobs try again, as with any failed call of a batch)."""
+    def _by_id(
+        self, again: Sequence[Request], deadline: float
+    ) -> tuple[dict[Hashable, Answer], set[Hashable]] | None:
+        """The check after a delete, by id: the requests proven (every id found before came back
+        attributed to the user), and the keys handled. A request with an id missing is not
+        handled: the async job and the tail, the path that found it, confirm the loss (what the
+        read by id answers for an id it cannot give is UNCONFIRMED; a false alarm restores the
+        user and holds the job). None when Genesys refuses the read (all go that way too); a
+        batch's read that failed otherwise handles all, answering none (they try again)."""
         wanted: list[str] = []
         for request in again:
             assert request.before is not None
@@ -271,21 +279,28 @@ class Prover:
             if self._strict:
                 raise
             log.warning("batched history read by id failed", extra={"error": error.describe()})
-            return {}
+            return {}, {r.key for r in again}
         answers: dict[Hashable, Answer] = {}
         for request in again:
             assert request.before is not None
+            ids = read.conversations.get(request.user_id, frozenset()) & request.before.ids
+            if ids != request.before.ids:
+                log.info(
+                    "history read by id missed conversations; confirming through the async job",
+                    extra={"user_id": request.user_id, "missed": len(request.before.ids - ids)},
+                )
+                continue
             win = request.before.window
             part = Part(
                 api=BY_ID_API,
                 since=win.since,
                 until=win.until,
-                ids=read.conversations.get(request.user_id, frozenset()) & request.before.ids,
+                ids=ids,
                 calls=read.calls,
                 users=len(users),
             )
             answers[request.key] = Proven(request.window, (part,))
-        return answers
+        return answers, set(answers)
 
     # --- the async part -------------------------------------------------------------------
 

@@ -172,8 +172,9 @@ def test_the_check_after_finds_old_conversations_purged(
     gateway: SdkGateway, deep: Any, by_id_refused: bool
 ) -> None:
     """With purge_history_older_than_days=120 only the old part loses the user's id. The check
-    after reads what was found before by id and catches it; should Genesys refuse that read
-    (its id limit is UNCONFIRMED), the async job and the tail catch it instead."""
+    after reads what was found before by id and sees ids missing; a missing id is confirmed
+    through the path that found it (the async job and the tail) before it is called lost. When
+    Genesys refuses the read by id (its id limit is UNCONFIRMED), that path alone."""
     user = _long_serving(gateway, deep)
     window = _window()
     prover = Prover(gateway, poll_s=0.05)
@@ -185,21 +186,39 @@ def test_the_check_after_finds_old_conversations_purged(
     jobs_before = len(deep.async_jobs())
     if by_id_refused:
         deep.fail_next(BY_ID, method="GET", status=400, count=1)
+    by_id_before = deep.stats()["endpoints"].get(BY_ID_API, {})
     after = _prove(prover, [Request("a", user, window, before=_before_memo(before))])["a"]
     assert isinstance(after, Proven)
     missing = before.ids - after.ids
     assert missing
     assert missing <= lake.ids
     assert after.ids == before.ids - missing
-    if by_id_refused:
-        assert [p.api for p in after.parts] == [JOB_API, QUERY_API]
-        assert len(deep.async_jobs()) == jobs_before + 1
-    else:
-        (part,) = after.parts
-        assert part.api == BY_ID_API
-        assert (part.since, part.until) == (lake.since, window.until)
-        assert part.calls == -(-len(before.ids) // 100)
-        assert len(deep.async_jobs()) == jobs_before  # no job, no wait on the lake
+    # Confirmed by the async job and the tail, after the read by id (answered or refused).
+    assert [p.api for p in after.parts] == [JOB_API, QUERY_API]
+    assert len(deep.async_jobs()) == jobs_before + 1
+    by_id_after = deep.stats()["endpoints"][BY_ID_API]
+    status = "400" if by_id_refused else "200"
+    assert by_id_after[status] - by_id_before.get(status, 0) == 1
+
+
+def test_the_check_after_by_id_alone_proves_what_came_back(gateway: SdkGateway, deep: Any) -> None:
+    """Nothing lost: every id found before comes back by id, which is the whole proof (one part
+    over the window the check before covered, one call per 100 ids, no async job)."""
+    user = _long_serving(gateway, deep)
+    window = _window()
+    prover = Prover(gateway, poll_s=0.05)
+    before = _prove(prover, [Request("b", user, window)])["b"]
+    assert isinstance(before, Proven)
+    lake = before.parts[0]
+    jobs_before = len(deep.async_jobs())
+    after = _prove(prover, [Request("a", user, window, before=_before_memo(before))])["a"]
+    assert isinstance(after, Proven)
+    assert after.ids == before.ids
+    (part,) = after.parts
+    assert part.api == BY_ID_API
+    assert (part.since, part.until) == (lake.since, window.until)
+    assert part.calls == -(-len(before.ids) // 100)
+    assert len(deep.async_jobs()) == jobs_before  # no job, no wait on the lake
 
 
 def test_the_check_after_by_id_costs_a_call_per_hundred_found_before(
