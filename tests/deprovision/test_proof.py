@@ -167,6 +167,16 @@ def _long_serving(gateway: SdkGateway, deep: Any, days: int = 120) -> str:
     )
 
 
+def _proven_before(gateway: SdkGateway, deep: Any) -> tuple[str, Window, Prover, Proven]:
+    """A user with history older than 120 days, and the check before a delete over the window."""
+    user = _long_serving(gateway, deep)
+    window = _window()
+    prover = Prover(gateway, poll_s=0.05)
+    before = _prove(prover, [Request("b", user, window)])["b"]
+    assert isinstance(before, Proven)
+    return user, window, prover, before
+
+
 @pytest.mark.parametrize("by_id_refused", [False, True], ids=["by-id", "job-when-by-id-refused"])
 def test_the_check_after_finds_old_conversations_purged(
     gateway: SdkGateway, deep: Any, by_id_refused: bool
@@ -175,11 +185,7 @@ def test_the_check_after_finds_old_conversations_purged(
     after reads what was found before by id and sees ids missing; a missing id is confirmed
     through the path that found it (the async job and the tail) before it is called lost. When
     Genesys refuses the read by id (its id limit is UNCONFIRMED), that path alone."""
-    user = _long_serving(gateway, deep)
-    window = _window()
-    prover = Prover(gateway, poll_s=0.05)
-    before = _prove(prover, [Request("b", user, window)])["b"]
-    assert isinstance(before, Proven)
+    user, window, prover, before = _proven_before(gateway, deep)
     lake = before.parts[0]
     deep.faults(purge_history_on_delete=True, purge_history_older_than_days=120)
     gateway.delete_user(user)
@@ -204,11 +210,7 @@ def test_the_check_after_finds_old_conversations_purged(
 def test_the_check_after_by_id_alone_proves_what_came_back(gateway: SdkGateway, deep: Any) -> None:
     """Nothing lost: every id found before comes back by id, which is the whole proof (one part
     over the window the check before covered, one call per 100 ids, no async job)."""
-    user = _long_serving(gateway, deep)
-    window = _window()
-    prover = Prover(gateway, poll_s=0.05)
-    before = _prove(prover, [Request("b", user, window)])["b"]
-    assert isinstance(before, Proven)
+    user, window, prover, before = _proven_before(gateway, deep)
     lake = before.parts[0]
     jobs_before = len(deep.async_jobs())
     after = _prove(prover, [Request("a", user, window, before=_before_memo(before))])["a"]
