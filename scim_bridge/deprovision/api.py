@@ -8,6 +8,7 @@ knows HTTP or SCIM JSON: the SCIM layer maps ``Outcome`` and ``Refused`` to stat
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 from scim_bridge.genesys.types import CallRecord, Footprint, GenesysUser
@@ -93,6 +94,19 @@ class SnapshotRead:
     user: GenesysUser
     footprint: Footprint | None
     calls: tuple[CallRecord, ...]  # listed in the snapshot step's audit detail
+
+
+class SnapshotReader:
+    """How the directory reads the user for a PATCH that only deactivates (its ``Reader``): as
+    the job's snapshot will (``Deprovisioning.snapshot_read``), keeping the read for the job."""
+
+    def __init__(self, read: Callable[[str], SnapshotRead]) -> None:
+        self._read = read
+        self.last: SnapshotRead | None = None
+
+    def __call__(self, user_id: str) -> GenesysUser:
+        self.last = self._read(user_id)
+        return self.last.user
 
 
 class Deprovisioning(Protocol):

@@ -21,12 +21,12 @@ from scim_bridge.deprovision.api import (
     Refused,
     Requester,
     SnapshotRead,
+    SnapshotReader,
 )
 from scim_bridge.directory import errors as directory_errors
 from scim_bridge.directory import mapping
 from scim_bridge.directory.rehire import Unrestorable
 from scim_bridge.directory.service import UserView
-from scim_bridge.genesys.types import GenesysUser
 from scim_bridge.scim import definitions, filters, http, quirks
 from scim_bridge.scim.context import ScimContext, context, token_name
 from scim_bridge.scim.discovery import base_url
@@ -194,10 +194,11 @@ def _update(
     user_id: str,
     transform: Callable[[Resource], Resource],
     *,
-    queued_204: bool = False,
+    deactivation_only: bool = False,
 ) -> Response:
-    """A PUT or PATCH. ``queued_204``: a PATCH that only deactivates, answered 204 when its job
-    was durably queued without running here."""
+    """A PUT or PATCH. ``deactivation_only``: a PATCH that only deactivates (no If-Match): its
+    read, when it must read, is the job's snapshot read, and it is answered 204 when its job was
+    durably queued without running here."""
     expected = http.if_match()
     job = _visible(ctx, user_id)
     changed: list[str] = []
@@ -209,15 +210,9 @@ def _update(
 
     # A PATCH that only deactivates reads the user (when it must read) as the job's snapshot
     # will, and hands that read on: one read, not two (issue 15).
-    seen: list[SnapshotRead] = []
     reader = None
-    deprovisioning = ctx.deprovisioning
-    if queued_204 and deprovisioning is not None:
-
-        def reader(uid: str) -> GenesysUser:
-            seen[:] = [deprovisioning.snapshot_read(uid)]
-            return seen[0].user
-
+    if deactivation_only and ctx.deprovisioning is not None:
+        reader = SnapshotReader(ctx.deprovisioning.snapshot_read)
     result = ctx.directory.update_user(
         user_id, tracked, render=render, expected_version=expected, reader=reader
     )
@@ -227,9 +222,10 @@ def _update(
     view = result.view  # what Genesys answered the write (or the read, when nothing changed)
     if wanted is not None and (wanted != result.active_before or job is not None):
         # Only the read the decision was made on, unchanged since (nothing was written).
-        fresh = seen[0] if seen and seen[0].user is view.user and not wanted else None
+        last = reader.last if reader is not None else None
+        fresh = last if last is not None and last.user is view.user and not wanted else None
         outcome = request_job(ctx, "reactivate" if wanted else "deactivate", user_id, seen=fresh)
-        if queued_204 and not wanted and outcome.user is None and not outcome.access_cut:
+        if deactivation_only and not wanted and outcome.user is None and not outcome.access_cut:
             # Durably queued, not run here (the rate budget, another process): 204, as when
             # the user cannot be read at all. A read now could only show the user still active,
             # and whether it gets a slot is chance (DESIGN.md "What the IdP is told").
@@ -394,7 +390,7 @@ def patch_user(user_id: str) -> Response:
 
     deactivation = _deactivation_only(operations) and http.if_match() is None
     try:
-        return _update(ctx, user_id, patch, queued_204=deactivation)
+        return _update(ctx, user_id, patch, deactivation_only=deactivation)
     except (directory_errors.Busy, directory_errors.Unavailable):
         # Genesys is rate limiting (the shared budget spent by a mass offboarding) or down,
         # so the user cannot be read now. A deactivation needs no read to be recorded: queue
