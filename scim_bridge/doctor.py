@@ -109,7 +109,7 @@ def _user_probes(gateway: Gateway) -> list[_Probe]:
         _Probe(
             "add queue members (reactivation restores memberships)",
             ("routing:queue:edit", "routing:queueMember:manage"),
-            lambda: gateway.add_queue_member(PROBE_ID, PROBE_ID, joined=True, deadline=deadline()),
+            lambda: gateway.add_queue_member(PROBE_ID, PROBE_ID, deadline=deadline()),
             allowed=(NotFound,),
         ),
         _Probe(

@@ -280,7 +280,16 @@ class RemoveQueue:
 
 @dataclasses.dataclass(frozen=True)
 class AddQueue:
+    """Membership only: Genesys's bulk add (a new member's joined flag is not documented)."""
+
     queue: QueueRef
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinQueues:
+    """The joined flag of each of these memberships set as the ref holds it, in one request."""
+
+    queues: tuple[QueueRef, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,6 +343,7 @@ class AssignLanguages:
 GenesysEffect = (
     RemoveQueue
     | AddQueue
+    | JoinQueues
     | SetState
     | DeleteUser
     | RevokeSessions
@@ -1114,6 +1124,9 @@ def _restore_part(job: Job, seen: Observation, ctx: _Context) -> Decision:
 
 
 def _restore_queues(job: Job, seen: Observation, ctx: _Context) -> Decision:
+    """Re-add the memberships the bridge removed that are missing, then set the joined flag, in
+    one request, of every one it adds and of any already there whose flag differs from the
+    snapshot (an admin's unjoined re-add, a run that stopped between an add and its flag)."""
     wanted = {q.id: q for q in job.queues.to_restore or ()}
     nxt = _next(job.action, "restore_queues")
     if not wanted:
@@ -1121,16 +1134,28 @@ def _restore_queues(job: Job, seen: Observation, ctx: _Context) -> Decision:
     if not isinstance(seen, QueuesSeen):
         raise _unexpected(job, seen)
     missing = sorted(set(wanted) - seen.queue_ids)
-    if not missing:
+    held = {q.id: q.joined for q in seen.memberships}
+    flagged = sorted(
+        i for i in set(wanted) & seen.queue_ids if held.get(i, wanted[i].joined) != wanted[i].joined
+    )
+    if not missing and not flagged:
         return Decision(step=nxt)
     refs = tuple(wanted[i] for i in missing)
-    restored = dataclasses.replace(job.queues, restored=refs)
+    effects: tuple[Effect, ...] = tuple(AddQueue(q) for q in refs)
+    effects += (JoinQueues(tuple(wanted[i] for i in sorted(missing + flagged))),)
+    detail: dict[str, Any] = {"queues_restored": list(missing)}
+    if flagged:
+        detail["queues_rejoined"] = flagged
+    if refs:  # a rerun keeps the record of what an earlier run re-added
+        earlier = tuple(q for q in job.queues.restored or () if q.id not in missing)
+        restored = dataclasses.replace(job.queues, restored=earlier + refs)
+        job = dataclasses.replace(job, queues=restored)
     return Decision(
         step=nxt,
-        effects=tuple(AddQueue(q) for q in refs),
+        effects=effects,
         events=(Tag.DEPROVISION_QUEUE_RESTORED,),
-        job=dataclasses.replace(job, queues=restored),
-        detail={"queues_restored": list(missing)},
+        job=job,
+        detail=detail,
     )
 
 

@@ -760,7 +760,7 @@ class Runner:
         uid = job.user_id
         if isinstance(effect, _CHANGES_USER):
             reads = dataclasses.replace(reads, answer=None)  # stale from before the call
-        if isinstance(effect, m.RemoveQueue | m.AddQueue):
+        if isinstance(effect, m.RemoveQueue | m.AddQueue | m.JoinQueues):
             return self._apply_queue(uid, effect, reads, deadline)
         if isinstance(effect, m.SetState | m.Undelete):
             return self._apply_state(uid, effect, reads, deadline)
@@ -783,14 +783,21 @@ class Runner:
         return reads
 
     def _apply_queue(
-        self, uid: str, effect: m.RemoveQueue | m.AddQueue, reads: _Reads, deadline: float
+        self,
+        uid: str,
+        effect: m.RemoveQueue | m.AddQueue | m.JoinQueues,
+        reads: _Reads,
+        deadline: float,
     ) -> _Reads:
         if isinstance(effect, m.RemoveQueue):
             self._remove(effect.queue.id, uid, reads, deadline)
             return reads
-        q = effect.queue
         reads = dataclasses.replace(reads, queues=None)  # the listing no longer holds
-        self.gateway.add_queue_member(q.id, uid, joined=q.joined, deadline=deadline)
+        if isinstance(effect, m.AddQueue):
+            self.gateway.add_queue_member(effect.queue.id, uid, deadline=deadline)
+        else:
+            flags = {q.id: q.joined for q in effect.queues}
+            self.gateway.set_queues_joined(uid, flags, deadline=deadline)
         return reads
 
     def _remove(self, queue_id: str, uid: str, reads: _Reads, deadline: float) -> None:

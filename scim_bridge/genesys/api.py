@@ -172,16 +172,19 @@ class Gateway(Protocol):
         only itself. Anything else (429 past the deadline, 403, 5xx) raises for every user."""
 
     def add_queue_member(
-        self, queue_id: str, user_id: str, *, joined: bool, deadline: float | None = None
+        self, queue_id: str, user_id: str, *, deadline: float | None = None
     ) -> None:
-        """POST /api/v2/routing/queues/{q}/members, then the joined flag as it was."""
+        """POST /api/v2/routing/queues/{q}/members ``[{id}]``. A new member's joined flag is not
+        documented (the sandbox starts it unjoined): set it with ``set_queues_joined``, which
+        takes every queue of a restore in one request."""
 
     def set_queues_joined(
         self, user_id: str, joined: Mapping[str, bool], *, deadline: float | None = None
     ) -> None:
         """PATCH /api/v2/users/{id}/queues ``[{id, joined}]``: join or unjoin queues the user is a
         member of (permissions ``routing:queue:join`` or ``routing:queueMember:manage``,
-        genesys-api.md 3); pairs for other queues are disregarded."""
+        genesys-api.md 3); pairs for other queues are disregarded. 100 pairs a request (no
+        documented bound)."""
 
     def conversation_status(
         self, user_id: str, *, deadline: float | None = None

@@ -140,6 +140,9 @@ _HOME_DIVISION = _Call("GET", "/api/v2/authorization/divisions/home")
 _FOOTPRINT_EXPAND = ["skills", "languages", "groups", "conversationSummary"]
 _BULK_CHUNK = 50  # skills and languages per bulk PATCH (PYDOCS "Max 50"; TF chunks by 50)
 _GRANT_CHUNK = 50  # grants per bulkadd: no documented bound, a conservative one
+_JOIN_CHUNK = (
+    100  # [{id, joined}] per PATCH /users/{id}/queues: no documented bound, as bulk members
+)
 _MEMBER_PAGE = 100  # GET /routing/queues/{q}/members: "Max value is 100" (PYDOCS)
 # Below this many users, each one's two listings cost no more than listing the org's queues.
 _BY_QUEUE_FROM = 10
@@ -587,7 +590,7 @@ class SdkGateway:
         return refused
 
     def add_queue_member(
-        self, queue_id: str, user_id: str, *, joined: bool, deadline: float | None = None
+        self, queue_id: str, user_id: str, *, deadline: float | None = None
     ) -> None:
         _check_ids(queue_id, user_id)
         deadline = self._deadline(deadline)
@@ -596,19 +599,20 @@ class SdkGateway:
             lambda: self._sdk.routing.post_routing_queue_members(queue_id, [{"id": user_id}]),
             deadline,
         )
-        # A new member's joined flag is not documented; set it to what it was, always.
-        self.set_queues_joined(user_id, {queue_id: joined}, deadline=deadline)
 
     def set_queues_joined(
         self, user_id: str, joined: Mapping[str, bool], *, deadline: float | None = None
     ) -> None:
+        _check_ids(user_id, *joined)
         deadline = self._deadline(deadline)
-        body = [{"id": queue_id, "joined": flag} for queue_id, flag in joined.items()]
-        self._request(
-            _PATCH_USER_QUEUES,
-            lambda: self._sdk.users.patch_user_queues(user_id, body),
-            deadline,
-        )
+        pairs = [{"id": queue_id, "joined": flag} for queue_id, flag in joined.items()]
+        for i in range(0, len(pairs), _JOIN_CHUNK):
+            body = pairs[i : i + _JOIN_CHUNK]
+            self._request(
+                _PATCH_USER_QUEUES,
+                functools.partial(self._sdk.users.patch_user_queues, user_id, body),
+                deadline,
+            )
 
     def conversation_status(
         self, user_id: str, *, deadline: float | None = None

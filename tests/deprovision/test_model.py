@@ -22,6 +22,7 @@ from scim_bridge.deprovision.model import (
     FootprintSeen,
     GrantRoles,
     HistorySeen,
+    JoinQueues,
     MoveDivision,
     NotAllowed,
     PolicyView,
@@ -287,8 +288,32 @@ HAPPY_PATHS = [
         QueuesSeen(frozenset({"q1"})),
         "verify_restore",
         "running",
-        (AddQueue(QueueRef("q2")),),
+        (AddQueue(QueueRef("q2")), JoinQueues((QueueRef("q2"),))),
         (Tag.DEPROVISION_QUEUE_RESTORED,),
+    ),
+    (  # q1 is back but unjoined (an admin's re-add, or a run stopped before its flag)
+        job_at("reactivate", "restore_queues", restore_queue_ids=Q),
+        QueuesSeen(frozenset({"q1"}), (QueueRef("q1", joined=False),)),
+        "verify_restore",
+        "running",
+        (AddQueue(QueueRef("q2")), JoinQueues((QueueRef("q1"), QueueRef("q2")))),
+        (Tag.DEPROVISION_QUEUE_RESTORED,),
+    ),
+    (  # both back, q2 with the wrong flag: only the flag, no add
+        job_at("reactivate", "restore_queues", restore_queue_ids=Q),
+        QueuesSeen(Q, (QueueRef("q1"), QueueRef("q2", joined=False))),
+        "verify_restore",
+        "running",
+        (JoinQueues((QueueRef("q2"),)),),
+        (Tag.DEPROVISION_QUEUE_RESTORED,),
+    ),
+    (  # both back as they were: nothing to do
+        job_at("reactivate", "restore_queues", restore_queue_ids=Q),
+        QueuesSeen(Q, (QueueRef("q1"), QueueRef("q2"))),
+        "verify_restore",
+        "running",
+        (),
+        (),
     ),
     (
         job_at("reactivate", "restore_queues"),
@@ -765,6 +790,17 @@ def _record_checks() -> list[tuple[Job, m.Observation, Any]]:
         (
             job_at("reactivate", "restore_queues", restore_queue_ids=Q),
             QueuesSeen(frozenset({"q1"})),
+            lambda j: j.queues.restored == (QueueRef("q2"),),
+        ),
+        (  # a rerun that only fixes a flag keeps what the first run re-added
+            dataclasses.replace(
+                job_at("reactivate", "restore_queues", restore_queue_ids=Q),
+                queues=dataclasses.replace(
+                    job_at("reactivate", "restore_queues", restore_queue_ids=Q).queues,
+                    restored=(QueueRef("q2"),),
+                ),
+            ),
+            QueuesSeen(Q, (QueueRef("q1"), QueueRef("q2", joined=False))),
             lambda j: j.queues.restored == (QueueRef("q2"),),
         ),
         (

@@ -21,7 +21,7 @@ def test_user_queues_lists_joined_and_unjoined(gateway: SdkGateway, sandbox) -> 
     user_id, queues = _member_of_queues(gateway, sandbox)
     first = queues[0]
     gateway.remove_queue_member(first["id"], user_id)
-    gateway.add_queue_member(first["id"], user_id, joined=False)
+    gateway.add_queue_member(first["id"], user_id)  # the sandbox starts a new member unjoined
     memberships = {m.queue_id: m for m in gateway.user_queues(user_id)}
     assert set(memberships) == {q["id"] for q in sandbox.user(user_id)["queues"]}
     assert memberships[first["id"]].joined is False
@@ -38,13 +38,24 @@ def test_remove_queue_member_twice_is_success(gateway: SdkGateway, sandbox) -> N
     assert sandbox.user(user_id)["queues"] == []
 
 
-def test_add_queue_member_restores_the_joined_flag(gateway: SdkGateway, sandbox) -> None:
+def test_re_added_members_get_their_joined_flags_back_in_one_request(
+    gateway: SdkGateway, sandbox
+) -> None:
     user_id, _ = _member_of_queues(gateway, sandbox)
     before = {m.queue_id: m.joined for m in gateway.user_queues(user_id)}
+    first = next(iter(before))
+    before[first] = not before[first]  # both flags, whatever the seed gave
     for queue_id in before:
         gateway.remove_queue_member(queue_id, user_id)
-    for queue_id, joined in before.items():
-        gateway.add_queue_member(queue_id, user_id, joined=joined)
+    for queue_id in before:
+        gateway.add_queue_member(queue_id, user_id)
+    start = sandbox.stats()
+    gateway.set_queues_joined(user_id, before)
+    assert (
+        served(sandbox.stats(), "PATCH /api/v2/users/<user_id>/queues")
+        - served(start, "PATCH /api/v2/users/<user_id>/queues")
+        == 1
+    )
     assert {m.queue_id: m.joined for m in gateway.user_queues(user_id)} == before
 
 

@@ -16,6 +16,7 @@ from scim_bridge.deprovision import jobs
 from scim_bridge.genesys.gateway import SdkGateway
 from scim_bridge.genesys.types import Proficiency, RoleGrant
 from tests.fixtures.bridge import Bridge, close_bridge, make_bridge
+from tests.genesys.helpers import served
 from tests.scim.replay import load, unique_email
 
 
@@ -62,8 +63,9 @@ def _agent(bridge: Bridge, sandbox: Any, login: str) -> tuple[str, dict[str, Any
         ],
     )
     queues = [q.queue_id for q in _queues(gateway)][:2]
-    gateway.add_queue_member(queues[0], uid, joined=True)
-    gateway.add_queue_member(queues[1], uid, joined=False)
+    gateway.add_queue_member(queues[0], uid)
+    gateway.add_queue_member(queues[1], uid)
+    gateway.set_queues_joined(uid, {queues[0]: True, queues[1]: False})
     before = sandbox.control.user(uid)
     assert len({g["divisionId"] for g in before["footprint"]["grants"]}) == 3
     return uid, before
@@ -126,6 +128,38 @@ def test_deactivate_then_reactivate_finds_everything_back_2_4(bridge: Bridge, sa
         "deprovision:footprint:verified",
     ):
         assert tag in tags, tag
+
+
+def test_a_membership_re_added_unjoined_meanwhile_gets_its_flag_back(
+    bridge: Bridge, sandbox: Any
+) -> None:
+    """While the person was away an admin put them back in their joined queue, and Genesys
+    started the membership unjoined (the sandbox's reading). Reactivation re-adds the other
+    queue and sets both flags in one request; the check finds everything back, nothing held."""
+    uid, before = _agent(bridge, sandbox, unique_email("rejoin"))
+    joined = next(q["id"] for q in before["queues"] if q["joined"])
+    _patch_active(bridge, uid, False)
+    _finish_jobs(bridge)
+    _gateway(bridge).add_queue_member(joined, uid)
+    assert [(q["id"], q["joined"]) for q in sandbox.control.user(uid)["queues"]] == [
+        (joined, False)
+    ]
+    start = sandbox.control.stats()
+
+    _patch_active(bridge, uid, True)
+    _finish_jobs(bridge)
+
+    assert _kept(sandbox.control.user(uid)) == _kept(before)
+    job = next(j for j in jobs.listing(bridge.engine) if j.action == "reactivate")
+    assert (job.state, job.restoration.difference) == ("done", {})
+    flags = "PATCH /api/v2/users/<user_id>/queues"
+    assert served(sandbox.control.stats(), flags) - served(start, flags) == 1
+    event = next(e for e in bridge.audit_events() if e["tag"] == "deprovision:queue:restored")
+    detail = json.loads(event["detail"]) if isinstance(event["detail"], str) else event["detail"]
+    assert detail["queues_rejoined"] == [joined]
+    assert detail["queues_restored"] == sorted(
+        q["id"] for q in before["queues"] if q["id"] != joined
+    )
 
 
 def test_a_second_deactivation_does_not_overwrite_the_first_snapshot(
