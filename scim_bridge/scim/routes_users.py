@@ -194,10 +194,12 @@ def _update(
     user_id: str,
     transform: Callable[[Resource], Resource],
     *,
+    deactivating: bool = False,
     deactivation_only: bool = False,
 ) -> Response:
-    """A PUT or PATCH. ``deactivation_only``: a PATCH that only deactivates (no If-Match): its
-    read, when it must read, is the job's snapshot read, and it is answered 204 when its job was
+    """A PUT or PATCH. ``deactivating``: it asks for ``active`` false (no If-Match): its read,
+    when it must read, is the job's snapshot read, which the job takes when nothing else was
+    written. ``deactivation_only``: a PATCH that does nothing else, answered 204 when its job was
     durably queued without running here."""
     expected = http.if_match()
     job = _visible(ctx, user_id)
@@ -208,10 +210,10 @@ def _update(
         changed[:] = _changed_names(before, after)
         return after
 
-    # A PATCH that only deactivates reads the user (when it must read) as the job's snapshot
-    # will, and hands that read on: one read, not two (issue 15).
+    # A PUT or PATCH that deactivates reads the user (when it must read) as the job's snapshot
+    # will, and hands that read on when it wrote nothing else: one read, not two (issue 15).
     reader = None
-    if deactivation_only and ctx.deprovisioning is not None:
+    if (deactivating or deactivation_only) and ctx.deprovisioning is not None:
         reader = SnapshotReader(ctx.deprovisioning.snapshot_read)
     result = ctx.directory.update_user(
         user_id, tracked, render=render, expected_version=expected, reader=reader
@@ -370,7 +372,10 @@ def replace_user(user_id: str) -> Response:
         after["meta"] = before["meta"]
         return after
 
-    return _update(ctx, user_id, replace)
+    # Okta's AIW apps deactivate with a PUT of the whole user, active false (idp-behaviour 1(d)).
+    asked = [v for k, v in data.items() if k.lower() == "active"]  # names are case-insensitive
+    deactivating = asked == [False] and http.if_match() is None
+    return _update(ctx, user_id, replace, deactivating=deactivating)
 
 
 def patch_user(user_id: str) -> Response:

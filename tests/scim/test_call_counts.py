@@ -240,6 +240,19 @@ def test_patch_active_is_the_jobs_calls_and_answers_with_the_jobs_last_answer(
     assert calls.take() == {PATCH_USER: 1}
 
 
+def _in_queues_of_its_own(bridge: Bridge, sandbox: Any) -> str:
+    """An active seeded user in queues it joined itself (the bridge can drain them)."""
+    listing = bridge.get("/Users?count=100&filter=active eq true").get_json()
+    return str(
+        next(
+            r["id"]
+            for r in listing["Resources"]
+            if (queues := sandbox.user(r["id"])["queues"])
+            and all(q["memberBy"] == "user" for q in queues)
+        )
+    )
+
+
 def test_a_deactivation_of_a_user_not_remembered_reads_it_once(
     bridge: Bridge, sandbox: Any
 ) -> None:
@@ -247,13 +260,7 @@ def test_a_deactivation_of_a_user_not_remembered_reads_it_once(
     idp-behaviour.md 1(d)): the request's read is the snapshot's, with the footprint's expands,
     and the job takes it (issue 15): one user read, not one for the PATCH and one for the job.
     The snapshot's audit detail lists that read, with its correlation id."""
-    listing = bridge.get("/Users?count=100&filter=active eq true").get_json()
-    uid = next(
-        r["id"]
-        for r in listing["Resources"]
-        if (queues := sandbox.user(r["id"])["queues"])
-        and all(q["memberBy"] == "user" for q in queues)
-    )
+    uid = _in_queues_of_its_own(bridge, sandbox)
     queues = len(sandbox.user(uid)["queues"])
     # As another replica, or this one after a restart: nothing remembered of the user.
     bridge.app.extensions["scim_bridge"].directory.known_users.drop(uid)
@@ -279,3 +286,44 @@ def test_a_deactivation_of_a_user_not_remembered_reads_it_once(
     read = [c for c in json.loads(snapshot["detail"])["calls"] if c["method"] == "GET"]
     assert [c["endpoint"] for c in read][:1] == ["/api/v2/users/{userId}"]
     assert read[0]["correlation_id"]
+
+
+def test_an_okta_put_deactivation_of_a_user_not_remembered_reads_it_once(
+    bridge: Bridge, sandbox: Any
+) -> None:
+    """Okta's AIW apps deactivate with a PUT of the whole user, active false (idp-behaviour.md
+    1(d)). Sent to a replica that has not seen the user, its read is the job's snapshot read, as
+    for the PATCH; the same PUT that also changes the title writes it first, and the job then
+    reads for itself (a read from before a write is never handed on)."""
+    uid = _in_queues_of_its_own(bridge, sandbox)
+    queues = len(sandbox.user(uid)["queues"])
+    body = bridge.get(f"/Users/{uid}").get_json()
+    body["active"] = False
+    directory = bridge.app.extensions["scim_bridge"].directory
+    directory.known_users.drop(uid)
+    calls = Calls(sandbox)
+    off = bridge.put(f"/Users/{uid}", json=body)
+    assert off.status_code == 200, off.get_data(as_text=True)
+    assert off.get_json()["active"] is False
+    drain = {
+        SUBJECT: 1,
+        USER_QUEUES: 2,
+        "DELETE /api/v2/routing/queues/<queue_id>/members/<user_id>": queues,
+        TOKENS: 1,
+    }
+    assert calls.take() == {GET_USER: 1, PATCH_USER: 1, **drain}
+    assert sandbox.user(uid)["state"] == "inactive"
+
+    other = _in_queues_of_its_own(bridge, sandbox)
+    queues = len(sandbox.user(other)["queues"])
+    body = bridge.get(f"/Users/{other}").get_json()
+    body.update(active=False, title="Leaver")
+    directory.known_users.drop(other)
+    calls.take()
+    off = bridge.put(f"/Users/{other}", json=body)
+    assert off.status_code == 200, off.get_data(as_text=True)
+    assert (off.get_json()["active"], off.get_json()["title"]) == (False, "Leaver")
+    drain["DELETE /api/v2/routing/queues/<queue_id>/members/<user_id>"] = queues
+    # The request's read, the title's PATCH; the job's own snapshot read, its state PATCH.
+    assert calls.take() == {GET_USER: 2, PATCH_USER: 2, **drain}
+    assert (sandbox.user(other)["state"], sandbox.user(other)["title"]) == ("inactive", "Leaver")
