@@ -140,9 +140,8 @@ _HOME_DIVISION = _Call("GET", "/api/v2/authorization/divisions/home")
 _FOOTPRINT_EXPAND = ["skills", "languages", "groups", "conversationSummary"]
 _BULK_CHUNK = 50  # skills and languages per bulk PATCH (PYDOCS "Max 50"; TF chunks by 50)
 _GRANT_CHUNK = 50  # grants per bulkadd: no documented bound, a conservative one
-_JOIN_CHUNK = (
-    100  # [{id, joined}] per PATCH /users/{id}/queues: no documented bound, as bulk members
-)
+# [{id, joined}] pairs per PATCH /users/{id}/queues: no documented bound; as for bulk members.
+_JOIN_CHUNK = 100
 _MEMBER_PAGE = 100  # GET /routing/queues/{q}/members: "Max value is 100" (PYDOCS)
 # Below this many users, each one's two listings cost no more than listing the org's queues.
 _BY_QUEUE_FROM = 10
