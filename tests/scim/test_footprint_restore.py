@@ -176,26 +176,81 @@ def test_a_second_deactivation_does_not_overwrite_the_first_snapshot(
     assert _kept(sandbox.control.user(uid)) == _kept(before)
 
 
+EVERYTHING = [
+    "directory:user:view", "directory:user:add", "directory:user:edit",
+    "directory:user:delete", "routing:queue:view", "routing:queueMember:manage",
+    "routing:queue:join", "analytics:conversationDetail:view", "authorization:grant:view",
+    "authorization:grant:add", "routing:skill:assign", "routing:language:assign",
+    "directory:group:edit",
+    "oauth:token:delete",  # every deactivation ends the user's sessions (issue 10)
+]  # fmt: skip
+
+
+def _bridge_without(
+    sandbox: Any, tmp_path: Path, name: str, missing: set[str], extra: tuple[str, ...] = ()
+) -> Bridge:
+    """A bridge whose OAuth client holds every permission but ``missing`` (plus ``extra``)."""
+    sandbox.control.add_client(
+        name, f"{name}-secret", [p for p in EVERYTHING if p not in missing] + list(extra)
+    )
+    (tmp_path / name).mkdir()
+    return make_bridge(
+        sandbox,
+        tmp_path / name,
+        genesys_client_id=name,
+        genesys_client_secret=f"{name}-secret",
+    )
+
+
 @pytest.fixture
 def no_grant_add(sandbox: Any, tmp_path: Path) -> Iterator[Bridge]:
     """A bridge whose OAuth client may do everything but grant roles."""
-    everything = [
-        "directory:user:view", "directory:user:add", "directory:user:edit",
-        "directory:user:delete", "routing:queue:view", "routing:queueMember:manage",
-        "routing:queue:join", "analytics:conversationDetail:view", "authorization:grant:view",
-        "routing:skill:assign", "routing:language:assign", "directory:group:edit",
-        "oauth:token:delete",  # every deactivation ends the user's sessions (issue 10)
-    ]  # fmt: skip
-    sandbox.control.add_client("no-grant", "no-grant-secret", everything)
-    (tmp_path / "no-grant").mkdir()
-    made = make_bridge(
-        sandbox,
-        tmp_path / "no-grant",
-        genesys_client_id="no-grant",
-        genesys_client_secret="no-grant-secret",
-    )
+    made = _bridge_without(sandbox, tmp_path, "no-grant", {"authorization:grant:add"})
     yield made
     close_bridge(made)
+
+
+def test_queues_left_unjoined_by_a_refused_join_come_back_on_the_retry(
+    bridge: Bridge, sandbox: Any, tmp_path: Path
+) -> None:
+    """An OAuth client with ``routing:queue:edit`` but neither join permission (README: the
+    reactivation answers 403 once the user is active, its queues re-added but left unjoined):
+    the job fails at restore_queues. Once the client is given the permission, the operator's
+    retry sets the flags of the memberships already back (they are not missing, so not added
+    again) and the check finds everything back. Before the flags were set in one request from
+    what is held, the retry left the re-added queues' flags as they were and held the job."""
+    uid, before = _agent(bridge, sandbox, unique_email("nojoin"))
+    no_join = _bridge_without(
+        sandbox,
+        tmp_path,
+        "no-join",
+        {"routing:queueMember:manage", "routing:queue:join"},
+        extra=("routing:queue:edit",),
+    )
+    try:
+        _patch_active(no_join, uid, False)
+        _finish_jobs(no_join)
+        refused = no_join.patch(f"/Users/{uid}", json=load("okta-patch-activate.json"))
+        assert refused.status_code == 403, refused.get_data(as_text=True)
+        _finish_jobs(no_join)
+        job = next(j for j in jobs.listing(no_join.engine) if j.action == "reactivate")
+        assert (job.state, job.step, job.reason) == ("failed", "restore_queues", "permission")
+        assert sandbox.control.user(uid)["state"] == "active"
+        back = sandbox.control.user(uid)["queues"]
+        assert sorted((q["id"], q["joined"]) for q in back) == sorted(
+            (q["id"], False) for q in before["queues"]
+        )
+
+        sandbox.control.add_client("no-join", "no-join-secret", [*EVERYTHING, "routing:queue:edit"])
+        service = no_join.app.extensions["scim_bridge"].deprovisioner.service
+        service.retry(job.id, actor="alice")
+        _finish_jobs(no_join)
+        again = jobs.find(no_join.engine, job.id)
+        assert again is not None
+        assert (again.state, again.restoration.difference) == ("done", {})
+        assert _kept(sandbox.control.user(uid)) == _kept(before)
+    finally:
+        close_bridge(no_join)
 
 
 def test_a_refused_restore_is_recorded_and_the_difference_is_on_the_job(
