@@ -97,7 +97,7 @@ class SnapshotRead:
 
 
 class SnapshotReader:
-    """How the directory reads the user for a PATCH that only deactivates (its ``Reader``): as
+    """How the directory reads the user for a PATCH or PUT that deactivates (its ``Reader``): as
     the job's snapshot will (``Deprovisioning.snapshot_read``), keeping the read for the job."""
 
     def __init__(self, read: Callable[[str], SnapshotRead]) -> None:

@@ -199,8 +199,8 @@ def _update(
 ) -> Response:
     """A PUT or PATCH. ``deactivating``: it asks for ``active`` false (no If-Match): its read,
     when it must read, is the job's snapshot read, which the job takes when nothing else was
-    written. ``deactivation_only``: a PATCH that does nothing else, answered 204 when its job was
-    durably queued without running here."""
+    written. ``deactivation_only`` (implies ``deactivating``): a PATCH that does nothing else,
+    answered 204 when its job was durably queued without running here."""
     expected = http.if_match()
     job = _visible(ctx, user_id)
     changed: list[str] = []
@@ -213,7 +213,7 @@ def _update(
     # A PUT or PATCH that deactivates reads the user (when it must read) as the job's snapshot
     # will, and hands that read on when it wrote nothing else: one read, not two (issue 15).
     reader = None
-    if (deactivating or deactivation_only) and ctx.deprovisioning is not None:
+    if deactivating and ctx.deprovisioning is not None:
         reader = SnapshotReader(ctx.deprovisioning.snapshot_read)
     result = ctx.directory.update_user(
         user_id, tracked, render=render, expected_version=expected, reader=reader
@@ -373,8 +373,7 @@ def replace_user(user_id: str) -> Response:
         return after
 
     # Okta's AIW apps deactivate with a PUT of the whole user, active false (idp-behaviour 1(d)).
-    asked = [v for k, v in data.items() if k.lower() == "active"]  # names are case-insensitive
-    deactivating = asked == [False] and http.if_match() is None
+    deactivating = data.get("active") is False and http.if_match() is None  # names canonical
     return _update(ctx, user_id, replace, deactivating=deactivating)
 
 
@@ -395,7 +394,9 @@ def patch_user(user_id: str) -> Response:
 
     deactivation = _deactivation_only(operations) and http.if_match() is None
     try:
-        return _update(ctx, user_id, patch, deactivation_only=deactivation)
+        return _update(
+            ctx, user_id, patch, deactivating=deactivation, deactivation_only=deactivation
+        )
     except (directory_errors.Busy, directory_errors.Unavailable):
         # Genesys is rate limiting (the shared budget spent by a mass offboarding) or down,
         # so the user cannot be read now. A deactivation needs no read to be recorded: queue

@@ -155,7 +155,7 @@ def test_a_membership_re_added_unjoined_meanwhile_gets_its_flag_back(
     flags = "PATCH /api/v2/users/<user_id>/queues"
     assert served(sandbox.control.stats(), flags) - served(start, flags) == 1
     event = next(e for e in bridge.audit_events() if e["tag"] == "deprovision:queue:restored")
-    detail = json.loads(event["detail"]) if isinstance(event["detail"], str) else event["detail"]
+    detail = json.loads(event["detail"])
     assert detail["queues_rejoined"] == [joined]
     assert detail["queues_restored"] == sorted(
         q["id"] for q in before["queues"] if q["id"] != joined
