@@ -709,8 +709,11 @@ def _drain(job: Job, seen: Observation, ctx: _Context) -> Decision:
         )
     # Memberships the snapshot saw that are gone now: an earlier run of this step removed them
     # and died before recording it. They are recorded as removed all the same, so that a
-    # reactivation restores them.
+    # reactivation restores them. Not one whose removal Genesys refused: something else ended
+    # it (the IdP took the user out of the group it came from), and a reactivation re-adding it
+    # would make a group's membership a direct one that outlives the group's.
     recorded = {q.id for q in job.queues.removed}
+    recorded.update(u.queue.id for u in job.queues.unremoved)
     snapped = job.snapshot.queues if job.snapshot else ()
     gone = tuple(q for q in snapped if q.id not in seen.queue_ids and q.id not in recorded)
     known = {q.id: q for q in (*snapped, *seen.memberships)}

@@ -34,6 +34,10 @@ from tests.fixtures.sandbox import Sandbox
 
 OKTA = Requester(actor="okta", idp="okta")
 ADMIN = "access-first-admin-" + "x" * 32
+REACTIVATE = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [{"op": "replace", "value": {"active": True}}],
+}
 DEACTIVATE = {
     "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
     "Operations": [{"op": "replace", "value": {"active": False}}],
@@ -208,6 +212,16 @@ def test_a_membership_genesys_will_not_remove_is_recorded_retried_and_never_bloc
         if e["job_id"] == job.id and "unremoved_resolved" in (e["detail"] or "")
     ]
     assert resolved
+    # The bridge never removed it (Genesys refused; the group change ended it): it is not
+    # recorded as removed, so a reactivation does not turn it into a direct membership.
+    assert sorted(q.id for q in done.queues.removed) == sorted(own)
+
+    back = guarded.patch(f"/Users/{uid}", json=REACTIVATE)
+    assert back.status_code == 200, back.get_data(as_text=True)
+    finish(engine.worker, _job_of(guarded, uid, "reactivate").id)
+    after = sandbox.user(uid)["queues"]
+    assert sorted(q["id"] for q in after) == sorted(own)
+    assert all(q["memberBy"] == "user" for q in after)
 
 
 def test_a_membership_that_stays_is_given_up_on_after_the_retries_and_the_delete_goes_on(
