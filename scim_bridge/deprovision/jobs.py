@@ -471,6 +471,16 @@ def get(conn: sa.Connection, job_id: str) -> JobRow:
     return from_row(row)
 
 
+def stored_action(conn: sa.Connection, job_id: str) -> str:
+    """The job's action as stored, the row locked for the rest of the transaction (PostgreSQL;
+    SQLite's write transaction holds the database): a holder's save and a request's upgrade
+    then cannot interleave between this read and the save."""
+    query = sa.select(jobs.c.action).where(jobs.c.id == job_id)
+    if not is_sqlite(conn):
+        query = query.with_for_update()
+    return str(conn.execute(query).scalar_one())
+
+
 def find(engine: sa.Engine, job_id: str) -> JobRow | None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()

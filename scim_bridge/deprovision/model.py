@@ -1505,6 +1505,23 @@ def _upgrade(job: Job, cmd: Command, now: float) -> Transition:
     return Transition(dataclasses.replace(job, action="delete", updated_at=now))
 
 
+def upgraded_meanwhile(old: Job, t: Transition, now: float) -> Transition:
+    """The holder's transition for a step of a deactivate that a delete upgraded while the step
+    ran: ``Upgrade`` is stored unfenced, and the transition was decided on the holder's copy.
+    The record becomes the delete's; where the deactivate would have ended with this step, the
+    delete goes on from the step after it instead (the IdP was told the delete is under way)."""
+    job = dataclasses.replace(t.job, action="delete")
+    if job.state != "done":
+        return dataclasses.replace(t, job=job)
+    step = _after_drain(job) if old.step == "drain" else _next("delete", old.step)
+    job = dataclasses.replace(
+        job, step=step, state="pending", due_at=now, reason=None, finished_at=None
+    )
+    events = tuple(e for e in t.events if e != Tag.DEPROVISION_JOB_COMPLETED)
+    detail = {**t.detail, "next_step": step, "upgraded": "delete"}
+    return Transition(job, t.effects, events or (Tag.DEPROVISION_JOB_STEP,), detail, t.actor)
+
+
 def _cut_access(job: Job, cmd: Command, now: float) -> Transition:
     """Cut access now: the job is due at once and skips any wait for a conversation; its
     deactivate step revokes the sessions first (they end even while Genesys refuses the

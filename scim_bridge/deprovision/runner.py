@@ -866,6 +866,10 @@ class Runner:
         the caller's transaction, fenced on the lease."""
         if self._before_commit is not None:
             self._before_commit(claim.job)
+        if jobs.stored_action(conn, claim.job.id) != claim.job.action:
+            # A delete upgraded this deactivate while the step ran (the upgrade is stored
+            # unfenced): the step's record is the delete's, which goes on.
+            transition = m.upgraded_meanwhile(claim.job, transition, self.clock())
         new = jobs.save(conn, claim, transition.job, lease_s=self.lease_s)
         for effect in transition.effects:
             if isinstance(effect, m.WriteTombstone):

@@ -244,6 +244,43 @@ def test_a_membership_that_stays_is_given_up_on_after_the_retries_and_the_delete
     assert _states(sandbox, uid) == ["active", "inactive", "deleted"]
 
 
+# --- a delete that upgrades a deactivation while its step runs -----------------------------------
+
+
+def test_a_delete_arriving_while_the_deactivations_last_step_runs_is_carried_out(
+    guarded: Bridge, sandbox: Sandbox
+) -> None:
+    """Entra's soft delete, then its hard delete while the deactivation's drain is under way
+    (in another thread or process: here the drain's own Genesys call). The upgrade is stored
+    while the holder runs its last step; the holder's record must go on as a delete, not end
+    the job as the deactivation it was decided for."""
+    engine = _engine(guarded)
+    uid = _active_ids(sandbox, 1, q=lambda r: r["queues"])[0]
+    gateway = engine.service.runner.gateway
+    answers: list[int] = []
+    remove = gateway.remove_queue_member
+
+    def remove_then_delete(queue_id: str, user_id: str, **kw: Any) -> None:
+        remove(queue_id, user_id, **kw)
+        if not answers:
+            answers.append(guarded.delete(f"/Users/{uid}").status_code)
+
+    gateway.remove_queue_member = remove_then_delete  # type: ignore[method-assign]
+    patched = guarded.patch(f"/Users/{uid}", json=DEACTIVATE)
+    assert answers == [204]
+    # Answered after the delete was accepted, the PATCH says what a GET would: being deleted.
+    assert patched.status_code == 404, patched.get_data(as_text=True)
+    assert "being deleted" in patched.get_json()["detail"]
+
+    job = _job_of(guarded, uid, "delete")
+    done = finish(engine.worker, job.id)
+    assert (done.action, done.state) == ("delete", "done")
+    assert done.history.after is not None
+    assert sandbox.user(uid)["state"] == "deleted"
+    assert guarded.get(f"/Users/{uid}").status_code == 404
+    assert _admin(guarded, "GET", f"/admin/tombstones/{uid}").status_code == 200
+
+
 # --- 3. sessions end with access ------------------------------------------------------------------
 
 

@@ -1101,3 +1101,29 @@ def test_the_difference_names_every_part() -> None:
         "queues": ["q1", "q2"],
     }
     assert m.footprint_difference(TARGET, (), FootprintSeen(TARGET)) == {}
+
+
+def test_a_deactivate_upgraded_while_its_last_step_ran_goes_on_as_a_delete() -> None:
+    job = job_at("deactivate", "drain")
+    ended = m.decide(job, QueuesSeen(frozenset()), now=1000)
+    assert (ended.job.state, ended.job.step) == ("done", "done")
+
+    merged = m.upgraded_meanwhile(job, ended, now=1001)
+
+    assert (merged.job.action, merged.job.state, merged.job.step) == (
+        "delete",
+        "pending",
+        "breaker",
+    )
+    assert merged.job.finished_at is None
+    assert merged.job.due_at == 1001
+    assert Tag.DEPROVISION_JOB_COMPLETED not in merged.events
+    assert merged.detail["next_step"] == "breaker"
+
+
+def test_a_deactivate_upgraded_while_a_middle_step_ran_keeps_its_step() -> None:
+    job = job_at("deactivate", "deactivate")
+    moved = m.decide(job, Ready(), now=1000)
+    merged = m.upgraded_meanwhile(job, moved, now=1001)
+    assert merged.job == dataclasses.replace(moved.job, action="delete")
+    assert merged.events == moved.events
