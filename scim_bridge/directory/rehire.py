@@ -79,7 +79,10 @@ def rehire(
     """Restore ``user_id`` (a deleted user), then apply the resource's attributes and state.
 
     Restoring gives an active user in Home with no roles of its own (2.4); the new attributes are
-    one PATCH; ``active: false`` in the resource leaves it inactive. Raises ``Unrestorable``."""
+    one PATCH that replaces every mapped field, as a PUT would, and every contact: what the
+    deleted user held and the resource does not set (a title, another work email, a phone) is
+    the previous life's, which a reused address may not share. ``active: false`` in the resource
+    leaves it inactive. Raises ``Unrestorable``."""
     with translated("User"):
         try:
             gateway.restore_user(user_id, deadline=deadline)
@@ -90,7 +93,7 @@ def rehire(
                 f"the GDPR API cannot be undeleted ({e.message})."
             ) from e
     with translated("User"):
-        user = gateway.update_user(user_id, mapping.create_fields(resource), deadline=deadline)
+        user = gateway.update_user(user_id, mapping.user_fields(resource), deadline=deadline)
     if mapping.wanted_active(resource) is False:
         with translated("User"):
             user = gateway.set_state(user_id, "inactive", current=user, deadline=deadline)

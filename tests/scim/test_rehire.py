@@ -58,6 +58,39 @@ def test_rehire_after_delete_restores_the_same_id_with_new_attributes_2_5(
     assert json.loads(rehired[0]["detail"])["found_by"] == "tombstone"
 
 
+def test_rehire_carries_only_the_new_attributes_not_the_previous_lifes_contacts(
+    bridge: Bridge, sandbox: Any
+) -> None:
+    """The re-hire's POST is the whole new resource: what the deleted user held and the POST
+    does not set (another work email, a mobile, a title, a department) is not carried over; a
+    reused address may belong to another person now."""
+    login = unique_email("relife")
+    uid = _created(
+        bridge,
+        login,
+        title="Agent",
+        emails=[{"primary": True, "type": "work", "value": unique_email("old-work")}],
+        phoneNumbers=[{"type": "mobile", "value": "+15551234567"}],
+    )
+    assert bridge.delete(f"/Users/{uid}").status_code == 204
+    _finish_jobs(bridge)
+    body = load("okta-create-user.json", username=login)
+    body["emails"] = [{"primary": True, "type": "work", "value": login}]
+    body.pop("title", None)
+
+    r = bridge.post("/Users", json=body)
+
+    assert r.status_code == 201, r.get_data(as_text=True)
+    resource = r.get_json()
+    assert resource["id"] == uid
+    assert "phoneNumbers" not in resource
+    assert "title" not in resource
+    assert [e["value"] for e in resource.get("emails", [])] in ([], [login])
+    record = sandbox.control.user(uid)
+    assert record.get("title") in (None, "")
+    assert record.get("addresses") in (None, [])
+
+
 def test_rehire_of_a_user_deleted_outside_the_bridge_found_by_search(
     bridge: Bridge, sandbox: Any
 ) -> None:
