@@ -227,10 +227,11 @@ def _update(
         last = reader.last if reader is not None else None
         fresh = last if last is not None and last.user is view.user and not wanted else None
         outcome = request_job(ctx, "reactivate" if wanted else "deactivate", user_id, seen=fresh)
-        if deactivation_only and not wanted and outcome.user is None and not outcome.access_cut:
-            # Durably queued, not run here (the rate budget, another process): 204, as when
-            # the user cannot be read at all. A read now could only show the user still active,
-            # and whether it gets a slot is chance (DESIGN.md "What the IdP is told").
+        if deactivation_only and not wanted and not outcome.access_cut:
+            # Durably queued, access not cut yet (the rate budget, another process, a live
+            # conversation): 204, as when the user cannot be read at all (RFC 7644 §3.5.2
+            # allows it). A 200 could only carry the user still active, contradicting the
+            # change it confirms (DESIGN.md "What the IdP is told").
             return Response(status=204)
         view = _after_job(ctx, user_id, outcome)
         job = _visible(ctx, user_id)
