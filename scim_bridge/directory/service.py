@@ -342,13 +342,13 @@ class Directory:
     def _release_if_gone(self, held: LocalRecord, name: str) -> None:
         """``name`` is held by ``held``: free it when that Genesys user is gone, else 409."""
         try:
-            current = self.get_user(held.genesys_id)
+            self.get_user(held.genesys_id)
         except NotFound:
             self.records.release_user_name("User", held.genesys_id)
             return
+        # Never the holder's id: it may be a user the asking token cannot reach (trial-sec B3).
         raise AlreadyExists(
-            f"userName {name!r} is already taken by user {current.user.id} "
-            "(unique, case-insensitively: RFC 7643 §4.1.1)."
+            f"userName {name!r} is already taken (unique, case-insensitively: RFC 7643 §4.1.1)."
         )
 
     def _check_manager(self, manager_id: str | None) -> None:
