@@ -7,6 +7,7 @@ see every refusal as ``scim:access:denied``.
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -16,6 +17,7 @@ from scim_bridge.store.schema import jobs
 from tests.fixtures.bridge import Bridge, Client
 from tests.scim.replay import load
 
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 NOBODY = "11111111-1111-1111-1111-111111111111"
 
@@ -109,3 +111,55 @@ def test_reactivating_a_user_another_token_is_deleting_answers_as_no_user(
     own = okta.patch(f"/Users/{owned}", json=_activate(True))
     assert own.status_code == 404
     assert "being deleted" in own.get_json()["detail"]
+
+
+def _group_named(client: Client, name: str) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode({"filter": f'displayName eq "{name}"'})
+    response = client.get(f"/Groups?{query}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return list(response.get_json()["Resources"])
+
+
+def test_a_group_with_an_unreachable_or_unknown_member_is_refused_alike_and_not_created(
+    bridge: Bridge,
+) -> None:
+    okta, entra = bridge, bridge.entra
+    owned = _create(okta, _email())
+    answers = {}
+    for member in (owned, NOBODY):
+        name = f"iso-{uuid.uuid4().hex[:8]}"
+        body = {"schemas": [GROUP], "displayName": name, "members": [{"value": member}]}
+        response = entra.post("/Groups", json=body)
+        assert response.status_code == 400, response.get_data(as_text=True)
+        assert response.get_json()["scimType"] == "invalidValue"
+        answers[member] = _detail(response, member)
+        # Nothing was written to Genesys: no group by that name, for any token.
+        assert _group_named(okta, name) == []
+        assert _group_named(entra, name) == []
+        # So the IdP's retry without the bad member creates it (not a 409 forever).
+        retry = entra.post("/Groups", json={"schemas": [GROUP], "displayName": name})
+        assert retry.status_code == 201, retry.get_data(as_text=True)
+        assert "scim:group:created" in bridge.tags()
+    assert answers[owned] == answers[NOBODY]
+    assert _denied(bridge, owned)
+
+
+def test_adding_an_unreachable_or_unknown_member_is_refused_alike(bridge: Bridge) -> None:
+    okta, entra = bridge, bridge.entra
+    owned = _create(okta, _email())
+    created = entra.post(
+        "/Groups", json={"schemas": [GROUP], "displayName": f"iso-{uuid.uuid4().hex[:8]}"}
+    )
+    assert created.status_code == 201, created.get_data(as_text=True)
+    gid = created.get_json()["id"]
+    answers = {}
+    for member in (owned, NOBODY):
+        body = {
+            "schemas": [PATCH],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": member}]}],
+        }
+        response = entra.patch(f"/Groups/{gid}", json=body)
+        assert response.status_code == 400, response.get_data(as_text=True)
+        answers[member] = _detail(response, member)
+    assert answers[owned] == answers[NOBODY]
+    assert entra.get(f"/Groups/{gid}").get_json().get("members", []) == []
