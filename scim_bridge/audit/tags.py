@@ -38,6 +38,8 @@ class Tag(StrEnum):
     DEPROVISION_JOB_COMPLETED = "deprovision:job:completed"
     DEPROVISION_JOB_FAILED = "deprovision:job:failed"
     DEPROVISION_JOB_CANCELLED = "deprovision:job:cancelled"
+    # A request's job for a user Genesys does not have, failed at its first read: not kept.
+    DEPROVISION_JOB_DISCARDED = "deprovision:job:discarded"
     DEPROVISION_JOB_STEP = "deprovision:job:step"  # a step with no tag of its own (its calls)
     DEPROVISION_JOB_PLANNED = "deprovision:job:planned"  # DRY_RUN
     DEPROVISION_USER_SNAPSHOT = "deprovision:user:snapshot"

@@ -663,6 +663,16 @@ def release(engine: sa.Engine, claim: Claim, *, now: float) -> None:
         )
 
 
+def discard(conn: sa.Connection, job_id: str) -> bool:
+    """Remove a failed job and its steps (``JobService.request``: a user Genesys does not
+    have); whether it was there, failed, to remove."""
+    result = conn.execute(jobs.delete().where(jobs.c.id == job_id, jobs.c.state == "failed"))
+    if result.rowcount != 1:
+        return False
+    conn.execute(job_steps.delete().where(job_steps.c.job_id == job_id))
+    return True
+
+
 def add_step(
     conn: sa.Connection,
     job_id: str,

@@ -109,8 +109,25 @@ class JobService:
         if job.state in ("pending", "waiting", "running"):
             job, user = self._run_inline(job, seen)
         if job.state in ("failed", "cancelled") and job.reason in REFUSED_REASONS:
-            raise Refused(job.reason or "invalid", self._refusal_detail(job), job_id=job.id)
+            refused = Refused(job.reason or "invalid", self._refusal_detail(job), job_id=job.id)
+            if not joined:
+                self._discard_if_no_user(job, requester)
+            raise refused
         return dataclasses.replace(self.outcome(job, joined=joined), user=user)
+
+    def _discard_if_no_user(self, job: Job, requester: Requester) -> None:
+        """A job this request created for a user Genesys does not have, failed at its first
+        read (nothing was written): not kept, so that a token cannot fill the failed-job list
+        with made-up ids, and answers as for a user out of its reach (trial-sec B3). Its
+        creation and failure stay in the audit trail, with the discard."""
+        if job.state != "failed" or job.reason != "not-found" or job.step != "snapshot":
+            return
+        if job.access_cut_at is not None:
+            return
+        with write_transaction(self.engine) as conn:
+            if jobs.discard(conn, job.id):
+                detail = {"action": job.action, "reason": "not-found"}
+                self._record(conn, Tag.DEPROVISION_JOB_DISCARDED, job, requester, detail)
 
     def snapshot_read(self, genesys_user_id: str) -> SnapshotRead:
         deadline = time.monotonic() + self.sync_budget_s

@@ -36,6 +36,12 @@ class Rejected(DirectoryError):
     """Genesys refused the values (e.g. an unknown manager id)."""
 
 
+def members_not_found(member_ids: list[str]) -> Rejected:
+    """The one answer for group members a token names but cannot have: users that do not exist
+    and users out of its reach alike (trial-sec B3: the token must not tell them apart)."""
+    return Rejected(f"Group members not found: {', '.join(sorted(member_ids)[:10])}.")
+
+
 class NotPermitted(DirectoryError):
     """The bridge's OAuth client lacks a Genesys permission."""
 

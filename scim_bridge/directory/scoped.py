@@ -14,7 +14,7 @@ from typing import Any
 
 from scim_bridge.directory import mapping
 from scim_bridge.directory.access import Access
-from scim_bridge.directory.errors import NotFound, OutOfScope, Rejected
+from scim_bridge.directory.errors import NotFound, OutOfScope, members_not_found
 from scim_bridge.directory.queries import GroupQuery, UserQuery
 from scim_bridge.directory.service import (
     Directory,
@@ -274,7 +274,7 @@ class ScopedDirectory:
         if missing:
             for user_id in missing:
                 self._on_denied("User", user_id, "group-member-out-of-reach")
-            raise Rejected(f"Group members not found: {', '.join(missing[:10])}.")
+            raise members_not_found(missing)
 
     def create_group(self, resource: Mapping[str, Any], *, owner: str) -> GroupView:
         self._require_members_visible(mapping.group_member_ids(resource))

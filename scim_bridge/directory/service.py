@@ -24,6 +24,7 @@ from scim_bridge.directory.errors import (
     Rejected,
     TooMany,
     VersionMismatch,
+    members_not_found,
     translated,
 )
 from scim_bridge.directory.known import Known
@@ -31,6 +32,7 @@ from scim_bridge.directory.queries import GroupQuery, UserQuery
 from scim_bridge.directory.records import LocalFields, LocalRecord, Records
 from scim_bridge.genesys import errors as gerrors
 from scim_bridge.genesys.api import Gateway
+from scim_bridge.genesys.ids import valid_id
 from scim_bridge.genesys.types import Criterion, GenesysUser, Group, Page, UserFields, UserState
 
 Resource = dict[str, Any]
@@ -342,13 +344,13 @@ class Directory:
     def _release_if_gone(self, held: LocalRecord, name: str) -> None:
         """``name`` is held by ``held``: free it when that Genesys user is gone, else 409."""
         try:
-            current = self.get_user(held.genesys_id)
+            self.get_user(held.genesys_id)
         except NotFound:
             self.records.release_user_name("User", held.genesys_id)
             return
+        # Never the holder's id: it may be a user the asking token cannot reach (trial-sec B3).
         raise AlreadyExists(
-            f"userName {name!r} is already taken by user {current.user.id} "
-            "(unique, case-insensitively: RFC 7643 §4.1.1)."
+            f"userName {name!r} is already taken (unique, case-insensitively: RFC 7643 §4.1.1)."
         )
 
     def _check_manager(self, manager_id: str | None) -> None:
@@ -622,13 +624,29 @@ class Directory:
             )
         return any(g.name.lower() == name.lower() and g.id != other_than for g in page.items)
 
+    def _missing_users(self, user_ids: Sequence[str]) -> list[str]:
+        """Those of ``user_ids`` that are no Genesys user (or a deleted one): one bulk read."""
+        wanted = [i for i in dict.fromkeys(user_ids) if valid_id(i)]
+        found: dict[str, GenesysUser] = {}
+        if wanted:
+            with translated("Group members"):
+                found = self.gateway.get_users(wanted, deadline=self._deadline())
+        return sorted(
+            i for i in dict.fromkeys(user_ids) if i not in found or found[i].state == "deleted"
+        )
+
     def create_group(self, resource: Mapping[str, Any], *, owner: str) -> GroupView:
+        """Everything that can be refused is checked before the group's POST (its name, its
+        members): a refused create leaves nothing in Genesys (trial-sec B4)."""
         name = mapping.group_name(resource) or ""
         if self._name_taken(name):
             raise AlreadyExists(f"A group named {name!r} already exists.")
+        members = mapping.group_member_ids(resource)
+        missing = self._missing_users(members)
+        if missing:
+            raise members_not_found(missing)
         with translated("Group"):
             group = self.gateway.create_group(name, deadline=self._deadline())
-            members = mapping.group_member_ids(resource)
             if members:
                 self.gateway.add_group_members(
                     group.id, members, version=group.version, deadline=self._deadline()
@@ -682,11 +700,20 @@ class Directory:
     ) -> None:
         """Add (with ``version`` when known: Genesys refuses a stale one, and the gateway then
         reads it) and remove members; the group's version is unknown afterwards."""
+        if added:
+            try:
+                with translated("Group members"):
+                    self.gateway.add_group_members(
+                        group_id, added, version=version, deadline=self._deadline()
+                    )
+            except Rejected as e:
+                # Genesys names unknown users in its own words: the answer names them as a
+                # token's unreachable ones are named (trial-sec B3), read only on this failure.
+                missing = self._missing_users(added)
+                if missing:
+                    raise members_not_found(missing) from e
+                raise
         with translated("Group members"):
-            if added:
-                self.gateway.add_group_members(
-                    group_id, added, version=version, deadline=self._deadline()
-                )
             if removed:
                 self.gateway.remove_group_members(group_id, removed, deadline=self._deadline())
         if added or removed:

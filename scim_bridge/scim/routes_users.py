@@ -46,6 +46,8 @@ from scim_bridge.scim.schemas import load_resource
 
 Resource = dict[str, Any]
 
+NO_USER = "User: not found in Genesys Cloud."  # as ScopedDirectory answers one out of reach
+
 
 def render(view: UserView) -> Resource:
     base = base_url()
@@ -78,9 +80,11 @@ def _open_job(ctx: ScimContext, user_id: str) -> OpenJob | None:
 
 
 def _visible(ctx: ScimContext, user_id: str) -> OpenJob | None:
-    """The user's open job; 404 when it is an unfinished DELETE (DESIGN.md)."""
+    """The user's open job; 404 when it is an unfinished DELETE (DESIGN.md), saying so only to a
+    token that may reach the user (to any other it does not exist: trial-sec B3)."""
     job = _open_job(ctx, user_id)
     if job is not None and job.action == "delete":
+        ctx.directory.check_user(user_id)
         raise NotFound(f"User {user_id} is being deleted.")
     return job
 
@@ -429,9 +433,14 @@ def delete_user(user_id: str) -> Response:
     # offboarding on other replicas) a read could not finish within the request, and the IdP
     # must then hear "durably queued", not a 503 (DESIGN.md). The engine's own first read
     # tells an unknown user (Refused: 404) and one already deleted (404, RFC 7644 §3.6).
-    outcome = request_job(ctx, "delete", user_id)
+    # Every 404 says what a user out of the token's reach gets (``ScopedDirectory``): a token
+    # cannot tell "not yours" from "not there" (trial-sec B3); the audit trail has the reason.
+    try:
+        outcome = request_job(ctx, "delete", user_id)
+    except NotFound:
+        raise NotFound(NO_USER) from None
     if outcome.already_deleted:
-        raise NotFound(f"User {user_id} does not exist (it is deleted).")
+        raise NotFound(NO_USER)
     return Response(status=204)
 
 
