@@ -664,9 +664,10 @@ def release(engine: sa.Engine, claim: Claim, *, now: float) -> None:
 
 
 def discard(conn: sa.Connection, job_id: str) -> bool:
-    """Remove a failed job and its steps (``JobService.request``: a user Genesys does not
-    have); whether it was there, failed, to remove."""
-    result = conn.execute(jobs.delete().where(jobs.c.id == job_id, jobs.c.state == "failed"))
+    """Remove a finished job and its steps (``JobService.request``: a user Genesys does not
+    have, or holds as deleted already); whether it was there, finished, to remove."""
+    finished = jobs.c.state.in_(("failed", "done"))
+    result = conn.execute(jobs.delete().where(jobs.c.id == job_id, finished))
     if result.rowcount != 1:
         return False
     conn.execute(job_steps.delete().where(job_steps.c.job_id == job_id))

@@ -108,21 +108,29 @@ class JobService:
         user: GenesysUser | None = None
         if job.state in ("pending", "waiting", "running"):
             job, user = self._run_inline(job, seen)
-        if job.state in ("failed", "cancelled") and job.reason in REFUSED_REASONS:
-            refused = Refused(job.reason or "invalid", self._refusal_detail(job), job_id=job.id)
+        # A delete this request asked for, of a user Genesys holds as deleted already (a DELETE
+        # sent again): a 404 (RFC 7644 §3.6), recorded as the refusal it is, not a second delete.
+        deleted_before = not joined and job.state == "done" and job.reason == "already-deleted"
+        if deleted_before or (
+            job.state in ("failed", "cancelled") and job.reason in REFUSED_REASONS
+        ):
+            reason = "not-found" if deleted_before else job.reason or "invalid"
+            detail = f"user {job.user_id} is deleted" if deleted_before else None
+            refused = Refused(reason, detail or self._refusal_detail(job), job_id=job.id)
             if not joined:
                 self._discard_if_no_user(job, requester)
             raise refused
         return dataclasses.replace(self.outcome(job, joined=joined), user=user)
 
     def _discard_if_no_user(self, job: Job, requester: Requester) -> None:
-        """A job this request created for a user Genesys does not have, failed at its first
-        read (nothing was written): not kept, so that a token cannot fill the failed-job list
-        with made-up ids, and answers as for a user out of its reach (trial-sec B3). Its
-        creation and failure stay in the audit trail, with the discard."""
-        if job.state != "failed" or job.reason != "not-found" or job.step != "snapshot":
-            return
-        if job.access_cut_at is not None:
+        """A job this request created for a user Genesys does not have, or holds as deleted
+        already, ended at its first read (nothing was written): not kept, so that a token cannot
+        fill the job list with made-up ids or repeated deletes, and answers as for a user out of
+        its reach (trial-sec B3). Its creation and end stay in the audit trail, with the
+        discard."""
+        unknown = job.state == "failed" and job.reason == "not-found" and job.step == "snapshot"
+        deleted = job.state == "done" and job.reason == "already-deleted"
+        if not (unknown or deleted) or job.access_cut_at is not None:
             return
         with write_transaction(self.engine) as conn:
             if jobs.discard(conn, job.id):

@@ -163,3 +163,32 @@ def test_adding_an_unreachable_or_unknown_member_is_refused_alike(bridge: Bridge
         answers[member] = _detail(response, member)
     assert answers[owned] == answers[NOBODY]
     assert entra.get(f"/Groups/{gid}").get_json().get("members", []) == []
+
+
+def test_a_delete_sent_again_is_a_recorded_refusal_not_a_second_delete(
+    bridge: Bridge, sandbox: Any
+) -> None:
+    """Entra trial bug 4: the second DELETE of a deleted user answered 404 but left a second
+    `done` delete job with no evidence and a `done` request event. It is a refusal: 404, the
+    audit's request outcome `not-found`, and the user's only job is the real delete."""
+    uid = _create(bridge, _email())
+    assert bridge.delete(f"/Users/{uid}").status_code == 204
+    bridge.app.extensions["scim_bridge"].deprovisioner.worker.run_until_idle(timeout_s=60)
+    assert sandbox.user(uid)["state"] == "deleted"
+    assert _job_count(bridge, uid) == 1
+
+    again = bridge.delete(f"/Users/{uid}")
+
+    assert again.status_code == 404
+    assert again.get_json()["status"] == "404"
+    assert _job_count(bridge, uid) == 1
+    refused = [e for e in bridge.audit_events() if e["tag"] == "scim:user:refused"]
+    assert refused
+    assert refused[-1]["scim_id"] == uid
+    assert refused[-1]["outcome"] == "not-found"
+    requested = [
+        e
+        for e in bridge.audit_events()
+        if e["tag"] == "scim:user:delete-requested" and e["scim_id"] == uid
+    ]
+    assert len(requested) == 1  # the first, real delete only
