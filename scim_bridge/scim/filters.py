@@ -16,6 +16,7 @@ in a way no caller should have to know). Two consumers:
 from __future__ import annotations
 
 import dataclasses
+import json
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Union
@@ -87,6 +88,32 @@ class Not:
 Node = Union[Compare, Has, And, Or, Not]  # noqa: UP007 (a runtime alias of forward refs)
 
 
+class _BadString(ValueError):
+    """A quoted compValue that is not a JSON string; the message is for the client."""
+
+
+class _Lexer(SCIMLexer):  # type: ignore[misc]
+    """The library's lexer with compValue strings read as JSON strings (RFC 7644 §3.4.2.2: the
+    rules of ECMA-404). The library's rule, ``"[^"]*"``, ends a string at an escaped quote and
+    never decodes ``\\``, ``\\"`` or ``\\uXXXX``. This rule ends it at the first unescaped quote
+    and lets ``json.loads`` decide what the escapes mean (and refuse what JSON refuses)."""
+
+    tokens = SCIMLexer.tokens
+
+    @_(r'"(?:[^"\\]|\\.)*"')  # type: ignore[name-defined, untyped-decorator]  # noqa: F821 (sly's decorator)
+    def COMP_VALUE(self, t: Any) -> Any:  # noqa: N802 (sly names rules after their tokens)
+        try:
+            t.value = json.loads(t.value)
+        except ValueError as e:
+            msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
+            raise _BadString(f"The string {t.value} is not a valid JSON string: {msg}.") from None
+        try:
+            storable_text(t.value)
+        except ValidationError as e:
+            raise _BadString(f"A string in the filter {e.messages[0]}.") from None
+        return t
+
+
 # --- parsing ---------------------------------------------------------------------------------
 
 
@@ -105,7 +132,9 @@ def parse_filter(text: str) -> Node:
     except ValidationError as e:
         raise InvalidFilter(f"The filter {e.messages[0]}.") from None
     try:
-        tree = SCIMParser().parse(SCIMLexer().tokenize(text))
+        tree = SCIMParser().parse(_Lexer().tokenize(text))
+    except _BadString as e:
+        raise InvalidFilter(str(e)) from None
     except Exception as e:  # the parser raises ValueError, SCIMParserError, IndexError, ...
         raise InvalidFilter(f"The filter could not be parsed: {_short(e)}") from None
     if tree is None:
