@@ -266,6 +266,26 @@ class Records:
                     )
                 )
 
+    def touch(self, resource_type: str, genesys_id: str) -> LocalRecord:
+        """Stamp ``lastModified`` for a write that changes nothing the record holds (the user's
+        state: a deactivation or reactivation), creating the record if the bridge never wrote
+        one."""
+        stamp = iso()
+        with write_transaction(self.engine) as conn:
+            key = (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
+            done = conn.execute(table.update().where(key).values(last_modified_at=stamp))
+            if done.rowcount == 0:
+                conn.execute(
+                    table.insert().values(
+                        resource_type=resource_type,
+                        genesys_id=genesys_id,
+                        created_at=stamp,
+                        last_modified_at=stamp,
+                    )
+                )
+            row = conn.execute(sa.select(table).where(key)).one()
+        return _row(row._mapping)
+
     def delete(self, resource_type: str, genesys_id: str) -> None:
         with write_transaction(self.engine) as conn:
             conn.execute(

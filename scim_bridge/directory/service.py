@@ -609,6 +609,11 @@ class Directory:
             window = [dataclasses.replace(v, member_ids=self._members(v.group.id)) for v in window]
         return len(kept), window
 
+    def touch_user(self, user_id: str) -> None:
+        """A change of the user's state was requested through the bridge: a write, so
+        ``meta.lastModified`` moves (docs/scim-mapping.md)."""
+        self.records.touch("User", user_id)
+
     def claim(self, resource_type: str, genesys_id: str, owner: str) -> None:
         """``owner`` owns the resource from now on if nobody did (a write through a token)."""
         self.records.claim(resource_type, genesys_id, owner)

@@ -94,3 +94,38 @@ def test_discovery(bridge: Bridge) -> None:
     assert bridge.get(f"/Schemas/{BRIDGE}").status_code == 200
     types = bridge.get("/ResourceTypes").get_json()["Resources"]
     assert {t["id"] for t in types} == {"User", "Group"}
+
+
+def _modified(bridge: Bridge, uid: str) -> str:
+    stamp: str = bridge.get(f"/Users/{uid}").get_json()["meta"]["lastModified"]
+    return stamp
+
+
+def test_a_state_change_through_the_bridge_moves_last_modified(bridge: Bridge) -> None:
+    """Okta bug 3, Entra bug 3: deactivation and reactivation are writes through the bridge
+    (docs/scim-mapping.md; RFC 7643 §3.1 lastModified), by PATCH (either IdP's form) or PUT."""
+    made = create_user(bridge)
+    uid, user_name = made["id"], made["userName"]
+    stamps = [made["meta"]["lastModified"]]
+    steps = [
+        lambda: bridge.patch(f"/Users/{uid}", json=load("okta-patch-deactivate.json")),
+        lambda: bridge.patch(f"/Users/{uid}", json=load("okta-patch-activate.json")),
+        lambda: bridge.patch(f"/Users/{uid}", json=load("entra-patch-active-string.json")),
+        lambda: bridge.put(
+            f"/Users/{uid}",
+            json={
+                **load("okta-put-user-deactivate.json", id=uid, username=user_name),
+                "active": True,
+            },
+        ),
+    ]
+    for step in steps:
+        r = step()
+        assert r.status_code in (200, 204), r.get_data(as_text=True)
+        stamps.append(_modified(bridge, uid))
+        if r.status_code == 200:
+            assert r.get_json()["meta"]["lastModified"] == stamps[-1]
+    assert stamps == sorted(set(stamps)), stamps  # each change moved it forward
+    # A repeated "already so" changes nothing: lastModified stays.
+    assert bridge.patch(f"/Users/{uid}", json=load("okta-patch-activate.json")).status_code == 200
+    assert _modified(bridge, uid) == stamps[-1]
