@@ -283,7 +283,11 @@ class Directory:
                 "(Genesys counts deleted users too)."
             ) from e
         self.records.save(
-            "User", user.id, mapping.local_fields(resource, pending=True), owner=owner
+            "User",
+            user.id,
+            mapping.local_fields(resource, pending=True),
+            owner=owner,
+            created=True,
         )
         return self._finish_create(user.id, resource, resumed=False, created=user)
 
@@ -336,7 +340,9 @@ class Directory:
         deadline = time.monotonic() + 3 * self.call_budget_s
         user = rehire.rehire(self.gateway, user_id, resource, deadline=deadline)
         self.records.delete("User", user_id)
-        local = self.records.save("User", user_id, mapping.local_fields(resource), owner=owner)
+        local = self.records.save(
+            "User", user_id, mapping.local_fields(resource), owner=owner, created=True
+        )
         return UserView(user, local)
 
     def _release_if_gone(self, held: LocalRecord, name: str) -> None:
@@ -646,6 +652,7 @@ class Directory:
             group.id,
             LocalFields(external_id=mapping.local_fields(resource).external_id),
             owner=owner,
+            created=True,
         )
         return GroupView(group, tuple(members), local)
 

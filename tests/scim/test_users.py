@@ -129,3 +129,29 @@ def test_a_state_change_through_the_bridge_moves_last_modified(bridge: Bridge) -
     # A repeated "already so" changes nothing: lastModified stays.
     assert bridge.patch(f"/Users/{uid}", json=load("okta-patch-activate.json")).status_code == 200
     assert _modified(bridge, uid) == stamps[-1]
+
+
+def test_created_is_only_for_users_the_bridge_created(bridge: Bridge) -> None:
+    """Okta bug 4: RFC 7643 §3.1 created is when the resource was added to the service
+    provider; for a user Genesys held before, the bridge does not know it, and its first write
+    (here a deactivation, then a PUT) is not that time."""
+    listed = bridge.get("/Users?count=20").get_json()["Resources"]
+    seeded = [u for u in listed if "created" not in u["meta"]][:2]
+    assert len(seeded) == 2
+    first, second = seeded[0]["id"], seeded[1]["id"]
+    r = bridge.patch(f"/Users/{first}", json=load("okta-patch-deactivate.json"))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert "created" not in r.get_json()["meta"]
+    assert "lastModified" in r.get_json()["meta"]
+    echo = {k: v for k, v in seeded[1].items() if k != "meta"}
+    r = bridge.put(f"/Users/{second}", json={**echo, "title": "Changed"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    for uid in (first, second):
+        meta = bridge.get(f"/Users/{uid}").get_json()["meta"]
+        assert "created" not in meta
+        assert "lastModified" in meta
+    made = create_user(bridge)
+    assert made["meta"]["created"] <= made["meta"]["lastModified"]
+    assert (
+        bridge.get(f"/Users/{made['id']}").get_json()["meta"]["created"] == made["meta"]["created"]
+    )
