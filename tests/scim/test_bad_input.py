@@ -259,3 +259,18 @@ def test_genesys_rate_limit_is_429_for_okta_and_503_for_entra_with_retry_after(
     response = bridge.entra.get(f"/Users/{uid}")
     _error(response, 503)
     assert int(response.headers["Retry-After"]) >= 60
+
+
+def test_me_and_bulk_are_501_not_implemented(bridge: Bridge) -> None:
+    """Okta bug 7: RFC 7644 §3.11 (/Me: 501 when unsupported) and §3.12 (501 for an operation
+    the service provider does not support); any method, behind the same bearer auth."""
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        for path in ("/Me", "/Me/x", "/Bulk"):
+            body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"]}
+            r = bridge.request(method, path, json=body if method != "GET" else None)
+            assert r.status_code == 501, (method, path, r.get_data(as_text=True))
+            assert r.mimetype == "application/scim+json"
+            error = r.get_json()
+            assert error["status"] == "501"
+            assert error["detail"]
+            assert bridge.request(method, path, auth="Bearer wrong").status_code == 401
