@@ -35,6 +35,13 @@ def _require_token() -> None:
     limits.begin(ctx.request_deadline_s, ctx.max_genesys_calls)
 
 
+def _no_body_no_type(response: Response) -> Response:
+    """A 204 or 304 has no body, so no Content-Type (Flask gives every response one)."""
+    if response.status_code in (204, 304):
+        del response.headers["Content-Type"]
+    return response
+
+
 def _end_limits(_exc: BaseException | None) -> None:
     limits.end()
 
@@ -96,6 +103,7 @@ def init_app(app: Flask, scim: ScimContext) -> None:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
     bp = Blueprint("scim", __name__, url_prefix=PREFIX)
     bp.before_request(_require_token)
+    bp.after_request(_no_body_no_type)
     bp.teardown_request(_end_limits)
     discovery.register(bp)
     bp.add_url_rule("/.search", "search_all", _search_all, methods=["POST"])

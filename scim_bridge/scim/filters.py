@@ -88,8 +88,8 @@ class Not:
 Node = Union[Compare, Has, And, Or, Not]  # noqa: UP007 (a runtime alias of forward refs)
 
 
-class _BadString(ValueError):
-    """A quoted compValue that is not a JSON string; the message is for the client."""
+class _Syntax(ValueError):
+    """What is wrong with the filter's text, in words for the client (never a token's repr)."""
 
 
 class _Lexer(SCIMLexer):  # type: ignore[misc]
@@ -106,12 +106,46 @@ class _Lexer(SCIMLexer):  # type: ignore[misc]
             t.value = json.loads(t.value)
         except ValueError as e:
             msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
-            raise _BadString(f"The string {t.value} is not a valid JSON string: {msg}.") from None
+            raise _Syntax(f"The string {t.value} is not a valid JSON string: {msg}.") from None
         try:
             storable_text(t.value)
         except ValidationError as e:
-            raise _BadString(f"A string in the filter {e.messages[0]}.") from None
+            raise _Syntax(f"A string in the filter {e.messages[0]}.") from None
         return t
+
+    def error(self, t: Any) -> None:
+        at = t.index + 1
+        if t.value.startswith('"'):
+            raise _Syntax(f"The string at character {at} is not closed.")
+        raise _Syntax(f"The filter has an unexpected character {t.value[0]!r} at character {at}.")
+
+
+class _Tokens:
+    """The lexer's tokens, remembering the last one handed to the parser: the one it stopped
+    at when it raises (sly reports the lookahead it has no action for)."""
+
+    def __init__(self, text: str) -> None:
+        self._tokens = iter(_Lexer().tokenize(text))
+        self.last: Any = None
+        self.ended = False
+
+    def __iter__(self) -> _Tokens:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            self.last = next(self._tokens)
+        except StopIteration:
+            self.ended = True
+            raise
+        return self.last
+
+    def problem(self) -> str:
+        if self.ended or self.last is None:
+            return "The filter is incomplete: it ends where more is expected."
+        return (
+            f"The filter has an unexpected {self.last.value!r} at character {self.last.index + 1}."
+        )
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -131,12 +165,13 @@ def parse_filter(text: str) -> Node:
         storable_text(text)
     except ValidationError as e:
         raise InvalidFilter(f"The filter {e.messages[0]}.") from None
+    tokens = _Tokens(text)
     try:
-        tree = SCIMParser().parse(_Lexer().tokenize(text))
-    except _BadString as e:
+        tree = SCIMParser().parse(tokens)
+    except _Syntax as e:
         raise InvalidFilter(str(e)) from None
-    except Exception as e:  # the parser raises ValueError, SCIMParserError, IndexError, ...
-        raise InvalidFilter(f"The filter could not be parsed: {_short(e)}") from None
+    except Exception:  # the parser raises SCIMParserError, IndexError, ...: all say "here"
+        raise InvalidFilter(tokens.problem()) from None
     if tree is None:
         raise InvalidFilter("The filter could not be parsed.")
     try:
@@ -165,11 +200,6 @@ def _bracket_depth(text: str) -> int:
         elif char in ")]":
             depth -= 1
     return deepest
-
-
-def _short(e: Exception) -> str:
-    text = str(e)
-    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _convert(node: Any) -> Node:

@@ -274,3 +274,22 @@ def test_me_and_bulk_are_501_not_implemented(bridge: Bridge) -> None:
             assert error["status"] == "501"
             assert error["detail"]
             assert bridge.request(method, path, auth="Bearer wrong").status_code == 401
+
+
+def test_a_204_carries_no_content_type(bridge: Bridge) -> None:
+    """Okta bug 11: a 204 has no body, so no Content-Type (RFC 9110 §8.3)."""
+    uid = create_user(bridge)["id"]
+    r = bridge.delete(f"/Users/{uid}")
+    assert r.status_code == 204, r.get_data(as_text=True)
+    assert "Content-Type" not in r.headers
+    group = bridge.post(
+        "/Groups",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": unique_email("g"),
+        },
+    )
+    assert group.status_code == 201, group.get_data(as_text=True)
+    r = bridge.delete(f"/Groups/{group.get_json()['id']}")
+    assert r.status_code == 204
+    assert "Content-Type" not in r.headers

@@ -206,3 +206,31 @@ def test_escaped_filter_values_find_their_users_over_http(bridge: Bridge) -> Non
     r = bridge.get("/Users?filter=" + quote('userName eq "a\\qb"'))
     assert r.status_code == 400
     assert r.get_json()["scimType"] == "invalidFilter"
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ('userName eq "a" foo', "unexpected 'foo' at character 17"),
+        ('userName eq "a" and', "incomplete"),
+        ("userName eq", "incomplete"),
+        ('emails[type eq "work"', "incomplete"),
+        ('userName eq "abc', "not closed"),
+        ("userName eq 'a'", 'unexpected character "\'" at character 13'),
+    ],
+)
+def test_invalid_filter_detail_says_what_is_wrong_okta_bug_11(text: str, detail: str) -> None:
+    with pytest.raises(InvalidFilter) as caught:
+        parse_filter(text)
+    assert detail in caught.value.detail
+    assert "Token(" not in caught.value.detail
+    assert "None" not in caught.value.detail
+
+
+def test_invalid_filter_detail_over_http(bridge: Bridge) -> None:
+    r = bridge.get("/Users?filter=" + quote('userName eq "a" foo'))
+    assert r.status_code == 400
+    body = r.get_json()
+    assert body["scimType"] == "invalidFilter"
+    assert "unexpected 'foo' at character 17" in body["detail"]
+    assert "Token(" not in body["detail"]
