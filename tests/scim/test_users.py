@@ -155,3 +155,34 @@ def test_created_is_only_for_users_the_bridge_created(bridge: Bridge) -> None:
     assert (
         bridge.get(f"/Users/{made['id']}").get_json()["meta"]["created"] == made["meta"]["created"]
     )
+
+
+def test_if_none_match_on_get_answers_304_when_the_version_is_current(bridge: Bridge) -> None:
+    """Okta bug 8: RFC 7644 §3.14 (etag.supported is true): If-None-Match naming the current
+    version is 304 with the ETag and no body; any other version is the full 200."""
+    uid = create_user(bridge)["id"]
+    group = bridge.post(
+        "/Groups",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": f"g-{uid}",
+        },
+    )
+    assert group.status_code == 201
+    for path in (f"/Users/{uid}", f"/Groups/{group.get_json()['id']}"):
+        tag = bridge.get(path).headers["ETag"]
+        for header in (tag, f'"x", {tag}', tag.removeprefix("W/"), "*"):
+            r = bridge.get(path, headers={"If-None-Match": header})
+            assert r.status_code == 304, (path, header)
+            assert r.headers["ETag"] == tag
+            assert r.get_data() == b""
+            assert "Content-Type" not in r.headers
+        r = bridge.get(path, headers={"If-None-Match": 'W/"999999"'})
+        assert r.status_code == 200
+        assert r.get_json()["meta"]["version"] == tag
+    # A change makes the old version stale: the full answer again.
+    old = bridge.get(f"/Users/{uid}").headers["ETag"]
+    assert bridge.patch(f"/Users/{uid}", json=load("okta-patch-deactivate.json")).status_code == 200
+    r = bridge.get(f"/Users/{uid}", headers={"If-None-Match": old})
+    assert r.status_code == 200
+    assert r.headers["ETag"] != old
