@@ -284,7 +284,8 @@ def user_to_scim(
             manager["$ref"] = f"{user_location}/{manager['value']}"
     meta: dict[str, Any] = {"resourceType": "User", "location": location}
     if local is not None:
-        meta["created"] = local.created_at
+        if local.created_at:  # only what the bridge created (RFC 7643 §3.1)
+            meta["created"] = local.created_at
         meta["lastModified"] = local.last_modified_at
     meta["version"] = etag(user.version)
     resource["meta"] = meta
@@ -520,7 +521,8 @@ def group_to_scim(
         ]
     meta: dict[str, Any] = {"resourceType": "Group", "location": location}
     if local is not None:
-        meta["created"] = local.created_at
+        if local.created_at:  # only what the bridge created (RFC 7643 §3.1)
+            meta["created"] = local.created_at
         meta["lastModified"] = local.last_modified_at
     meta["version"] = etag(group.version)
     resource["meta"] = meta

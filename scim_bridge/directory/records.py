@@ -28,7 +28,7 @@ from scim_bridge.timestamps import iso
 class LocalRecord:
     resource_type: str
     genesys_id: str
-    created_at: str
+    created_at: str  # "" unless the bridge created the resource (RFC 7643 §3.1 meta.created)
     last_modified_at: str
     external_id: str | None = None
     owner: str | None = None
@@ -147,12 +147,16 @@ class Records:
         fields: LocalFields,
         *,
         owner: str | None = None,
+        created: bool = False,
     ) -> LocalRecord:
-        """Create or update the record; ``owner`` is set only when the record is created."""
+        """Create or update the record; ``owner`` is set only when the record is created, and
+        ``created_at`` only when the bridge just created the resource itself (``created``)."""
         stamp = iso()
         values = _values(fields)
         try:
-            return self._save(resource_type, genesys_id, values, stamp, owner)
+            return self._save(
+                resource_type, genesys_id, values, (stamp if created else "", stamp), owner
+            )
         except sa.exc.IntegrityError as e:
             # Only the userName index can refuse (the key is looked up first): a concurrent
             # writer took the same userName.
@@ -165,9 +169,10 @@ class Records:
         resource_type: str,
         genesys_id: str,
         values: dict[str, Any],
-        stamp: str,
+        stamps: tuple[str, str],
         owner: str | None,
     ) -> LocalRecord:
+        created, stamp = stamps
         with write_transaction(self.engine) as conn:
             key = (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
             existing = conn.execute(sa.select(table.c.genesys_id).where(key)).first()
@@ -177,7 +182,7 @@ class Records:
                         resource_type=resource_type,
                         genesys_id=genesys_id,
                         owner=owner,
-                        created_at=stamp,
+                        created_at=created,
                         last_modified_at=stamp,
                         **values,
                     )
@@ -261,10 +266,30 @@ class Records:
                         resource_type=resource_type,
                         genesys_id=genesys_id,
                         owner=owner,
-                        created_at=stamp,
+                        created_at="",  # created outside the bridge: unknown
                         last_modified_at=stamp,
                     )
                 )
+
+    def touch(self, resource_type: str, genesys_id: str) -> LocalRecord:
+        """Stamp ``lastModified`` for a write that changes nothing the record holds (the user's
+        state: a deactivation or reactivation), creating the record if the bridge never wrote
+        one."""
+        stamp = iso()
+        with write_transaction(self.engine) as conn:
+            key = (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
+            done = conn.execute(table.update().where(key).values(last_modified_at=stamp))
+            if done.rowcount == 0:
+                conn.execute(
+                    table.insert().values(
+                        resource_type=resource_type,
+                        genesys_id=genesys_id,
+                        created_at="",  # created outside the bridge: unknown
+                        last_modified_at=stamp,
+                    )
+                )
+            row = conn.execute(sa.select(table).where(key)).one()
+        return _row(row._mapping)
 
     def delete(self, resource_type: str, genesys_id: str) -> None:
         with write_transaction(self.engine) as conn:

@@ -112,6 +112,11 @@ class ScopedDirectory:
             raise self._deny("User", user.id, reason)
         return view
 
+    def touch_user(self, user_id: str) -> None:
+        """``Directory.touch_user``, after a write this token was allowed (``update_user``)."""
+        _require_id("User", user_id)
+        self.inner.touch_user(user_id)
+
     def list_users(
         self,
         query: UserQuery,

@@ -285,7 +285,11 @@ class Directory:
                 "(Genesys counts deleted users too)."
             ) from e
         self.records.save(
-            "User", user.id, mapping.local_fields(resource, pending=True), owner=owner
+            "User",
+            user.id,
+            mapping.local_fields(resource, pending=True),
+            owner=owner,
+            created=True,
         )
         return self._finish_create(user.id, resource, resumed=False, created=user)
 
@@ -338,7 +342,9 @@ class Directory:
         deadline = time.monotonic() + 3 * self.call_budget_s
         user = rehire.rehire(self.gateway, user_id, resource, deadline=deadline)
         self.records.delete("User", user_id)
-        local = self.records.save("User", user_id, mapping.local_fields(resource), owner=owner)
+        local = self.records.save(
+            "User", user_id, mapping.local_fields(resource), owner=owner, created=True
+        )
         return UserView(user, local)
 
     def _release_if_gone(self, held: LocalRecord, name: str) -> None:
@@ -611,6 +617,11 @@ class Directory:
             window = [dataclasses.replace(v, member_ids=self._members(v.group.id)) for v in window]
         return len(kept), window
 
+    def touch_user(self, user_id: str) -> None:
+        """A change of the user's state was requested through the bridge: a write, so
+        ``meta.lastModified`` moves (docs/scim-mapping.md)."""
+        self.records.touch("User", user_id)
+
     def claim(self, resource_type: str, genesys_id: str, owner: str) -> None:
         """``owner`` owns the resource from now on if nobody did (a write through a token)."""
         self.records.claim(resource_type, genesys_id, owner)
@@ -659,6 +670,7 @@ class Directory:
             group.id,
             LocalFields(external_id=mapping.local_fields(resource).external_id),
             owner=owner,
+            created=True,
         )
         return GroupView(group, tuple(members), local)
 

@@ -35,6 +35,13 @@ def _require_token() -> None:
     limits.begin(ctx.request_deadline_s, ctx.max_genesys_calls)
 
 
+def _no_body_no_type(response: Response) -> Response:
+    """A 204 or 304 has no body, so no Content-Type (Flask gives every response one)."""
+    if response.status_code in (204, 304):
+        del response.headers["Content-Type"]
+    return response
+
+
 def _end_limits(_exc: BaseException | None) -> None:
     limits.end()
 
@@ -75,6 +82,18 @@ def _search_all() -> Response:
     )
 
 
+_UNSUPPORTED = {
+    "Me": "The /Me endpoint is not supported (RFC 7644 §3.11): address the user by id.",
+    "Bulk": "Bulk operations are not supported (RFC 7644 §3.7; bulk.supported is false).",
+}
+
+
+def _not_implemented(name: str, rest: str = "") -> Response:
+    """/Me and /Bulk: 501, as RFC 7644 §3.11 and §3.12 ask of an unsupported endpoint."""
+    del rest
+    raise errors.NotImplementedHere(_UNSUPPORTED[name])
+
+
 def init_app(app: Flask, scim: ScimContext) -> None:
     app.extensions["scim_bridge"].extra[KEY] = scim
     # Werkzeug refuses a larger declared Content-Length with 413 (answered as SCIM JSON by the
@@ -84,9 +103,20 @@ def init_app(app: Flask, scim: ScimContext) -> None:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
     bp = Blueprint("scim", __name__, url_prefix=PREFIX)
     bp.before_request(_require_token)
+    bp.after_request(_no_body_no_type)
     bp.teardown_request(_end_limits)
     discovery.register(bp)
     bp.add_url_rule("/.search", "search_all", _search_all, methods=["POST"])
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    for name in _UNSUPPORTED:
+        for rule in (f"/{name}", f"/{name}/<path:rest>"):
+            bp.add_url_rule(
+                rule,
+                f"unsupported_{rule}",
+                _not_implemented,
+                methods=methods,
+                defaults={"name": name},
+            )
     routes_users.register(bp)
     routes_groups.register(bp)
     errors.register(app, bp)

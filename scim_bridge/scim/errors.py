@@ -117,6 +117,12 @@ class Conflict(ScimError):
     status = 409
 
 
+class NotImplementedHere(ScimError):
+    """An endpoint or operation the bridge does not support (RFC 7644 §3.11, §3.12)."""
+
+    status = 501
+
+
 class PreconditionFailed(ScimError):
     """``If-Match`` did not match the resource's current version (RFC 7644 §3.14)."""
 

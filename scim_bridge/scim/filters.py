@@ -16,6 +16,7 @@ in a way no caller should have to know). Two consumers:
 from __future__ import annotations
 
 import dataclasses
+import json
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any, Union
@@ -87,6 +88,66 @@ class Not:
 Node = Union[Compare, Has, And, Or, Not]  # noqa: UP007 (a runtime alias of forward refs)
 
 
+class _Syntax(ValueError):
+    """What is wrong with the filter's text, in words for the client (never a token's repr)."""
+
+
+class _Lexer(SCIMLexer):  # type: ignore[misc]
+    """The library's lexer with compValue strings read as JSON strings (RFC 7644 §3.4.2.2: the
+    rules of ECMA-404). The library's rule, ``"[^"]*"``, ends a string at an escaped quote and
+    never decodes ``\\``, ``\\"`` or ``\\uXXXX``. This rule ends it at the first unescaped quote
+    and lets ``json.loads`` decide what the escapes mean (and refuse what JSON refuses)."""
+
+    tokens = SCIMLexer.tokens
+
+    @_(r'"(?:[^"\\]|\\.)*"')  # type: ignore[name-defined, untyped-decorator]  # noqa: F821 (sly's decorator)
+    def COMP_VALUE(self, t: Any) -> Any:  # noqa: N802 (sly names rules after their tokens)
+        try:
+            t.value = json.loads(t.value)
+        except ValueError as e:
+            msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
+            raise _Syntax(f"The string {t.value} is not a valid JSON string: {msg}.") from None
+        try:
+            storable_text(t.value)
+        except ValidationError as e:
+            raise _Syntax(f"A string in the filter {e.messages[0]}.") from None
+        return t
+
+    def error(self, t: Any) -> None:
+        at = t.index + 1
+        if t.value.startswith('"'):
+            raise _Syntax(f"The string at character {at} is not closed.")
+        raise _Syntax(f"The filter has an unexpected character {t.value[0]!r} at character {at}.")
+
+
+class _Tokens:
+    """The lexer's tokens, remembering the last one handed to the parser: the one it stopped
+    at when it raises (sly reports the lookahead it has no action for)."""
+
+    def __init__(self, text: str) -> None:
+        self._tokens = iter(_Lexer().tokenize(text))
+        self.last: Any = None
+        self.ended = False
+
+    def __iter__(self) -> _Tokens:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            self.last = next(self._tokens)
+        except StopIteration:
+            self.ended = True
+            raise
+        return self.last
+
+    def problem(self) -> str:
+        if self.ended or self.last is None:
+            return "The filter is incomplete: it ends where more is expected."
+        return (
+            f"The filter has an unexpected {self.last.value!r} at character {self.last.index + 1}."
+        )
+
+
 # --- parsing ---------------------------------------------------------------------------------
 
 
@@ -104,10 +165,13 @@ def parse_filter(text: str) -> Node:
         storable_text(text)
     except ValidationError as e:
         raise InvalidFilter(f"The filter {e.messages[0]}.") from None
+    tokens = _Tokens(text)
     try:
-        tree = SCIMParser().parse(SCIMLexer().tokenize(text))
-    except Exception as e:  # the parser raises ValueError, SCIMParserError, IndexError, ...
-        raise InvalidFilter(f"The filter could not be parsed: {_short(e)}") from None
+        tree = SCIMParser().parse(tokens)
+    except _Syntax as e:
+        raise InvalidFilter(str(e)) from None
+    except Exception:  # the parser raises SCIMParserError, IndexError, ...: all say "here"
+        raise InvalidFilter(tokens.problem()) from None
     if tree is None:
         raise InvalidFilter("The filter could not be parsed.")
     try:
@@ -136,11 +200,6 @@ def _bracket_depth(text: str) -> int:
         elif char in ")]":
             depth -= 1
     return deepest
-
-
-def _short(e: Exception) -> str:
-    text = str(e)
-    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _convert(node: Any) -> Node:

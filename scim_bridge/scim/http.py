@@ -199,10 +199,26 @@ def if_match() -> int | None:
     return int(match.group(1))
 
 
+def not_modified(etag: str) -> bool:
+    """A GET whose ``If-None-Match`` names ``etag`` or ``*`` (RFC 7644 §3.14; RFC 9110 §13.1.2:
+    a weak comparison, so ``"5"`` matches ``W/"5"``)."""
+    header = request.headers.get("If-None-Match")
+    if request.method not in ("GET", "HEAD") or header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    wanted = _ETAG.match(etag)
+    listed = (_ETAG.match(part) for part in header.split(","))
+    return wanted is not None and any(m is not None and m[1] == wanted[1] for m in listed)
+
+
 def respond(resource: Mapping[str, Any], *, etag: str, status: int = 200) -> Response:
     """A resource answer: its ``ETag``, a ``Location`` on 201 (RFC 7644 §3.3), and the
-    request's ``attributes`` / ``excludedAttributes`` applied (§3.4.2.5)."""
+    request's ``attributes`` / ``excludedAttributes`` applied (§3.4.2.5); 304 for a GET whose
+    ``If-None-Match`` names the current version."""
     headers = {"ETag": etag}
+    if status == 200 and not_modified(etag):
+        return Response(status=304, headers=headers)
     if status == 201:
         headers["Location"] = resource["meta"]["location"]
     shaped = project(

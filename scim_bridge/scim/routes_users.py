@@ -231,6 +231,9 @@ def _update(
         last = reader.last if reader is not None else None
         fresh = last if last is not None and last.user is view.user and not wanted else None
         outcome = request_job(ctx, "reactivate" if wanted else "deactivate", user_id, seen=fresh)
+        if wanted != result.active_before:
+            # Stamped when the bridge accepts the change, even if the worker finishes the job.
+            ctx.directory.touch_user(user_id)
         if deactivation_only and not wanted and not outcome.access_cut:
             # Durably queued, access not cut yet (the rate budget, another process, a live
             # conversation): 204, as when the user cannot be read at all (RFC 7644 §3.5.2

@@ -13,7 +13,9 @@ from scim_bridge.store.migrate import upgrade
 def test_save_get_and_find_by_external_id(engine: sa.Engine) -> None:
     records = Records(engine)
     kept = {"name": {"givenName": "A", "middleName": "\u00e9"}, "nickName": "Al"}
-    first = records.save("User", "u1", LocalFields(external_id="x1", attributes=kept), owner="okta")
+    first = records.save(
+        "User", "u1", LocalFields(external_id="x1", attributes=kept), owner="okta", created=True
+    )
     assert first.owner == "okta"
     assert first.attributes == kept
     assert first.created_at == first.last_modified_at
@@ -22,7 +24,8 @@ def test_save_get_and_find_by_external_id(engine: sa.Engine) -> None:
     assert again.attributes is None
     assert again.created_at == first.created_at
     assert again.last_modified_at >= first.last_modified_at
-    records.save("Group", "u1", LocalFields(external_id="x2"))
+    written = records.save("Group", "u1", LocalFields(external_id="x2"))
+    assert written.created_at == ""  # not created by the bridge: unknown (RFC 7643 §3.1)
     assert records.ids_by_external_id("User", ["x2"]) == ["u1"]
     assert records.ids_by_external_id("User", ["x1"]) == []
     assert set(records.get_many("User", ["u1", "nope"])) == {"u1"}

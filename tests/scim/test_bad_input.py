@@ -259,3 +259,37 @@ def test_genesys_rate_limit_is_429_for_okta_and_503_for_entra_with_retry_after(
     response = bridge.entra.get(f"/Users/{uid}")
     _error(response, 503)
     assert int(response.headers["Retry-After"]) >= 60
+
+
+def test_me_and_bulk_are_501_not_implemented(bridge: Bridge) -> None:
+    """Okta bug 7: RFC 7644 §3.11 (/Me: 501 when unsupported) and §3.12 (501 for an operation
+    the service provider does not support); any method, behind the same bearer auth."""
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        for path in ("/Me", "/Me/x", "/Bulk"):
+            body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"]}
+            r = bridge.request(method, path, json=body if method != "GET" else None)
+            assert r.status_code == 501, (method, path, r.get_data(as_text=True))
+            assert r.mimetype == "application/scim+json"
+            error = r.get_json()
+            assert error["status"] == "501"
+            assert error["detail"]
+            assert bridge.request(method, path, auth="Bearer wrong").status_code == 401
+
+
+def test_a_204_carries_no_content_type(bridge: Bridge) -> None:
+    """Okta bug 11: a 204 has no body, so no Content-Type (RFC 9110 §8.3)."""
+    uid = create_user(bridge)["id"]
+    r = bridge.delete(f"/Users/{uid}")
+    assert r.status_code == 204, r.get_data(as_text=True)
+    assert "Content-Type" not in r.headers
+    group = bridge.post(
+        "/Groups",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": unique_email("g"),
+        },
+    )
+    assert group.status_code == 201, group.get_data(as_text=True)
+    r = bridge.delete(f"/Groups/{group.get_json()['id']}")
+    assert r.status_code == 204
+    assert "Content-Type" not in r.headers

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+from urllib.parse import quote
+
 import pytest
 
 from scim_bridge.directory import Criterion
 from scim_bridge.scim.errors import InvalidFilter
-from scim_bridge.scim.filters import matches, parse_filter, plan_group_query, plan_user_query
+from scim_bridge.scim.filters import (
+    Compare,
+    matches,
+    parse_filter,
+    plan_group_query,
+    plan_user_query,
+)
+from tests.fixtures.bridge import Bridge
 
 USER = {
     "id": "u1",
@@ -118,3 +128,109 @@ def test_group_display_name_filter() -> None:
 def test_unparseable_or_unanswerable(text: str) -> None:
     with pytest.raises(InvalidFilter):
         plan_user_query(text) if text.strip() else parse_filter(text)
+
+
+# --- compValue strings are JSON strings (RFC 7644 §3.4.2.2, ECMA-404) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (r'userName eq "CORP\\jdoe2"', "CORP\\jdoe2"),
+        (r'userName eq "o.brien\"x@example.com"', 'o.brien"x@example.com'),
+        (r'displayName eq "J\u0020Doe2"', "J Doe2"),
+        (r'displayName eq "a\/b\tc\nd\re\bf\fg"', "a/b\tc\nd\re\bf\fg"),
+        (r'displayName eq "\u00e9\uD83D\uDE00"', "\u00e9\U0001f600"),  # a surrogate pair
+        (r'displayName eq "\"\\"', '"\\'),  # the string ends at the first unescaped quote
+        (r'emails[type eq "w\"k"].value eq "x"', None),
+    ],
+)
+def test_comp_value_escapes_are_decoded_okta_bug_2(text: str, value: str | None) -> None:
+    node = parse_filter(text)
+    if value is None:  # inside a value path
+        assert isinstance(node, Compare)
+        inner = node.path.value_filter
+        assert isinstance(inner, Compare)
+        assert inner.value == 'w"k'
+        return
+    assert isinstance(node, Compare)
+    assert node.value == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'userName eq "a\qb"',  # not a JSON escape
+        r'userName eq "a\u12"',  # a short \u escape
+        r'userName eq "a\"',  # the escaped quote leaves the string open
+        'userName eq "a\tb"',  # a raw control character is not allowed in a JSON string
+        r'userName eq "a\ud800"',  # a lone surrogate decoded: not storable
+        r'userName eq "a\u0000"',  # NUL decoded: not storable
+    ],
+)
+def test_bad_json_strings_are_invalid_filter(text: str) -> None:
+    with pytest.raises(InvalidFilter):
+        parse_filter(text)
+
+
+def test_escaped_filter_values_find_their_users_over_http(bridge: Bridge) -> None:
+    """Okta bug 2: an escaped lookup that misses makes Okta POST next and stop on 409."""
+    tag = uuid.uuid4().hex[:8]
+    made = {}
+    for user_name, display in [
+        (f"CORP\\jdoe{tag}", f"J Doe{tag}"),
+        (f'o.brien"x{tag}', f"O Brien{tag}"),
+        (f"a/b{tag}", f"A B{tag}"),
+    ]:
+        body = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user_name,
+            "displayName": display,
+            "emails": [{"primary": True, "value": f"u{uuid.uuid4().hex[:10]}@example.com"}],
+            "active": True,
+        }
+        r = bridge.post("/Users", json=body)
+        assert r.status_code == 201, r.get_data(as_text=True)
+        made[user_name] = r.get_json()["id"]
+    for text, user_name in [
+        (f'userName eq "CORP\\\\jdoe{tag}"', f"CORP\\jdoe{tag}"),
+        (f'userName eq "CORP\\u005cjdoe{tag}"', f"CORP\\jdoe{tag}"),
+        (f'userName eq "o.brien\\"x{tag}"', f'o.brien"x{tag}'),
+        (f'userName eq "a\\/b{tag}"', f"a/b{tag}"),
+        (f'displayName eq "J\\u0020Doe{tag}"', f"CORP\\jdoe{tag}"),
+        (f'displayName sw "O\\u0020Brien{tag}"', f'o.brien"x{tag}'),
+    ]:
+        r = bridge.get("/Users?filter=" + quote(text))
+        assert r.status_code == 200, (text, r.get_data(as_text=True))
+        assert [u["id"] for u in r.get_json()["Resources"]] == [made[user_name]], text
+    r = bridge.get("/Users?filter=" + quote('userName eq "a\\qb"'))
+    assert r.status_code == 400
+    assert r.get_json()["scimType"] == "invalidFilter"
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ('userName eq "a" foo', "unexpected 'foo' at character 17"),
+        ('userName eq "a" and', "incomplete"),
+        ("userName eq", "incomplete"),
+        ('emails[type eq "work"', "incomplete"),
+        ('userName eq "abc', "not closed"),
+        ("userName eq 'a'", 'unexpected character "\'" at character 13'),
+    ],
+)
+def test_invalid_filter_detail_says_what_is_wrong_okta_bug_11(text: str, detail: str) -> None:
+    with pytest.raises(InvalidFilter) as caught:
+        parse_filter(text)
+    assert detail in caught.value.detail
+    assert "Token(" not in caught.value.detail
+    assert "None" not in caught.value.detail
+
+
+def test_invalid_filter_detail_over_http(bridge: Bridge) -> None:
+    r = bridge.get("/Users?filter=" + quote('userName eq "a" foo'))
+    assert r.status_code == 400
+    body = r.get_json()
+    assert body["scimType"] == "invalidFilter"
+    assert "unexpected 'foo' at character 17" in body["detail"]
+    assert "Token(" not in body["detail"]
