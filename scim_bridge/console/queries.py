@@ -352,6 +352,14 @@ def job_events(engine: sa.Engine, job_id: str, *, limit: int = 500) -> list[Audi
         return [stored_event(r._asdict()) for r in conn.execute(query)]
 
 
+def waits_on(job: Job) -> str:
+    """The console's "Waits on / reason": what an open job waits for, with the reason it is held
+    (``approval: history-mismatch``, so a mismatch does not look like a breaker hold)."""
+    if job.waiting_on and job.reason and job.reason != job.waiting_on:
+        return f"{job.waiting_on}: {job.reason}"
+    return job.waiting_on or job.reason or ""
+
+
 def shown_time(epoch: float | None) -> str:
     if epoch is None:
         return ""
