@@ -354,7 +354,10 @@ def job_events(engine: sa.Engine, job_id: str, *, limit: int = 500) -> list[Audi
 
 def waits_on(job: Job) -> str:
     """The console's "Waits on / reason": what an open job waits for, with the reason it is held
-    (``approval: history-mismatch``, so a mismatch does not look like a breaker hold)."""
+    (``approval: history-mismatch``, so a mismatch does not look like a breaker hold); a finished
+    job waits on nothing, so only its reason (``superseded``; older records kept a waiting_on)."""
+    if not job.open:
+        return job.reason or ""
     if job.waiting_on and job.reason and job.reason != job.waiting_on:
         return f"{job.waiting_on}: {job.reason}"
     return job.waiting_on or job.reason or ""
