@@ -31,10 +31,13 @@ from scim_bridge.bootstrap import Components, WorkerOptions, bootstrap
 from scim_bridge.config import Settings
 from scim_bridge.deprovision import jobs, wiring
 from scim_bridge.genesys.api import Gateway
+from scim_bridge.genesys.reachability import Reachability
 from scim_bridge.scim import errors as scim_errors
 
 # /readyz: how long the Genesys check may take (a slow Genesys must not make the probe slow).
 READINESS_GENESYS_S = 2.0
+# /readyz: how old the latest Genesys outcome may be before a probe makes a call of its own.
+GENESYS_FRESH_S = 30.0
 # /readyz: a worker that has not reported for this long is presumed gone.
 WORKER_STALE_S = 120.0
 
@@ -224,39 +227,78 @@ def _readiness_checks(components: Components) -> dict[str, health.Check]:
 
 
 def _genesys_check(components: Components) -> health.Check:
+    """Ready when Genesys answered the latest exchange this process had with it. The outcome is
+    read from the calls the bridge makes anyway; only when none came for ``GENESYS_FRESH_S``
+    does a probe make one call (a token, else the home division: a rate-budget slot like any
+    call), so load-balancer probes every few seconds cost at most one call per that interval."""
     settings = components.settings
+    reachability = components.reachability
     in_flight: list[concurrent.futures.Future[None]] = []
+
+    def probe(gateway: Gateway) -> None:
+        # Longer than the probe waits: the probe's answer is then always its own timeout, and
+        # a slow answer still arrives for the next request.
+        deadline = time.monotonic() + 2 * READINESS_GENESYS_S
+        gateway.ensure_token(deadline=deadline)
+        last = reachability.last()
+        if last is None or reachability.age(last) > GENESYS_FRESH_S:
+            gateway.home_division(deadline=deadline)
 
     def genesys() -> str:
         gateway = components.gateway
         if gateway is None:
             raise RuntimeError("no Genesys org configured (GENESYS_REGION or GENESYS_API_HOST)")
-        # A probe must answer fast while Genesys is slow: the check runs on a thread of its own
-        # and the probe waits for it at most READINESS_GENESYS_S (one check in flight at a time,
-        # so repeated probes against a hung Genesys do not pile up threads).
-        if not in_flight or in_flight[0].done():
-            future: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-            def check() -> None:
-                try:
-                    # Longer than the probe waits: the probe's answer is then always its own
-                    # timeout, and a slow token still arrives for the next request.
-                    gateway.ensure_token(deadline=time.monotonic() + 2 * READINESS_GENESYS_S)
-                    future.set_result(None)
-                except BaseException as e:  # handed to the probe that waits for it
-                    future.set_exception(e)
-
-            threading.Thread(target=check, name="readiness-genesys", daemon=True).start()
-            in_flight[:] = [future]
-        try:
-            in_flight[0].result(timeout=READINESS_GENESYS_S)
-        except concurrent.futures.TimeoutError:
-            raise TimeoutError(
-                f"Genesys gave no token within {READINESS_GENESYS_S:.0f} s"
-            ) from None
-        return f"token obtainable for {settings.genesys_api_host}"
+        last = reachability.last()
+        if last is None or reachability.age(last) > GENESYS_FRESH_S:
+            try:
+                _wait_for(in_flight, lambda: probe(gateway))
+            except Exception:
+                _raise_if_unreachable(reachability)  # the reason the probe failed, if it is that
+                raise
+        _raise_if_unreachable(reachability)
+        last = reachability.last()
+        age = f"{reachability.age(last):.0f} s ago" if last is not None else "just now"
+        return f"answered {age} ({settings.genesys_api_host})"
 
     return genesys
+
+
+def _raise_if_unreachable(reachability: Reachability) -> None:
+    last = reachability.last()
+    if last is None or last.answered:
+        return
+    answer_age = reachability.last_answer_age()
+    answered = (
+        f"last answer {answer_age:.0f} s ago"
+        if answer_age is not None
+        else "no answer since this process started"
+    )
+    raise ConnectionError(
+        f"Genesys unreachable: the last call failed {reachability.age(last):.0f} s ago "
+        f"({last.describe()}); {answered}"
+    )
+
+
+def _wait_for(in_flight: list[concurrent.futures.Future[None]], work: Callable[[], None]) -> None:
+    """Run ``work`` on a thread of its own and wait for it at most READINESS_GENESYS_S: a probe
+    must answer fast while Genesys is slow (one in flight at a time, so repeated probes against
+    a hung Genesys do not pile up threads)."""
+    if not in_flight or in_flight[0].done():
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                work()
+                future.set_result(None)
+            except BaseException as e:  # handed to the probe that waits for it
+                future.set_exception(e)
+
+        threading.Thread(target=run, name="readiness-genesys", daemon=True).start()
+        in_flight[:] = [future]
+    try:
+        in_flight[0].result(timeout=READINESS_GENESYS_S)
+    except concurrent.futures.TimeoutError:
+        raise TimeoutError(f"Genesys gave no answer within {READINESS_GENESYS_S:.0f} s") from None
 
 
 def _worker_check(components: Components) -> health.Check:

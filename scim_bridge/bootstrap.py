@@ -29,6 +29,7 @@ from scim_bridge.deprovision import wiring
 from scim_bridge.deprovision.wiring import JobEngine
 from scim_bridge.directory.service import Directory
 from scim_bridge.genesys.budget import BatchedBudget, RateBudget, SlidingWindowBudget
+from scim_bridge.genesys.reachability import Reachability
 from scim_bridge.store.engine import make_engine
 from scim_bridge.store.migrate import upgrade
 from scim_bridge.store.rate_budget import SlotTable
@@ -67,6 +68,7 @@ class Components:
     worker_options: WorkerOptions
     started_at: float
     extra: dict[str, Any]  # a part's private state (the SCIM context)
+    reachability: Reachability  # whether Genesys answered lately (``/readyz``)
 
     def __init__(
         self,
@@ -86,6 +88,7 @@ class Components:
         self.worker_options = worker
         self.started_at = time.time()
         self.extra = {}
+        self.reachability = Reachability()
         self._migrate = migrate
         self._share_budget = share_budget
         self._audit_logger = audit_logger
@@ -95,6 +98,8 @@ class Components:
         for name, given in (("engine", engine), ("audit", audit), ("gateway", gateway)):
             if given is not None:
                 self._built[name] = given
+        if gateway is not None:
+            gateway.add_observer(self.reachability.observe)
 
     def _get(self, name: str, build: Callable[[], Any]) -> Any:
         with self._lock:
@@ -201,6 +206,7 @@ class Components:
 
         gateway = connect(self.settings, budget=self.budget)
         self._closers.append(gateway.close)
+        gateway.add_observer(self.reachability.observe)
         metrics = self.metrics
         if metrics is not None:
             gateway.add_observer(

@@ -91,6 +91,7 @@ def _run(args: argparse.Namespace) -> int:
         f"Admin token      {admin_token}  (GET {bridge.url}/admin/jobs, /admin/audit)\n"
         f"Console          {bridge.url}/admin/ui/  (sign in as {operator_name})\n"
         f"Operator token   {operator}\n"
+        f"{_database_line(settings.database_url)}\n"
         f"Try:  curl -H 'Authorization: Bearer {token}' '{base}/Users?count=2'\n"
     )
     out.flush()
@@ -102,6 +103,17 @@ def _run(args: argparse.Namespace) -> int:
         sandbox.stop()
         app.extensions["scim_bridge"].close()
     return 0
+
+
+def _database_line(database_url: str) -> str:
+    """Where the demo keeps its jobs, tokens and audit trail, and how a CLI command
+    (``jobs list``, ``audit verify``, ``tokens create``) reaches it."""
+    if "DATABASE_URL" in os.environ:
+        import sqlalchemy as sa  # noqa: PLC0415
+
+        shown = sa.make_url(database_url).render_as_string(hide_password=True)
+        return f"Database         {shown}  (DATABASE_URL, as set)"
+    return f"Database         {database_url}  (for the CLI: export DATABASE_URL='{database_url}')"
 
 
 def _demo_settings(

@@ -30,6 +30,7 @@ def test_demo_serves_scim_and_admin_with_the_printed_tokens(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GENESYS_", "DATABASE_URL"))}
     env.pop("SCIM_BRIDGE_ADMIN_TOKEN", None)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # this checkout's code
     env["PYTHONFAULTHANDLER"] = "1"  # a stop that hangs dumps every thread's stack (SIGABRT)
     proc = subprocess.Popen(
         [sys.executable, "-m", "scim_bridge", "demo", "--port", str(_free_port()), "--users", "12"],
@@ -43,7 +44,14 @@ def test_demo_serves_scim_and_admin_with_the_printed_tokens(
         printed: dict[str, str] = {}
         deadline = time.monotonic() + 60
         assert proc.stdout is not None
-        labels = ("SCIM base URL", "Bearer token", "Admin token", "Console", "Operator token")
+        labels = (
+            "SCIM base URL",
+            "Bearer token",
+            "Admin token",
+            "Console",
+            "Operator token",
+            "Database",
+        )
         while len(printed) < len(labels) and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
@@ -73,6 +81,17 @@ def test_demo_serves_scim_and_admin_with_the_printed_tokens(
         )
         assert jobs.status == 200
         _sign_in_to_the_console(http, printed["Console"], printed["Operator token"])
+        # B8: the CLI reaches the demo's database with the printed DATABASE_URL.
+        listed = subprocess.run(
+            [sys.executable, "-m", "scim_bridge", "tokens", "list"],
+            env={**env, "DATABASE_URL": printed["Database"]},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert "demo" in listed.stdout
     finally:
         proc.send_signal(stop)
         _stopped(proc)

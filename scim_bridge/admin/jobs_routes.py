@@ -21,9 +21,11 @@ from scim_bridge.audit import AuditLog
 from scim_bridge.audit.throttle import FailureThrottle
 from scim_bridge.config import Settings
 from scim_bridge.deprovision import jobs, operators
+from scim_bridge.deprovision.record import FINISHED_STATES, OPEN_STATES
 
 MAX_LIMIT = 500
 MAX_OFFSET = 10**9  # well inside a 64-bit OFFSET on both databases
+JOB_STATES = OPEN_STATES + FINISHED_STATES
 
 
 def blueprint(
@@ -60,9 +62,12 @@ class _JobsApi:
             return _error(400, "limit and offset are integers")
         if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
             return _error(400, f"limit is 1 to {MAX_LIMIT}, offset 0 to {MAX_OFFSET}")
+        state = request.args.get("state") or None
+        if state is not None and state not in JOB_STATES:
+            return _error(400, f"unknown state {state!r}: one of {', '.join(JOB_STATES)}")
         rows = jobs.listing(
             self.engine,
-            state=request.args.get("state") or None,
+            state=state,
             user_id=request.args.get("user") or None,
             limit=limit,
             offset=offset,

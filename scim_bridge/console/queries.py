@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from scim_bridge.audit import Tag
 from scim_bridge.audit.chain import AuditEvent
 from scim_bridge.audit.log import stored_event
 from scim_bridge.config import DeleteBreaker
@@ -227,21 +228,36 @@ class Person:
     open_jobs: list[Job]
     past_jobs: list[Job]
     tombstones: list[dict[str, Any]]
+    rehired: dict[str, Any] | None = (
+        None  # the latest scim:user:rehired event (the tombstone stays)
+    )
 
     @property
     def state(self) -> str:
-        """What the bridge last did to the person (it does not ask Genesys here)."""
+        """What the bridge last did to the person (it does not ask Genesys here): an open job,
+        else the latest of a finished job, a deletion (tombstone) and a re-hire."""
         if self.open_jobs:
             job = self.open_jobs[0]
             return f"{job.action} in progress ({job.state}, step {job.step})"
-        if self.tombstones:
-            return "deleted (tombstone kept)"
+        last: list[tuple[float, str]] = []
         done = [j for j in self.past_jobs if j.state == "done"]
         if done:
-            return {"deactivate": "deactivated", "reactivate": "active", "delete": "deleted"}[
-                done[0].action
-            ]
-        return "no job recorded"
+            deleted = "deleted (tombstone kept)" if self.tombstones else "deleted"
+            shown = {"deactivate": "deactivated", "reactivate": "active", "delete": deleted}
+            last.append((done[0].finished_at or done[0].updated_at, shown[done[0].action]))
+        for stone in self.tombstones:
+            last.append((_epoch(str(stone["deleted_at"])), "deleted (tombstone kept)"))
+        if self.rehired is not None:
+            active = bool(self.rehired["detail"].get("active"))
+            shown_rehire = "active (re-hired)" if active else "inactive (re-hired)"
+            last.append((_epoch(str(self.rehired["at"])), shown_rehire))
+        if not last:
+            return "no job recorded"
+        return max(last, key=lambda pair: pair[0])[1]
+
+
+def _epoch(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
 
 
 def person(engine: sa.Engine, lookup: str, *, limit: int = 100) -> Person:
@@ -270,9 +286,23 @@ def person(engine: sa.Engine, lookup: str, *, limit: int = 100) -> Person:
                 .limit(limit)
             ).mappings()
         ]
+        rehired = (
+            conn.execute(
+                sa.select(audit_events.c.seq, audit_events.c.at, audit_events.c.detail)
+                .where(audit_events.c.tag == Tag.SCIM_USER_REHIRED)
+                .where(audit_events.c.scim_id.in_(sorted(ids)))
+                .order_by(audit_events.c.seq.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
     for stone in stones:
         stone["detail"] = json.loads(stone.get("detail") or "{}")
     return Person(
+        rehired=None
+        if rehired is None
+        else {**rehired, "detail": json.loads(rehired["detail"] or "{}")},
         user_ids=sorted({j.user_id for j in found} | {str(s["user_id"]) for s in stones}),
         open_jobs=[j for j in found if j.open],
         past_jobs=[j for j in found if not j.open],
@@ -350,6 +380,17 @@ def job_events(engine: sa.Engine, job_id: str, *, limit: int = 500) -> list[Audi
     )
     with engine.connect() as conn:
         return [stored_event(r._asdict()) for r in conn.execute(query)]
+
+
+def waits_on(job: Job) -> str:
+    """The console's "Waits on / reason": what an open job waits for, with the reason it is held
+    (``approval: history-mismatch``, so a mismatch does not look like a breaker hold); a finished
+    job waits on nothing, so only its reason (``superseded``; older records kept a waiting_on)."""
+    if not job.open:
+        return job.reason or ""
+    if job.waiting_on and job.reason and job.reason != job.waiting_on:
+        return f"{job.waiting_on}: {job.reason}"
+    return job.waiting_on or job.reason or ""
 
 
 def shown_time(epoch: float | None) -> str:

@@ -61,6 +61,7 @@ def _globals() -> dict[str, Any]:
         "operator": session.operator if session else None,
         "csrf_token": session.csrf_token if session else "",
         "t": queries.shown_time,
+        "waits_on": queries.waits_on,
         "open_states": OPEN_STATES,
         "finished_states": FINISHED_STATES,
         "all_states": OPEN_STATES + FINISHED_STATES,

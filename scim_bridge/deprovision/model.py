@@ -1489,6 +1489,7 @@ def _cancel(job: Job, cmd: Command, now: float) -> Transition:
         cancel_requested=True,
         state="cancelled",
         reason=cmd.reason,
+        waiting_on=None,  # a finished job waits on nothing
         finished_at=now,
         updated_at=now,
         claimed_by=None,

@@ -47,6 +47,16 @@ def test_admin_paging_is_validated(app: Flask, query: str) -> None:
     assert "limit" in response.json["error"]
 
 
+def test_an_unknown_job_state_is_a_400_naming_the_states(app: Flask) -> None:
+    # Okta trial bug 11: ?state=bogus answered 200 with no jobs, as if none were in that state.
+    response = app.test_client().get("/admin/jobs?state=bogus", headers=AUTH)
+    assert response.status_code == 400
+    assert "bogus" in response.json["error"]
+    assert "pending" in response.json["error"]
+    assert "cancelled" in response.json["error"]
+    assert app.test_client().get("/admin/jobs?state=held", headers=AUTH).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [

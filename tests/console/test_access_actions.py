@@ -127,3 +127,49 @@ def test_accept_missing_conversations_from_the_job_page(
     )
     page = client.get(f"{UI}/jobs/{job.id}").get_data(as_text=True)
     assert "Accepted as missing" in page
+
+
+def test_a_history_mismatch_hold_shows_its_reason_not_only_approval(
+    console_bridge: Bridge, sandbox: Any
+) -> None:
+    # B9: every view showed "approval", so a mismatch looked like a breaker hold.
+    alice = OperatorStore(console_bridge.engine).create("alice")
+    sandbox.faults(purge_history_on_delete=True)
+    uid = _seeded(sandbox, talked=True)
+    assert console_bridge.delete(f"/Users/{uid}").status_code == 204
+    (job,) = jobs.listing(console_bridge.engine, user_id=uid)
+    engine = console_bridge.app.extensions["scim_bridge"].deprovisioner
+    held = finish(engine.worker, job.id, timeout_s=60)
+    assert (held.state, held.waiting_on, held.reason) == ("held", "approval", "history-mismatch")
+    client = console_bridge.app.test_client()
+    sign_in(client, alice)
+    for url in (f"{UI}/", f"{UI}/jobs?state=held", f"{UI}/jobs/{job.id}"):
+        page = client.get(url).get_data(as_text=True)
+        assert "approval: history-mismatch" in page, url
+
+
+def test_a_superseded_job_shows_its_reason_and_waits_on_nothing(
+    console_bridge: Bridge, sandbox: Any
+) -> None:
+    # Okta trial bug 6: a deactivate waiting on a live call, then the IdP reactivates the user.
+    alice = OperatorStore(console_bridge.engine).create("alice")
+    uid = _seeded(sandbox, talked=False)
+    sandbox.set_conversation(uid, True)
+    assert console_bridge.patch(f"/Users/{uid}", json=DEACTIVATE).status_code == 200
+    (job,) = jobs.listing(console_bridge.engine, user_id=uid)
+    assert (job.state, job.waiting_on) == ("waiting", "active-conversation")
+    reactivate = {**DEACTIVATE, "Operations": [{"op": "replace", "value": {"active": True}}]}
+    assert console_bridge.patch(f"/Users/{uid}", json=reactivate).status_code == 200
+
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    listed = console_bridge.flask.get(f"/admin/jobs?user={uid}", headers=auth).get_json()["jobs"]
+    (cancelled,) = [j for j in listed if j["id"] == job.id]
+    assert (cancelled["state"], cancelled["reason"]) == ("cancelled", "superseded")
+    assert cancelled["waiting_on"] is None
+    client = console_bridge.app.test_client()
+    sign_in(client, alice)
+    listing = client.get(f"{UI}/jobs?state=cancelled").get_data(as_text=True)
+    assert "superseded" in listing
+    assert "active-conversation" not in listing
+    page = client.get(f"{UI}/jobs/{job.id}").get_data(as_text=True)
+    assert "<dt>Waits on / reason</dt><dd>superseded</dd>" in page

@@ -868,6 +868,11 @@ COMMANDS: list[tuple[Job, m.Command, Any]] = [
         ("cancelled", (Tag.DEPROVISION_JOB_CANCELLED,), (), lambda j: j.reason == "superseded"),
     ),
     (
+        job_at("deactivate", "drain", state="waiting", waiting_on="queue-drain"),
+        Cancel("okta", leased=False),
+        ("cancelled", (Tag.DEPROVISION_JOB_CANCELLED,), (), lambda j: j.waiting_on is None),
+    ),
+    (
         job_at("deactivate", "drain"),
         Cancel("okta", leased=True),
         ("running", (), (), lambda j: j.cancel_requested and j.finished_at is None),

@@ -1,20 +1,25 @@
 """Health, readiness and metrics (issue 6 item 3): what a platform probes and Prometheus scrapes.
 
-``/healthz`` is liveness only; ``/readyz`` checks the database, a Genesys token and a fresh worker
-heartbeat, per component; ``/metrics`` carries SCIM requests by endpoint, method, status and token
-name, Genesys calls by endpoint and status, 429s, budget waits, jobs by state, the oldest open
-job's age, deprovisioning durations and history mismatches.
+``/healthz`` is liveness only; ``/readyz`` checks the database, whether Genesys answered lately
+and a fresh worker heartbeat, per component; ``/metrics`` carries SCIM requests by endpoint,
+method, status and token name, Genesys calls by endpoint and status, 429s, budget waits, jobs by
+state, the oldest open job's age, deprovisioning durations and history mismatches.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from scim_bridge.deprovision import jobs
+from scim_bridge.sandbox import SandboxConfig
+from scim_bridge.sandbox import create_app as create_sandbox
+from scim_bridge.sandbox.server import ServerThread
 from tests.fixtures.bridge import close_bridge, make_bridge
 
 
@@ -154,3 +159,52 @@ def test_metrics_see_a_429_from_genesys(bridge: Any, sandbox: Any) -> None:
     assert bridge.get(f"/Users/{users[0]['id']}").status_code == 200
     samples = _samples(bridge.flask.get("/metrics").get_data(as_text=True))
     assert _metric(samples, "scim_bridge_genesys_rate_limited_total") == 1
+
+
+def test_readiness_follows_genesys_outcomes_without_a_call_per_probe(
+    sandbox: Any, bridge: Any
+) -> None:
+    bridge.flask.get("/readyz")  # the first probe fetches a token: Genesys answered
+    before = sandbox.stats()
+    for _ in range(5):
+        genesys = bridge.flask.get("/readyz").get_json()["components"]["genesys"]
+        assert genesys["status"] == "ok"
+        assert genesys["detail"].startswith("answered ")
+    assert sandbox.stats() == before  # probes read the last outcome, they spend no call
+
+
+def test_readiness_fails_while_genesys_is_unreachable_and_logs_it_once(
+    tmp_path: Path, caplog: Any
+) -> None:
+    # B5/B11: a cached token kept /readyz green through an outage; nothing said so at warning.
+    config = SandboxConfig(users=3, seed=1, rate_limit_per_minute=1_000_000)
+    server = ServerThread(create_sandbox(config)).start()
+    host = SimpleNamespace(
+        url=server.url, client_id=config.client_id, client_secret=config.client_secret
+    )
+    served = make_bridge(host, tmp_path, sync_budget_s=2.0)
+    users = "/scim/v2/Users?count=1"
+    try:
+        assert served.flask.get("/readyz").get_json()["components"]["genesys"]["status"] == "ok"
+        assert served.get(users).status_code == 200
+        server.stop()
+        caplog.set_level(logging.INFO, logger="scim_bridge.genesys.reachability")
+        assert served.get(users).status_code == 503
+        assert served.get(users).status_code == 503
+        genesys = served.flask.get("/readyz").get_json()["components"]["genesys"]
+        assert genesys["status"] == "fail"
+        assert "Genesys unreachable" in genesys["detail"]
+        assert "no response" in genesys["detail"]
+        server = ServerThread(create_sandbox(config), port=server.port).start()
+        assert served.get(users).status_code == 200
+        genesys = served.flask.get("/readyz").get_json()["components"]["genesys"]
+        assert genesys["status"] == "ok", genesys
+        said = [
+            (r.levelname, r.getMessage())
+            for r in caplog.records
+            if r.name == "scim_bridge.genesys.reachability"
+        ]
+        assert said == [("WARNING", "genesys unreachable"), ("INFO", "genesys answers again")]
+    finally:
+        close_bridge(served)
+        server.stop()
