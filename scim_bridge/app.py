@@ -38,6 +38,9 @@ from scim_bridge.scim import errors as scim_errors
 READINESS_GENESYS_S = 2.0
 # /readyz: how old the latest Genesys outcome may be before a probe makes a call of its own.
 GENESYS_FRESH_S = 30.0
+# /readyz: a failed call with an answer this recent is a stray error, not an outage (a single
+# 500 must not take every replica out of the load balancer at once).
+GENESYS_GRACE_S = 10.0
 # /readyz: a worker that has not reported for this long is presumed gone.
 WORKER_STALE_S = 120.0
 
@@ -268,6 +271,8 @@ def _raise_if_unreachable(reachability: Reachability) -> None:
     if last is None or last.answered:
         return
     answer_age = reachability.last_answer_age()
+    if answer_age is not None and answer_age < GENESYS_GRACE_S:
+        return
     answered = (
         f"last answer {answer_age:.0f} s ago"
         if answer_age is not None

@@ -14,9 +14,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from scim_bridge.app import GENESYS_GRACE_S, _raise_if_unreachable
 from scim_bridge.deprovision import jobs
+from scim_bridge.genesys.reachability import Reachability
+from scim_bridge.genesys.types import CallRecord
 from scim_bridge.sandbox import SandboxConfig
 from scim_bridge.sandbox import create_app as create_sandbox
 from scim_bridge.sandbox.server import ServerThread
@@ -174,9 +178,12 @@ def test_readiness_follows_genesys_outcomes_without_a_call_per_probe(
 
 
 def test_readiness_fails_while_genesys_is_unreachable_and_logs_it_once(
-    tmp_path: Path, caplog: Any
+    tmp_path: Path, caplog: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # B5/B11: a cached token kept /readyz green through an outage; nothing said so at warning.
+    # The outage here is seconds old: no grace for the last answer before it (the grace has a
+    # test of its own below).
+    monkeypatch.setattr("scim_bridge.app.GENESYS_GRACE_S", 0.0)
     config = SandboxConfig(users=3, seed=1, rate_limit_per_minute=1_000_000)
     server = ServerThread(create_sandbox(config)).start()
     host = SimpleNamespace(
@@ -208,3 +215,23 @@ def test_readiness_fails_while_genesys_is_unreachable_and_logs_it_once(
     finally:
         close_bridge(served)
         server.stop()
+
+
+def test_a_stray_failure_amid_answers_is_not_an_outage() -> None:
+    """One 5xx while Genesys otherwise answers keeps the replica ready: every replica seeing the
+    same stray error must not leave the load balancer at once. Without answers for
+    GENESYS_GRACE_S it is an outage."""
+    now = [1000.0]
+    seen = Reachability(clock=lambda: now[0])
+
+    def call(status: int) -> CallRecord:
+        return CallRecord("GET", "/api/v2/users/{userId}", status, 0.01)
+
+    seen.observe(call(200))
+    now[0] += 1
+    seen.observe(call(500))
+    _raise_if_unreachable(seen)  # answered a second ago: ready
+    now[0] += GENESYS_GRACE_S
+    seen.observe(call(0))
+    with pytest.raises(ConnectionError, match="Genesys unreachable"):
+        _raise_if_unreachable(seen)
