@@ -2,7 +2,8 @@
 
 ``GET /admin/jobs?state=&user=``, ``GET /admin/jobs/{id}`` (steps, evidence, audit events),
 ``POST /admin/jobs/{id}/approve`` (``{"by", "accept": [ids], "reason"}``: a held history
-mismatch is approved by accepting every missing conversation by id, with a reason),
+mismatch is approved by accepting every missing conversation by id, with a reason, ``by``
+naming a live operator),
 ``POST /admin/jobs/{id}/retry``, ``POST /admin/jobs/{id}/cut-access`` (``{"by", "reason"}``, the
 reason required), ``GET /admin/tombstones/{userId}``.
 """
@@ -20,6 +21,7 @@ from scim_bridge.admin import auth, register_json_errors
 from scim_bridge.audit import AuditLog
 from scim_bridge.audit.throttle import FailureThrottle
 from scim_bridge.config import Settings
+from scim_bridge.console.operators import OperatorStore
 from scim_bridge.deprovision import jobs, operators
 from scim_bridge.deprovision.record import FINISHED_STATES, OPEN_STATES
 
@@ -86,6 +88,14 @@ class _JobsApi:
         if not isinstance(accept, list) or not all(isinstance(i, str) for i in accept):
             return _error(400, "accept is a list of conversation ids")
         reason = str(body.get("reason") or "")[:500]
+        if accept and not OperatorStore(self.engine).live(str(body.get("by") or "")):
+            # Accepting lost history is the most sensitive thing the bridge does: a person
+            # answers for it here as in the console and the CLI, not the shared token alone.
+            return _error(
+                400,
+                "accepting missing conversations needs 'by' naming a live operator "
+                "(scim-bridge operators list)",
+            )
         return self._operate(
             job_id,
             functools.partial(operators.approve, accept=frozenset(accept), reason=reason),

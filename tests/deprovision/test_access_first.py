@@ -310,8 +310,23 @@ def test_every_deactivation_ends_the_users_sessions(guarded: Bridge, sandbox: Sa
 def admin_bridge(sandbox: Sandbox, tmp_path: Path) -> Iterator[Bridge]:
     """A bridge with an admin token; async history jobs polled as fast as the sandbox runs them."""
     made = make_bridge(sandbox, tmp_path, admin_token=ADMIN, history_job_poll_s=0.05)
+    OperatorStore(made.engine).create("alice")  # accepting missing conversations names one
     yield made
     close_bridge(made)
+
+
+def test_accepting_missing_conversations_needs_a_live_operator_not_the_token_alone(
+    admin_bridge: Bridge,
+) -> None:
+    """trial-sec: the shared admin token accepted lost history with no person named."""
+    for by in (None, "", "nobody"):
+        body = {"accept": ["c-1"], "reason": "purged by legal hold", "by": by}
+        refused = _admin(admin_bridge, "POST", "/admin/jobs/any/approve", body)
+        assert refused.status_code == 400, refused.get_data(as_text=True)
+        assert "live operator" in refused.get_json()["error"]
+    # A named, live operator gets past that check (to the job's own: there is none here).
+    body = {"accept": ["c-1"], "reason": "purged by legal hold", "by": "alice"}
+    assert _admin(admin_bridge, "POST", "/admin/jobs/any/approve", body).status_code == 404
 
 
 def _event(bridge: Bridge, job_id: str, tag: str) -> list[dict[str, Any]]:
