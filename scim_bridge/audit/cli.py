@@ -141,6 +141,7 @@ def _export(log: AuditLog, args: argparse.Namespace) -> int:
     if args.tag is not None and args.tag not in set(Tag):
         print(f"--tag: unknown tag {args.tag!r}", file=sys.stderr)
         return EXIT_USAGE
+    log.check_can_append()  # it records itself: refuse before writing anything out
     filters = {
         "since": args.since,
         "user": args.user,

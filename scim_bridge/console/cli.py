@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     components = bootstrap(settings)  # the database, migrated, and the audit log
     try:
         store, audit = OperatorStore(components.engine), components.audit
+        if args.operators_command != "list":
+            audit.check_can_append()  # before the change its event would record
         if args.operators_command == "create":
             try:
                 token = store.create(args.name)

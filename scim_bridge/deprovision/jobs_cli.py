@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     components = bootstrap(Settings.from_env())
     engine, audit = components.engine, components.audit
     try:
+        if args.jobs_command not in ("list", "show"):
+            audit.check_can_append()  # before the change its event would record
         if args.jobs_command == "list":
             rows = jobs.listing(engine, state=args.state, user_id=args.user, limit=args.limit)
             for job in rows:

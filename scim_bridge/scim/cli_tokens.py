@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     components = bootstrap(settings)
     try:
         action = _ACTIONS[args.tokens_command]
+        if args.tokens_command != "list":
+            components.audit.check_can_append()  # before the change its event would record
         return action(_Context(args, components.tokens, components.audit, *durations))
     except TokenError as e:
         sys.stderr.write(f"{command}: {e}\n")
