@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from scim_bridge.config import Settings
     from scim_bridge.deprovision import jobs, operators
 
-    components = bootstrap(Settings.from_env())
+    components = bootstrap(Settings.from_env(), existing=True)  # never a new, empty database
     engine, audit = components.engine, components.audit
     try:
         if args.jobs_command not in ("list", "show"):

@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         sys.stderr.write(f"{command}: {e}\n")
         return 2
-    components = bootstrap(settings)
+    # Only ``create`` (a first-run step, before the bridge's start) may create the database.
+    components = bootstrap(settings, existing=args.tokens_command != "create")
     try:
         action = _ACTIONS[args.tokens_command]
         if args.tokens_command != "list":
