@@ -68,8 +68,13 @@ def create_app(
         worker=WorkerOptions(in_process=settings.worker_in_process),
     )
     app.extensions["scim_bridge"] = components
-    # With AUDIT_HMAC_KEY, the head is keyed from the first start on (docs/audit.md).
-    components.audit.ensure_keyed_head(actor="bridge")
+    # With AUDIT_HMAC_KEY, the head is keyed from the first start on; without it, a keyed chain
+    # refuses the start (AuditKeyRequired) rather than take unkeyed events (docs/audit.md).
+    try:
+        components.audit.ensure_keyed_head(actor="bridge")
+    except Exception:
+        components.close()
+        raise
     beacon = HeadBeacon(components.audit, settings.audit_head_log_interval_s)
     components.on_close(beacon.stop)  # before the engine is disposed: it logs a last head
     _start_on_first_request(app, beacon.start)

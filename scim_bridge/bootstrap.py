@@ -30,9 +30,10 @@ from scim_bridge.deprovision.wiring import JobEngine
 from scim_bridge.directory.service import Directory
 from scim_bridge.genesys.budget import BatchedBudget, RateBudget, SlidingWindowBudget
 from scim_bridge.genesys.reachability import Reachability
-from scim_bridge.store.engine import make_engine
+from scim_bridge.store.engine import make_engine, open_existing
 from scim_bridge.store.migrate import upgrade
 from scim_bridge.store.rate_budget import SlotTable
+from scim_bridge.store.schema import schema_version
 
 if TYPE_CHECKING:
     from scim_bridge.admin.metrics import Metrics
@@ -79,6 +80,7 @@ class Components:
         gateway: Gateway | None = None,
         metrics: Metrics | None = None,
         migrate: bool = True,
+        existing: bool = False,
         share_budget: bool = True,
         audit_logger: logging.Logger | None = None,
         worker: WorkerOptions = WorkerOptions(),  # frozen: one default is safe
@@ -90,6 +92,7 @@ class Components:
         self.extra = {}
         self.reachability = Reachability()
         self._migrate = migrate
+        self._existing = existing
         self._share_budget = share_budget
         self._audit_logger = audit_logger
         self._lock = threading.RLock()
@@ -120,7 +123,10 @@ class Components:
         return engine
 
     def _make_engine(self) -> sa.Engine:
-        engine = make_engine(self.settings.database_url)
+        if self._existing:  # NoDatabase rather than a new file or schema
+            engine = open_existing(self.settings.database_url, marker_table=schema_version.name)
+        else:
+            engine = make_engine(self.settings.database_url)
         self._closers.append(engine.dispose)
         return engine
 
@@ -279,6 +285,7 @@ def bootstrap(
     gateway: Gateway | None = None,
     metrics: Metrics | None = None,
     migrate: bool = True,
+    existing: bool = False,
     share_budget: bool = True,
     audit_logger: logging.Logger | None = None,
     worker: WorkerOptions | None = None,
@@ -288,6 +295,8 @@ def bootstrap(
     ``engine``, ``audit``, ``gateway``: collaborators to use instead of building them (tests).
     ``metrics``: observe Genesys calls and rate-budget waits (the app's ``/metrics``).
     ``migrate=False``: use the database as found (``audit verify`` must not create a trail).
+    ``existing=True``: ``NoDatabase`` (exit 3) unless ``DATABASE_URL`` already holds the bridge's
+    schema: commands that read or act on its state never create one (``jobs``, ``audit``).
     ``share_budget=False``: a rate budget of this process's own, no database (``doctor``).
     ``audit_logger``: where the audit log's lines go (``audit export`` keeps stdout for data).
     """
@@ -298,6 +307,7 @@ def bootstrap(
         gateway=gateway,
         metrics=metrics,
         migrate=migrate,
+        existing=existing,
         share_budget=share_budget,
         audit_logger=audit_logger,
         worker=worker or WorkerOptions(),

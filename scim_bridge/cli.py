@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from scim_bridge import __version__
+from scim_bridge.config import ConfigError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -56,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args))
+    except ConfigError as e:  # e.g. AUDIT_HMAC_KEY missing for a keyed chain: one line, no trace
+        print(f"scim-bridge {args.command}: {e}", file=sys.stderr)
+        return int(getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

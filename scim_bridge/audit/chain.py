@@ -15,6 +15,10 @@ recomputing the chain after an edit needs the key. A chain may start unkeyed (ev
 before the key was configured); once one event is keyed every later one must be, and a verifier
 holding the key refuses a head that is not keyed (docs/audit.md "What each check defends
 against").
+
+A process without the key knows the chain is keyed when the last event's hash is not the plain
+SHA-256 of its canonical form (``is_plain``): it then refuses to append (``AuditKeyRequired``),
+since its unkeyed event would read as a downgrade to every later verifier holding the key.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from scim_bridge.config import ConfigError
 from scim_bridge.timestamps import iso
 
 GENESIS_HASH = "0" * 64
@@ -56,7 +61,8 @@ class AuditEvent:
     genesys_user_id: str | None
     job_id: str | None
     outcome: str
-    detail: Mapping[str, Any]
+    # An object; the stored text itself when it is not a JSON object (a damaged row, shown as is)
+    detail: Mapping[str, Any] | str
     prev_hash: str
     hash: str
 
@@ -73,7 +79,7 @@ class AuditEvent:
             "genesys_user_id": self.genesys_user_id,
             "job_id": self.job_id,
             "outcome": self.outcome,
-            "detail": dict(self.detail),
+            "detail": self.detail if isinstance(self.detail, str) else dict(self.detail),
             "prev_hash": self.prev_hash,
         }
 
@@ -94,6 +100,28 @@ def event_hash(fields: Mapping[str, Any], key: bytes | None = None) -> str:
     if key is not None:
         return hmac.new(key, body, hashlib.sha256).hexdigest()
     return hashlib.sha256(body).hexdigest()
+
+
+def is_plain(fields: Mapping[str, Any], stored: str) -> bool:
+    """Whether ``stored`` is the unkeyed hash of ``fields``. False for a keyed event, and for an
+    edited one: either way a process without the key must not chain an event onto it."""
+    try:
+        return hmac.compare_digest(event_hash(fields), stored)
+    except (TypeError, ValueError):  # a detail that is not JSON: damaged, not plain
+        return False
+
+
+class AuditKeyRequired(ConfigError):
+    """This process has no ``AUDIT_HMAC_KEY`` and the chain's head is keyed: appending an unkeyed
+    event would break the chain for every verifier holding the key."""
+
+    def __init__(self, head_seq: int) -> None:
+        super().__init__(
+            f"AUDIT_HMAC_KEY is required: the audit chain is keyed (its last event, seq "
+            f"{head_seq}, is not a plain SHA-256 hash), and an unkeyed event after it would break "
+            "the chain. Set AUDIT_HMAC_KEY to the bridge's key (or run this where it is mounted)."
+        )
+        self.head_seq = head_seq
 
 
 def parse_head(text: str) -> tuple[int, str]:
@@ -151,6 +179,8 @@ class _Walk:
             raise _Broken(self.count + 1, f"seq {self.count + 1} {what}")
         if row["prev_hash"] != self.prev:
             raise _Broken(seq, "prev_hash does not match the previous event's hash")
+        if not isinstance(row["detail"], Mapping):  # every event's detail is an object
+            raise _Broken(seq, "detail is not a JSON object (edited)")
         stored = str(row["hash"])
         self._hash(seq, {name: row[name] for name in HASHED_KEYS}, stored)
         if seq in self.expected and self.expected[seq] != {stored}:

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from scim_bridge.audit.chain import parse_head
     from scim_bridge.bootstrap import bootstrap
     from scim_bridge.config import ConfigError, Settings
+    from scim_bridge.store.engine import NoDatabase
     from scim_bridge.store.schema import audit_events, audit_head
 
     try:
@@ -82,10 +83,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"scim-bridge audit: {e}", file=sys.stderr)
         return EXIT_USAGE
     with _stderr_logger() as logger:
-        # migrate=False: reading a database that has no trail must not create one.
-        components = bootstrap(settings, migrate=False, audit_logger=logger)
+        # migrate=False, existing=True: reading a database that has no trail must not create one.
+        components = bootstrap(settings, migrate=False, existing=True, audit_logger=logger)
         try:
-            inspector = sa.inspect(components.engine)
+            try:
+                inspector = sa.inspect(components.engine)
+            except NoDatabase as e:
+                print(f"no audit trail: {e}", file=sys.stderr)
+                return EXIT_NO_TRAIL
             if not (
                 inspector.has_table(audit_events.name) and inspector.has_table(audit_head.name)
             ):
@@ -141,6 +146,7 @@ def _export(log: AuditLog, args: argparse.Namespace) -> int:
     if args.tag is not None and args.tag not in set(Tag):
         print(f"--tag: unknown tag {args.tag!r}", file=sys.stderr)
         return EXIT_USAGE
+    log.check_can_append()  # it records itself: refuse before writing anything out
     filters = {
         "since": args.since,
         "user": args.user,

@@ -32,9 +32,11 @@ from scim_bridge import correlation
 from scim_bridge.audit.chain import (
     HASHED_KEYS,
     AuditEvent,
+    AuditKeyRequired,
     VerifyResult,
     canonical_json,
     event_hash,
+    is_plain,
     parse_at,
     verify_rows,
 )
@@ -85,6 +87,7 @@ class AuditLog:
         self.key = key
         self._clock = clock
         self._logger = logger or logging.getLogger(LOGGER_NAME)
+        self._plain_hash: str | None = None  # an event hash known to be unkeyed (no key only)
         if self._logger.level == logging.NOTSET:
             # Carried whatever LOG_LEVEL says: the log copy is part of the trail's evidence.
             self._logger.setLevel(logging.INFO)
@@ -168,6 +171,7 @@ class AuditLog:
     def _append(self, conn: sa.Connection, fields: dict[str, Any]) -> AuditEvent:
         # The UPDATE comes first: it takes the lock before the previous hash is read.
         seq, prev_hash = conn.execute(_ADVANCE_HEAD).one()
+        self._refuse_if_keyed(conn, seq - 1, prev_hash)
         at = self._clock()  # under the lock, so that time order is seq order
         hashed = {
             "seq": seq,
@@ -178,7 +182,32 @@ class AuditLog:
         digest = event_hash(hashed, self.key)
         conn.execute(_INSERT_EVENT, {**hashed, "detail": fields["_detail_json"], "hash": digest})
         conn.execute(_SET_HEAD_HASH, {"new_hash": digest})
+        if self.key is None:
+            self._plain_hash = digest
         return _event({**hashed, "hash": digest})
+
+    def _refuse_if_keyed(self, conn: sa.Connection, head_seq: int, head_hash: str) -> None:
+        """Without a key, ``AuditKeyRequired`` when the event at ``head_seq`` is keyed (or
+        damaged): an unkeyed event after it would read as a downgrade (chain.py ``is_plain``).
+        Skips the read when the head is the last event this log wrote or found plain."""
+        if self.key is not None or head_seq < 1 or head_hash == self._plain_hash:
+            return
+        row = conn.execute(sa.select(audit_events).where(audit_events.c.seq == head_seq)).first()
+        if row is None:
+            return  # a cut chain: verify reports it, refusing here would not help
+        stored = _stored_row(row._asdict())
+        if not is_plain({name: stored[name] for name in HASHED_KEYS}, str(stored["hash"])):
+            raise AuditKeyRequired(head_seq)
+        self._plain_hash = str(stored["hash"])
+
+    def check_can_append(self) -> None:
+        """``AuditKeyRequired`` now if this log has no key and the chain is keyed: what a
+        command that will write checks first, so that it refuses before doing anything."""
+        if self.key is not None:
+            return
+        with self.engine.connect() as conn:
+            seq, digest = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash)).one()
+            self._refuse_if_keyed(conn, int(seq), str(digest))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -257,7 +286,9 @@ class AuditLog:
 
     def ensure_keyed_head(self, *, actor: str) -> None:
         """With a key, make the head keyed now (an ``audit:chain:keyed`` event) if it is not, so
-        that a verifier holding the key can insist on a keyed head from the first start on."""
+        that a verifier holding the key can insist on a keyed head from the first start on.
+        Without one, ``AuditKeyRequired`` if the chain is keyed (a writer's start refuses)."""
+        self.check_can_append()
         if self.key is not None and not self.head_is_keyed():
             self.record(Tag.AUDIT_CHAIN_KEYED, actor=actor, detail={"alg": "hmac-sha256"})
 
@@ -330,7 +361,18 @@ def parse_iso(text: str) -> datetime:
 
 
 def _stored_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "seq": int(row["seq"]), "detail": json.loads(row["detail"])}
+    """A row with ``detail`` parsed; a detail that is not a JSON object (an edited row) stays
+    the stored text, so that listings show it and verify names the row (chain.py ``_Walk``)."""
+    text = row["detail"]
+    try:
+        detail = json.loads(text)
+    except (TypeError, ValueError):
+        detail = None
+    return {
+        **row,
+        "seq": int(row["seq"]),
+        "detail": detail if isinstance(detail, dict) else str(text),
+    }
 
 
 def stored_event(row: Mapping[str, Any]) -> AuditEvent:

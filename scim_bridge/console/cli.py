@@ -32,9 +32,12 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         err.write(f"scim-bridge operators: {e}\n")
         return 2
-    components = bootstrap(settings)  # the database, migrated, and the audit log
+    # The database, migrated, and the audit log; only ``create`` may create the database.
+    components = bootstrap(settings, existing=args.operators_command != "create")
     try:
         store, audit = OperatorStore(components.engine), components.audit
+        if args.operators_command != "list":
+            audit.check_can_append()  # before the change its event would record
         if args.operators_command == "create":
             try:
                 token = store.create(args.name)

@@ -27,6 +27,12 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level)
     options = WorkerOptions(batch=args.batch, concurrency=args.concurrency, lease_s=args.lease)
     components = bootstrap(settings, worker=options)
+    try:
+        # As the bridge's start: keyed from the first start with the key, refused without it.
+        components.audit.ensure_keyed_head(actor="worker")
+    except Exception:
+        components.close()
+        raise
     # The rate budget is shared with the bridge replicas and other workers (through the database).
     components.require_gateway()  # ConfigError without a Genesys org
     built = components.deprovisioner

@@ -61,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from scim_bridge.config import Settings
     from scim_bridge.deprovision import jobs, operators
 
-    components = bootstrap(Settings.from_env())
+    components = bootstrap(Settings.from_env(), existing=True)  # never a new, empty database
     engine, audit = components.engine, components.audit
     try:
+        if args.jobs_command not in ("list", "show"):
+            audit.check_can_append()  # before the change its event would record
         if args.jobs_command == "list":
             rows = jobs.listing(engine, state=args.state, user_id=args.user, limit=args.limit)
             for job in rows:

@@ -421,9 +421,14 @@ class Transition:
     events: tuple[Tag, ...] = ()
     detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     actor: str | None = None
+    # What the step found when the job goes on regardless (a history mismatch: "mismatch");
+    # None: the outcome follows the job's state.
+    found: str | None = None
 
     @property
     def outcome(self) -> str:
+        if self.found is not None:
+            return self.found
         state = self.job.state
         return "ok" if state in ("pending", "running", "done") else state
 
@@ -447,6 +452,7 @@ class Decision:
     job: Job | None = None
     detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     due_at: float | None = None  # with state="waiting": this exact time instead of retry_in_s
+    found: str | None = None  # the events' outcome when it is not the state's (Transition)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -545,7 +551,7 @@ def _settle(job: Job, d: Decision, now: float, jitter: float) -> Transition:
     if d.reason:
         detail["reason"] = d.reason
     detail["next_step"] = d.step
-    return Transition(new, d.effects, events, detail)
+    return Transition(new, d.effects, events, detail, found=d.found)
 
 
 def _unexpected(job: Job, seen: Observation) -> ValueError:
@@ -975,6 +981,8 @@ def _verify_after(job: Job, seen: Observation, ctx: _Context) -> Decision:
         ),
         job=recorded,
         detail=detail,
+        # The job goes on (restore) but the check failed: not "ok" on the trail (docs/audit.md).
+        found="mismatch" if missing else None,
     )
 
 

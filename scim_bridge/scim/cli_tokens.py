@@ -77,9 +77,12 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         sys.stderr.write(f"{command}: {e}\n")
         return 2
-    components = bootstrap(settings)
+    # Only ``create`` (a first-run step, before the bridge's start) may create the database.
+    components = bootstrap(settings, existing=args.tokens_command != "create")
     try:
         action = _ACTIONS[args.tokens_command]
+        if args.tokens_command != "list":
+            components.audit.check_can_append()  # before the change its event would record
         return action(_Context(args, components.tokens, components.audit, *durations))
     except TokenError as e:
         sys.stderr.write(f"{command}: {e}\n")

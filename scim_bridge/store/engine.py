@@ -11,12 +11,15 @@ recipe for pysqlite: https://docs.sqlalchemy.org/en/20/dialects/sqlite.html
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
+
+from scim_bridge.config import ConfigError
 
 # A writer waits this long for another process's write to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -46,6 +49,44 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         kwargs.setdefault("pool_pre_ping", True)
         return sa.create_engine(url, **kwargs)
     raise ValueError(f"DATABASE_URL: expected sqlite:// or postgresql://, got {backend!r}")
+
+
+class NoDatabase(ConfigError):
+    """``DATABASE_URL`` holds no bridge database (or cannot be opened): a command that reads the
+    bridge's state says so instead of creating an empty one (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, url: str, why: str) -> None:
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+        super().__init__(
+            f"no scim-bridge database at {shown} ({why}); set DATABASE_URL to the bridge's "
+            "database (the bridge creates it at its first start)"
+        )
+
+
+def open_existing(url: str, *, marker_table: str) -> sa.Engine:
+    """An engine for a database that already holds the bridge's schema (``marker_table``), or
+    ``NoDatabase``: never creates a SQLite file or a schema."""
+    url = normalise_url(url)
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if path in (None, "", ":memory:"):
+            raise NoDatabase(url, "an in-memory database is always empty")
+        if not os.path.isfile(path):
+            raise NoDatabase(url, "no such file")
+    engine = make_engine(url)
+    try:
+        found = sa.inspect(engine).has_table(marker_table)
+    except sa.exc.DBAPIError as e:
+        engine.dispose()
+        first = str(e.orig or e).strip().splitlines()
+        raise NoDatabase(url, f"cannot open it: {first[0] if first else type(e).__name__}") from e
+    if not found:
+        engine.dispose()
+        raise NoDatabase(url, "it has no scim-bridge tables")
+    return engine
 
 
 def _sqlite_engine(url: str, **kwargs: Any) -> sa.Engine:

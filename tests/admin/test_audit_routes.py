@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -145,3 +146,22 @@ def test_components_carry_the_engine_and_the_trail(app: Flask) -> None:
     components = app.extensions["scim_bridge"]
     assert dataclasses.is_dataclass(components)
     assert components.audit.engine is components.engine
+
+
+@pytest.mark.parametrize("stored", ["not json", "[1, 2]", '"text"'])
+def test_a_detail_that_is_not_a_json_object_is_named_not_a_500(
+    app: Flask, client: FlaskClient, stored: str
+) -> None:
+    """The easiest tamper there is: the row is named like any other edit, and listings still
+    answer (the row as stored, so an export's own check fails on it too)."""
+    with _audit(app).engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET detail = :d WHERE seq = 3"), {"d": stored})
+    response = client.get("/admin/audit/verify", headers=_auth())
+    assert response.status_code == 409
+    assert response.json is not None
+    assert response.json["first_broken_seq"] == 3
+    assert "detail" in response.json["reason"]
+    listing = client.get("/admin/audit?after_seq=1", headers=_auth())
+    assert listing.status_code == 200
+    assert listing.json is not None
+    assert [e["seq"] for e in listing.json["events"]] == [2, 3, 4, 5]

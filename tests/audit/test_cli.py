@@ -172,3 +172,16 @@ def test_the_script_in_docs_verifies_an_export_independently(
     export.write_text("\n".join(lines) + "\n")
     broken = check()
     assert (broken.returncode, broken.stderr.strip()) == (1, "broken at seq 3")
+
+
+def test_verify_names_a_row_whose_detail_is_not_json(
+    trail: AuditLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with trail.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET detail = 'not json' WHERE seq = 4"))
+    assert main(["audit", "verify"]) == 1
+    assert "BROKEN at seq 4: detail is not a JSON object" in capsys.readouterr().out
+    # The export still runs; the row goes out as stored, and the file's own check fails on it.
+    events = _export(capsys)
+    assert events[3]["detail"] == "not json"
+    assert not verify_rows(events, head=None).ok

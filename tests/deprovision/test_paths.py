@@ -138,6 +138,9 @@ def test_history_purged_by_the_delete_restores_the_user_and_holds(deprov: Engine
     tags = tags_for(deprov, outcome.job_id)
     assert Tag.DEPROVISION_HISTORY_MISMATCH in tags
     assert tags[-2:] == [Tag.DEPROVISION_USER_RESTORED, Tag.DEPROVISION_JOB_HELD]
+    # A SIEM rule on outcome != "ok" catches the first detection, not only the hold after it.
+    mismatches = deprov.audit.events(job_id=outcome.job_id, tag=Tag.DEPROVISION_HISTORY_MISMATCH)
+    assert [e.outcome for e in mismatches] == ["mismatch"]
 
 
 def test_unknown_user_is_refused(deprov: Engine) -> None:
