@@ -1528,7 +1528,9 @@ def upgraded_meanwhile(old: Job, t: Transition, now: float) -> Transition:
     )
     events = tuple(e for e in t.events if e != Tag.DEPROVISION_JOB_COMPLETED)
     detail = {**t.detail, "next_step": step, "upgraded": "delete"}
-    return Transition(job, t.effects, events or (Tag.DEPROVISION_JOB_STEP,), detail, t.actor)
+    return dataclasses.replace(
+        t, job=job, events=events or (Tag.DEPROVISION_JOB_STEP,), detail=detail
+    )
 
 
 def _cut_access(job: Job, cmd: Command, now: float) -> Transition:
