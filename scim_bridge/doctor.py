@@ -230,7 +230,7 @@ def run_checks(settings: Settings, connect: Callable[[Settings], Gateway]) -> li
                 False,
                 _said(e),
                 "check GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET, and that the OAuth client "
-                "uses the Client Credentials grant, in the org of GENESYS_REGION",
+                f"uses the Client Credentials grant, in the org at {settings.genesys_api_host}",
             ),
         ]
     except GenesysError as e:
@@ -240,8 +240,9 @@ def run_checks(settings: Settings, connect: Callable[[Settings], Gateway]) -> li
                 "log in (client credentials)",
                 False,
                 _said(e),
-                f"could not reach {settings.genesys_api_host}: check GENESYS_REGION (the org's "
-                "region, e.g. mypurecloud.ie) and outbound HTTPS from this host",
+                f"could not reach {settings.genesys_api_host}: check GENESYS_API_HOST or "
+                "GENESYS_REGION, whichever is set (the org's region, e.g. mypurecloud.ie), and "
+                "outbound HTTPS from this host",
             ),
         ]
     checks.append(Check("log in (client credentials)", True))

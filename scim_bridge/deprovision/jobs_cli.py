@@ -67,16 +67,7 @@ def run(args: argparse.Namespace) -> int:
         if args.jobs_command not in ("list", "show"):
             audit.check_can_append()  # before the change its event would record
         if args.jobs_command == "list":
-            rows = jobs.listing(engine, state=args.state, user_id=args.user, limit=args.limit)
-            for job in rows:
-                shown: dict[str, Any] = operators.describe(job)
-                if args.json:
-                    _out(json.dumps(shown, default=str))
-                else:
-                    _out(
-                        f"{job.id}  {job.action:<10} {job.state:<9} {job.step:<15} "
-                        f"{job.user_id}  {shown['created_at']}  {job.reason or ''}"
-                    )
+            _list(engine, args)
             return 0
         if args.jobs_command == "show":
             found = jobs.find(engine, args.job_id)
@@ -94,6 +85,29 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         components.close()
+
+
+def _list(engine: Any, args: argparse.Namespace) -> None:
+    """One line a job, under a header; the last column is what an open job waits on (with the
+    reason it is held) or a finished job's reason, as the console shows it."""
+    from scim_bridge.console.queries import waits_on
+    from scim_bridge.deprovision import jobs, operators
+
+    rows = jobs.listing(engine, state=args.state, user_id=args.user, limit=args.limit)
+    if not args.json and rows:
+        _out(
+            f"{'JOB':<32}  {'ACTION':<10} {'STATE':<9} {'STEP':<15} {'USER':<36}  "
+            f"{'CREATED':<20}  WAITS ON / REASON"
+        )
+    for job in rows:
+        shown: dict[str, Any] = operators.describe(job)
+        if args.json:
+            _out(json.dumps(shown, default=str))
+        else:
+            _out(
+                f"{job.id:<32}  {job.action:<10} {job.state:<9} {job.step:<15} "
+                f"{job.user_id:<36}  {shown['created_at'] or '':<20}  {waits_on(job)}"
+            )
 
 
 def _operate(engine: Any, audit: Any, args: argparse.Namespace, *, now: float) -> Any:

@@ -123,6 +123,9 @@ def test_jobs_command(deprov: Engine, db_url: str, engine: sa.Engine) -> None:
     listed = cli("list", "--state", "held")
     assert listed.returncode == 0
     assert held.job_id in listed.stdout
+    # Under a header, with what the held job waits on and why (trial-sec B11).
+    assert listed.stdout.splitlines()[0].split()[:3] == ["JOB", "ACTION", "STATE"]
+    assert "approval: breaker" in listed.stdout
     assert '"reason": "breaker"' in cli("show", held.job_id).stdout
     # An operator's action, as in the console: a live operator's name and a reason.
     assert cli("approve", held.job_id, "--operator", "bob").returncode == 2  # no --reason
