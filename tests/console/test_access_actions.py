@@ -90,15 +90,20 @@ def test_cut_access_now_from_the_job_page(console_bridge: Bridge, sandbox: Any) 
     ]
 
 
+def _held_on_a_history_mismatch(bridge: Bridge, sandbox: Any) -> tuple[str, Any, Any]:
+    """A delete whose history the sandbox purges: (user, its job, the job engine) to finish."""
+    sandbox.faults(purge_history_on_delete=True)
+    uid = _seeded(sandbox, talked=True)
+    assert bridge.delete(f"/Users/{uid}").status_code == 204
+    (job,) = jobs.listing(bridge.engine, user_id=uid)
+    return uid, job, bridge.app.extensions["scim_bridge"].deprovisioner
+
+
 def test_accept_missing_conversations_from_the_job_page(
     console_bridge: Bridge, sandbox: Any
 ) -> None:
     alice = OperatorStore(console_bridge.engine).create("alice")
-    sandbox.faults(purge_history_on_delete=True)
-    uid = _seeded(sandbox, talked=True)
-    assert console_bridge.delete(f"/Users/{uid}").status_code == 204
-    (job,) = jobs.listing(console_bridge.engine, user_id=uid)
-    engine = console_bridge.app.extensions["scim_bridge"].deprovisioner
+    uid, job, engine = _held_on_a_history_mismatch(console_bridge, sandbox)
     held = finish(engine.worker, job.id, timeout_s=60)
     assert (held.state, held.reason) == ("held", "history-mismatch")
     missing = sorted(held.history.missing or ())
@@ -134,11 +139,7 @@ def test_a_history_mismatch_hold_shows_its_reason_not_only_approval(
 ) -> None:
     # B9: every view showed "approval", so a mismatch looked like a breaker hold.
     alice = OperatorStore(console_bridge.engine).create("alice")
-    sandbox.faults(purge_history_on_delete=True)
-    uid = _seeded(sandbox, talked=True)
-    assert console_bridge.delete(f"/Users/{uid}").status_code == 204
-    (job,) = jobs.listing(console_bridge.engine, user_id=uid)
-    engine = console_bridge.app.extensions["scim_bridge"].deprovisioner
+    _, job, engine = _held_on_a_history_mismatch(console_bridge, sandbox)
     held = finish(engine.worker, job.id, timeout_s=60)
     assert (held.state, held.waiting_on, held.reason) == ("held", "approval", "history-mismatch")
     client = console_bridge.app.test_client()
