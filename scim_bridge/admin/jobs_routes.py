@@ -13,9 +13,10 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, abort, jsonify, request
 
 from scim_bridge.admin import auth, register_json_errors
 from scim_bridge.audit import AuditLog
@@ -48,6 +49,17 @@ def _error(status: int, message: str) -> Response:
     response = jsonify(error=message)
     response.status_code = status
     return response
+
+
+def _body() -> dict[str, Any]:
+    """The request's JSON object; an absent or unreadable body is ``{}`` (as before), any other
+    JSON value (``true``, a list) is the client's error."""
+    body = request.get_json(silent=True)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        abort(_error(400, "the body is a JSON object"))
+    return body
 
 
 class _JobsApi:
@@ -83,7 +95,7 @@ class _JobsApi:
         return jsonify(operators.details(self.engine, self.audit, job))
 
     def approve(self, job_id: str) -> Response:
-        body = request.get_json(silent=True) or {}
+        body = _body()
         accept = body.get("accept") or []
         if not isinstance(accept, list) or not all(isinstance(i, str) for i in accept):
             return _error(400, "accept is a list of conversation ids")
@@ -102,14 +114,14 @@ class _JobsApi:
         )
 
     def cut_access(self, job_id: str) -> Response:
-        body = request.get_json(silent=True) or {}
+        body = _body()
         reason = " ".join(str(body.get("reason") or "").split())[:500]
         if not reason:
             return _error(400, "cutting access needs a reason")
         return self._operate(job_id, functools.partial(operators.cut_access, reason=reason))
 
     def retry(self, job_id: str) -> Response:
-        body = request.get_json(silent=True) or {}
+        body = _body()
         reason = " ".join(str(body.get("reason") or "").split())[:500]
         return self._operate(job_id, functools.partial(operators.retry, reason=reason))
 
@@ -120,7 +132,7 @@ class _JobsApi:
         return jsonify(stone)
 
     def _operate(self, job_id: str, act: Callable[..., jobs.JobRow]) -> Response:
-        body = request.get_json(silent=True) or {}
+        body = _body()
         actor = str(body.get("by") or "admin")[:100]
         try:
             job = act(self.engine, self.audit, job_id, actor=f"admin:{actor}", now=time.time())

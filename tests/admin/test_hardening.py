@@ -57,6 +57,19 @@ def test_an_unknown_job_state_is_a_400_naming_the_states(app: Flask) -> None:
     assert app.test_client().get("/admin/jobs?state=held", headers=AUTH).status_code == 200
 
 
+@pytest.mark.parametrize("action", ["approve", "retry", "cut-access"])
+@pytest.mark.parametrize("body", ["true", "[1]", '"x"', "3"])
+def test_a_body_that_is_not_a_json_object_is_a_400(app: Flask, action: str, body: str) -> None:
+    # Found by the fuzz test: `true` reached body.get() and answered 500.
+    response = app.test_client().post(
+        f"/admin/jobs/some-job/{action}",
+        data=body,
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert "JSON object" in response.json["error"]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [

@@ -464,7 +464,7 @@ def test_the_cli_cuts_access_with_a_reason(admin_bridge: Bridge, sandbox: Sandbo
     _engine(admin_bridge, dataclasses.replace(FAST_RULES, conversation_wait_max_s=3600))
     (uid,) = _active_ids(sandbox, 1)
     sandbox.set_conversation(uid, True)
-    assert admin_bridge.patch(f"/Users/{uid}", json=DEACTIVATE).status_code == 200
+    assert admin_bridge.patch(f"/Users/{uid}", json=DEACTIVATE).status_code == 204
     job = _job_of(admin_bridge, uid, "deactivate")
     env = {
         **os.environ,
