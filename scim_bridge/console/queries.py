@@ -228,9 +228,8 @@ class Person:
     open_jobs: list[Job]
     past_jobs: list[Job]
     tombstones: list[dict[str, Any]]
-    rehired: dict[str, Any] | None = (
-        None  # the latest scim:user:rehired event (the tombstone stays)
-    )
+    # The latest scim:user:rehired event (the tombstone stays).
+    rehired: dict[str, Any] | None = None
 
     @property
     def state(self) -> str:

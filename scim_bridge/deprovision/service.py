@@ -115,8 +115,7 @@ class JobService:
             job.state in ("failed", "cancelled") and job.reason in REFUSED_REASONS
         ):
             reason = "not-found" if deleted_before else job.reason or "invalid"
-            detail = f"user {job.user_id} is deleted" if deleted_before else None
-            refused = Refused(reason, detail or self._refusal_detail(job), job_id=job.id)
+            refused = Refused(reason, self._refusal_detail(job), job_id=job.id)
             if not joined:
                 self._discard_if_no_user(job, requester)
             raise refused
@@ -347,6 +346,8 @@ class JobService:
             return f"user {job.user_id} is protected (PROTECTED_USERS); nothing was changed"
         if job.reason == "not-found":
             return f"Genesys has no user {job.user_id}"
+        if job.reason == "already-deleted":
+            return f"user {job.user_id} is deleted"
         if job.reason == "permission":
             return "the Genesys OAuth client lacks a permission this needs (see the job's audit events)"
         return f"Genesys refused the request (job {job.id})"

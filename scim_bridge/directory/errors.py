@@ -68,6 +68,12 @@ class Unavailable(DirectoryError):
     """Genesys is down or timing out."""
 
 
+def not_found(what: str) -> NotFound:
+    """The one answer for a resource a token cannot have: absent, deleted or out of its reach
+    alike (trial-sec B3: the token must not tell them apart)."""
+    return NotFound(f"{what}: not found in Genesys Cloud.")
+
+
 @contextlib.contextmanager
 def translated(what: str) -> Iterator[None]:
     """Run gateway calls, raising the matching ``DirectoryError`` for a Genesys failure. The calls
@@ -76,7 +82,7 @@ def translated(what: str) -> Iterator[None]:
         with budget.reads():  # the directory only reads and edits: never the deprovision reserve
             yield
     except g.NotFound as e:
-        raise NotFound(f"{what}: not found in Genesys Cloud.") from e
+        raise not_found(what) from e
     except g.VersionConflict as e:
         raise Busy(f"{what}: changed concurrently in Genesys Cloud; try again.") from e
     except g.Conflict as e:

@@ -261,17 +261,9 @@ class Records:
                 done.rowcount == 0
                 and conn.execute(sa.select(table.c.owner).where(key)).first() is None
             ):
-                conn.execute(
-                    table.insert().values(
-                        resource_type=resource_type,
-                        genesys_id=genesys_id,
-                        owner=owner,
-                        created_at="",  # created outside the bridge: unknown
-                        last_modified_at=stamp,
-                    )
-                )
+                _insert_found(conn, resource_type, genesys_id, stamp, owner=owner)
 
-    def touch(self, resource_type: str, genesys_id: str) -> LocalRecord:
+    def touch(self, resource_type: str, genesys_id: str) -> None:
         """Stamp ``lastModified`` for a write that changes nothing the record holds (the user's
         state: a deactivation or reactivation), creating the record if the bridge never wrote
         one."""
@@ -280,16 +272,7 @@ class Records:
             key = (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
             done = conn.execute(table.update().where(key).values(last_modified_at=stamp))
             if done.rowcount == 0:
-                conn.execute(
-                    table.insert().values(
-                        resource_type=resource_type,
-                        genesys_id=genesys_id,
-                        created_at="",  # created outside the bridge: unknown
-                        last_modified_at=stamp,
-                    )
-                )
-            row = conn.execute(sa.select(table).where(key)).one()
-        return _row(row._mapping)
+                _insert_found(conn, resource_type, genesys_id, stamp)
 
     def delete(self, resource_type: str, genesys_id: str) -> None:
         with write_transaction(self.engine) as conn:
@@ -298,3 +281,24 @@ class Records:
                     (table.c.resource_type == resource_type) & (table.c.genesys_id == genesys_id)
                 )
             )
+
+
+def _insert_found(
+    conn: sa.Connection,
+    resource_type: str,
+    genesys_id: str,
+    stamp: str,
+    *,
+    owner: str | None = None,
+) -> None:
+    """The first record of a resource the bridge found in Genesys rather than created: no
+    ``created_at`` (unknown, RFC 7643 §3.1)."""
+    conn.execute(
+        table.insert().values(
+            resource_type=resource_type,
+            genesys_id=genesys_id,
+            owner=owner,
+            created_at="",
+            last_modified_at=stamp,
+        )
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from scim_bridge.directory import mapping
 from scim_bridge.directory.access import Access
-from scim_bridge.directory.errors import NotFound, OutOfScope, members_not_found
+from scim_bridge.directory.errors import NotFound, OutOfScope, members_not_found, not_found
 from scim_bridge.directory.queries import GroupQuery, UserQuery
 from scim_bridge.directory.service import (
     Directory,
@@ -41,7 +41,7 @@ Denied = Callable[[str, str, str], None]  # (resource type, id, reason)
 def _require_id(resource_type: str, resource_id: str) -> None:
     """An id that cannot be a Genesys id is not found, before any call (genesys/ids.py)."""
     if not valid_id(resource_id):
-        raise NotFound(f"{resource_type}: not found in Genesys Cloud.")
+        raise not_found(resource_type)
 
 
 class ScopedDirectory:
@@ -54,7 +54,7 @@ class ScopedDirectory:
 
     def _deny(self, resource_type: str, resource_id: str, reason: str) -> NotFound:
         self._on_denied(resource_type, resource_id, reason)
-        return NotFound(f"{resource_type}: not found in Genesys Cloud.")
+        return not_found(resource_type)
 
     def _user_reason(self, view: UserView) -> str | None:
         owner = view.local.owner if view.local else None

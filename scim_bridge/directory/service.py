@@ -25,6 +25,7 @@ from scim_bridge.directory.errors import (
     TooMany,
     VersionMismatch,
     members_not_found,
+    not_found,
     translated,
 )
 from scim_bridge.directory.known import Known
@@ -127,7 +128,7 @@ class Directory:
             raise
         if user.state == "deleted":
             self.known_users.drop(user_id)
-            raise NotFound("User: not found in Genesys Cloud.")
+            raise not_found("User")
         self.known_users.put(user.id, user)
         return UserView(user, self.records.get("User", user.id))
 
@@ -519,7 +520,7 @@ class Directory:
             raise
         if group.state == "deleted":
             self.known_groups.drop(group_id)
-            raise NotFound("Group: not found in Genesys Cloud.")
+            raise not_found("Group")
         self.known_groups.put(group.id, group)
         members = self._members(group.id) if with_members else None
         return GroupView(group, members, self.records.get("Group", group.id))

@@ -46,8 +46,6 @@ from scim_bridge.scim.schemas import load_resource
 
 Resource = dict[str, Any]
 
-NO_USER = "User: not found in Genesys Cloud."  # as ScopedDirectory answers one out of reach
-
 
 def render(view: UserView) -> Resource:
     base = base_url()
@@ -441,9 +439,9 @@ def delete_user(user_id: str) -> Response:
     try:
         outcome = request_job(ctx, "delete", user_id)
     except NotFound:
-        raise NotFound(NO_USER) from None
+        raise directory_errors.not_found("User") from None
     if outcome.already_deleted:
-        raise NotFound(NO_USER)
+        raise directory_errors.not_found("User")
     return Response(status=204)
 
 
